@@ -1,0 +1,31 @@
+# `make test` and `make bench` create .venv when it is missing and install mull into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint bench fake-server clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.reasoning_step_overhead
+
+# A model-free server on Ollama's port, so mull can be tried without a model.
+fake-server: $(STAMP)
+	$(BIN)/python -m tests.fake_server --port 11434
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,312 @@
+"""The reasoner: a g1-style chain of schema-constrained JSON steps, then a free-text answer.
+
+Each step is one `ReasoningStep` JSON object, appended to the conversation as
+an assistant turn. The chain ends when a step says `final_answer` or the step
+cap is reached; then the model writes its answer as plain text, so the format
+the user asked for survives. A step that cannot be had even after repair
+becomes a visible error step and the chain ends cleanly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Annotated, Literal, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph import END
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
+
+from agents._stream import emit, repair_notifier, retry_notifier
+from core.calls import RetryPolicy, invoke_model
+from core.errors import InvalidInput, MullError, RunError
+from core.settings import Settings, get_settings
+from core.structured import invoke_structured, token_usage
+
+__all__ = [
+    "FINAL_ANSWER_PROMPT",
+    "SYSTEM_PROMPT",
+    "Reasoner",
+    "ReasoningInput",
+    "ReasoningOutput",
+    "ReasoningState",
+    "ReasoningStep",
+    "StepRecord",
+    "validate_question",
+]
+
+SYSTEM_PROMPT = """\
+You are a careful expert who thinks a problem through, step by step, before answering.
+
+Reply to every turn with exactly one JSON object describing your next step:
+{"title": "<a few words>", "content": "<this step's reasoning>", "next_action": "continue" | "final_answer"}
+
+- title names what the step does; content holds the step's work in full sentences.
+- Use "continue" while anything is left to work out or check; use "final_answer" only when you
+  are ready to answer. The answer itself is asked for after your last step.
+
+How to think well:
+- First restate the question in your own words: what is given, what is asked, what could be a trap.
+- Take as many steps as you need, usually three or more, each doing one thing.
+- Distrust your first impression. Count letters one at a time, compare numbers digit by digit,
+  and do arithmetic in writing: these are where quick answers go wrong.
+- Look for other possible answers and say why you reject them.
+- Before "final_answer", check your result by a different method than the one that found it
+  (another route, substitution, an estimate). If the two disagree, find out why first.
+- Say plainly what you are unsure of rather than guessing.
+"""
+
+PRIMER = (
+    "Understood. I will reason step by step, one JSON object per step, starting by breaking "
+    "the problem down."
+)
+NEXT_STEP = "Next step."
+FINAL_ANSWER_PROMPT = (
+    "Now give your final answer to the question, based only on the reasoning above. Answer in "
+    "the form the question asks for, as plain text rather than JSON, without repeating the steps."
+)
+STEP_CAP_NOTE = "You have used all {max_steps} reasoning steps you may take. "
+
+
+class ReasoningStep(BaseModel):
+    """One step of the chain, exactly as the model must write it."""
+
+    title: str = Field(description="A few words naming what this step does.")
+    content: str = Field(description="The reasoning of this step, in full sentences.")
+    next_action: Literal["continue", "final_answer"] = Field(
+        description='"continue" to take another step, "final_answer" when ready to answer.'
+    )
+
+
+class StepRecord(BaseModel):
+    """A step as the run records it: the model's step, or the error that took its place."""
+
+    index: int
+    """1-based position in this run."""
+    kind: Literal["step", "error"] = "step"
+    """`error` when the step could not be obtained."""
+    title: str
+    """The step's title (or "Error")."""
+    content: str
+    """The step's reasoning, or what went wrong and how to fix it."""
+    next_action: Literal["continue", "final_answer"] | None = None
+    """What the model chose to do next; None for an error step."""
+    seconds: float
+    """Wall-clock time the step took, repairs and retries included."""
+    input_tokens: int | None = None
+    """Prompt tokens, when the server reported them."""
+    output_tokens: int | None = None
+    """Generated tokens, when the server reported them."""
+    attempts: int = 1
+    """Model calls it took; more than 1 when invalid JSON was repaired."""
+
+
+class ReasoningInput(TypedDict):
+    """What a run of the `reasoning` graph takes."""
+
+    question: str
+
+
+class ReasoningOutput(TypedDict):
+    """What a run of the `reasoning` graph returns."""
+
+    answer: str
+    steps: list[StepRecord]
+    error: RunError | None
+    thinking_seconds: float
+
+
+class ReasoningState(TypedDict, total=False):
+    """The `reasoning` graph's state. `steps` and the timings belong to the current run."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+    steps: list[StepRecord]
+    answer: str
+    error: RunError | None
+    thinking_seconds: float
+
+
+def validate_question(question: object, *, max_chars: int) -> str:
+    """The question, stripped, or `InvalidInput` saying what is wrong with it."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput(
+            "The question is empty.", hint='Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
+        )
+    question = question.strip()
+    if len(question) > max_chars:
+        raise InvalidInput(
+            f"The question is {len(question):,} characters long; the limit is {max_chars:,}.",
+            hint="Shorten it, or raise MULL_MAX_QUESTION_CHARS (and the model's context window).",
+        )
+    return question
+
+
+def _earlier_turns(messages: list[AnyMessage]) -> list[BaseMessage]:
+    """Earlier questions and final answers of the thread, without their reasoning steps."""
+    turns: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            turns.append(HumanMessage(content=message.content))
+        elif isinstance(message, AIMessage) and message.name == "final_answer":
+            turns.append(AIMessage(content=message.content))
+    return turns
+
+
+@dataclass
+class Reasoner:
+    """The reasoning role: node functions over `ReasoningState` for a given model."""
+
+    model: BaseChatModel
+    """The chat model that writes the steps and the answer."""
+    settings: Settings
+    """Where the step cap, repairs and retries come from unless overridden."""
+    max_steps: int
+    """The most steps one run may take before it must answer."""
+
+    @classmethod
+    def from_settings(
+        cls, model: BaseChatModel, settings: Settings | None = None, *, max_steps: int | None = None
+    ) -> Reasoner:
+        """A reasoner whose options default to the settings."""
+        settings = settings or get_settings()
+        return cls(model=model, settings=settings, max_steps=max_steps or settings.max_steps)
+
+    def ask(self, state: ReasoningState) -> ReasoningState:
+        """Start a run: check the question, add it to the conversation, reset the run's counters."""
+        question = validate_question(
+            state.get("question"), max_chars=self.settings.max_question_chars
+        )
+        return {
+            "question": question,
+            "messages": [HumanMessage(content=question)],
+            "steps": [],
+            "answer": "",
+            "error": None,
+            "thinking_seconds": 0.0,
+        }
+
+    def reason(self, state: ReasoningState) -> ReasoningState:
+        """Take one step: ask for a `ReasoningStep`, or record why none could be had."""
+        steps = state.get("steps", [])
+        index = len(steps) + 1
+        start = perf_counter()
+        try:
+            reply = invoke_structured(
+                self.model,
+                self._prompt(state),
+                ReasoningStep,
+                repairs=self.settings.repair_attempts,
+                policy=RetryPolicy.from_settings(self.settings),
+                on_retry=retry_notifier("reason"),
+                on_repair=repair_notifier("reason"),
+                settings=self.settings,
+            )
+        except MullError as exc:
+            record = StepRecord(
+                index=index,
+                kind="error",
+                title="Error",
+                content=f"{exc.message} {exc.hint}".strip(),
+                seconds=perf_counter() - start,
+                attempts=getattr(exc, "attempts", 1) or 1,
+            )
+            error = RunError.from_exception(exc, node="reason")
+            emit("reasoning_step", "reason", step=record)
+            emit("error", "reason", error=error)
+            return {
+                "steps": [*steps, record],
+                "error": error,
+                "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
+            }
+        step = reply.value
+        record = StepRecord(
+            index=index,
+            title=step.title,
+            content=step.content,
+            next_action=step.next_action,
+            seconds=perf_counter() - start,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            attempts=reply.attempts,
+        )
+        emit("reasoning_step", "reason", step=record)
+        return {
+            "steps": [*steps, record],
+            "messages": [AIMessage(content=step.model_dump_json(), name="reasoning_step")],
+            "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
+        }
+
+    def after_step(self, state: ReasoningState) -> Literal["reason", "final_answer", "__end__"]:
+        """Where the chain goes after a step: another step, the answer, or the end on error."""
+        if state.get("error"):
+            return END
+        steps = state["steps"]
+        if steps[-1].next_action == "final_answer" or len(steps) >= self.max_steps:
+            return "final_answer"
+        return "reason"
+
+    def final_answer(self, state: ReasoningState) -> ReasoningState:
+        """Write the answer as free text from the question and the steps."""
+        capped = len(state.get("steps", [])) >= self.max_steps and (
+            state["steps"][-1].next_action != "final_answer"
+        )
+        request = (
+            STEP_CAP_NOTE.format(max_steps=self.max_steps) if capped else ""
+        ) + FINAL_ANSWER_PROMPT
+        start = perf_counter()
+        try:
+            reply = invoke_model(
+                self.model,
+                self._prompt(state, closing=request),
+                policy=RetryPolicy.from_settings(self.settings),
+                on_retry=retry_notifier("final_answer"),
+                settings=self.settings,
+            )
+        except MullError as exc:
+            error = RunError.from_exception(exc, node="final_answer")
+            emit("error", "final_answer", error=error)
+            return {
+                "error": error,
+                "thinking_seconds": state.get("thinking_seconds", 0.0) + perf_counter() - start,
+            }
+        seconds = perf_counter() - start
+        answer = reply.text.strip()
+        input_tokens, output_tokens = token_usage(reply)
+        total = state.get("thinking_seconds", 0.0) + seconds
+        emit(
+            "final_answer",
+            "final_answer",
+            answer=answer,
+            seconds=seconds,
+            thinking_seconds=total,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
+        return {
+            "answer": answer,
+            "messages": [AIMessage(content=answer, name="final_answer")],
+            "thinking_seconds": total,
+        }
+
+    def _prompt(self, state: ReasoningState, *, closing: str = NEXT_STEP) -> list[BaseMessage]:
+        """System prompt, earlier turns, the question, the primer, this run's steps, `closing`.
+
+        A short user turn sits between steps so that chat templates which insist
+        on alternating roles accept the conversation.
+        """
+        messages = state.get("messages", [])
+        last_question = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+        prompt: list[BaseMessage] = [
+            SystemMessage(content=SYSTEM_PROMPT),
+            *_earlier_turns(messages[:last_question]),
+            HumanMessage(content=state["question"]),
+            AIMessage(content=PRIMER),
+        ]
+        for message in messages[last_question + 1 :]:
+            if isinstance(message, AIMessage) and message.name == "reasoning_step":
+                prompt += [HumanMessage(content=NEXT_STEP), AIMessage(content=message.content)]
+        prompt.append(HumanMessage(content=closing))
+        return prompt

@@ -1,0 +1,4 @@
+"""The foundation: settings, model providers, structured output, checkpointers and errors.
+
+`core` imports none of mull's other packages.
+"""

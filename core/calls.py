@@ -1,0 +1,194 @@
+"""Calling a chat model: retry what is transient, name what is not.
+
+Connection resets, timeouts and 5xx answers are retried with exponential
+backoff. Everything that reaches the caller is one of mull's typed errors
+(`core.errors`), so a node can turn it into a visible error step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from core.errors import ModelCallFailed, ModelNotFound, ModelServerUnreachable, MullError
+from core.settings import Settings
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "OnRetry",
+    "RetryPolicy",
+    "ainvoke_model",
+    "invoke_model",
+    "is_transient",
+    "translate_error",
+]
+
+OnRetry = Callable[[int, BaseException, float], None]
+"""Told of each retry: the attempt that failed (1-based), its error, and the seconds until the next."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures of a model call are retried."""
+
+    retries: int = 3
+    """Retries after the first attempt; 0 turns retrying off."""
+    initial_delay_s: float = 0.5
+    """Wait before the first retry; it doubles each time."""
+    max_delay_s: float = 8.0
+    """The longest wait between two attempts."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The policy the settings ask for."""
+        return cls(retries=settings.transient_retries)
+
+
+DEFAULT_RETRY = RetryPolicy()
+"""Three retries, waiting 0.5 s, 1 s, 2 s."""
+
+
+def _status_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "status_code", None)
+    if isinstance(code, int):
+        return code
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import openai
+
+    # The ollama client turns httpx.ConnectError into the builtin ConnectionError.
+    return isinstance(exc, httpx.TransportError | ConnectionError | openai.APIConnectionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same call again may succeed: connection errors, timeouts, 429 and 5xx."""
+    if _is_connection_error(exc):
+        return True
+    code = _status_code(exc)
+    return code is not None and (code == 429 or code >= 500)
+
+
+def translate_error(
+    exc: BaseException, *, model: str = "", settings: Settings | None = None
+) -> MullError:
+    """Turn a client's exception into one of mull's errors, with the fix in words.
+
+    Args:
+        exc: What the ollama, openai or httpx client raised.
+        model: The model that was called, for the message.
+        settings: When given, the hint names the configured server and variables.
+    """
+    import openai
+
+    from core.models import fix_for_missing_model, fix_for_unreachable
+
+    if isinstance(exc, MullError):
+        return exc
+    detail = str(exc).strip() or type(exc).__name__
+    # Checked first: openai's timeout error is a kind of its connection error.
+    if isinstance(exc, httpx.TimeoutException | openai.APITimeoutError):
+        return ModelCallFailed(
+            f"The model server took too long to answer: {detail}",
+            hint="Raise MULL_REQUEST_TIMEOUT_S, or use a smaller model.",
+        )
+    if _is_connection_error(exc):
+        hint = (
+            fix_for_unreachable(settings) if settings else "Check that the model server is running."
+        )
+        return ModelServerUnreachable(f"The model server could not be reached: {detail}", hint=hint)
+    code = _status_code(exc)
+    if code == 404:
+        hint = (
+            fix_for_missing_model(settings, model, [])
+            if settings
+            else f"Pull or serve the model {model!r} first."
+        )
+        return ModelNotFound(
+            f"The model server does not have the model {model!r}: {detail}", hint=hint
+        )
+    if code is not None:
+        return ModelCallFailed(
+            f"The model server answered HTTP {code}: {detail}",
+            hint="See the model server's log for the cause.",
+        )
+    return ModelCallFailed(f"The model call failed: {type(exc).__name__}: {detail}")
+
+
+def _model_name(model: Runnable) -> str:
+    bound = getattr(model, "bound", model)
+    return str(getattr(bound, "model", None) or getattr(bound, "model_name", "") or "")
+
+
+def _retry_args(policy: RetryPolicy, on_retry: OnRetry | None) -> dict:
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry and state.outcome is not None:
+            exc = state.outcome.exception()
+            if exc is not None:
+                on_retry(state.attempt_number, exc, state.upcoming_sleep)
+
+    return {
+        "stop": stop_after_attempt(policy.retries + 1),
+        "wait": wait_exponential(multiplier=policy.initial_delay_s, max=policy.max_delay_s),
+        "retry": retry_if_exception(is_transient),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
+
+
+def invoke_model(
+    model: Runnable[LanguageModelInput, BaseMessage],
+    messages: Sequence[BaseMessage],
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    on_retry: OnRetry | None = None,
+    settings: Settings | None = None,
+) -> AIMessage:
+    """Call a chat model once, retrying transient failures.
+
+    Inside a LangGraph node the call streams its tokens to `stream_mode="messages"`.
+
+    Raises:
+        MullError: `ModelServerUnreachable`, `ModelNotFound` or `ModelCallFailed`.
+    """
+    try:
+        for attempt in Retrying(**_retry_args(policy, on_retry)):
+            with attempt:
+                reply = model.invoke(list(messages))
+    except Exception as exc:
+        raise translate_error(exc, model=_model_name(model), settings=settings) from exc
+    return reply  # type: ignore[return-value]
+
+
+async def ainvoke_model(
+    model: Runnable[LanguageModelInput, BaseMessage],
+    messages: Sequence[BaseMessage],
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    on_retry: OnRetry | None = None,
+    settings: Settings | None = None,
+) -> AIMessage:
+    """The async twin of `invoke_model`."""
+    try:
+        async for attempt in AsyncRetrying(**_retry_args(policy, on_retry)):
+            with attempt:
+                reply = await model.ainvoke(list(messages))
+    except Exception as exc:
+        raise translate_error(exc, model=_model_name(model), settings=settings) from exc
+    return reply  # type: ignore[return-value]

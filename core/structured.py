@@ -1,0 +1,236 @@
+"""Schema-constrained JSON from a chat model, validated and repaired.
+
+The server is asked to constrain its output to the pydantic schema (Ollama
+`format=<schema>`, OpenAI-compatible `response_format` json_schema). The reply
+is validated; when it does not fit, the model is shown the validation error and
+asked again, a bounded number of times, before `StructuredOutputError` is
+raised. Transient server errors are retried separately (`core.calls`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, ValidationError
+
+from core.calls import DEFAULT_RETRY, OnRetry, RetryPolicy, ainvoke_model, invoke_model
+from core.errors import StructuredOutputError
+from core.settings import Settings
+
+__all__ = [
+    "OnRepair",
+    "StructuredReply",
+    "ainvoke_structured",
+    "constrain",
+    "finish_reason",
+    "invoke_structured",
+    "token_usage",
+]
+
+T = TypeVar("T", bound=BaseModel)
+
+OnRepair = Callable[[int, str], None]
+"""Told of each repair: the attempt that failed (1-based) and what was wrong with it."""
+
+# A model that ignores the constraint may still wrap its JSON in a Markdown fence.
+# langchain's parse_json_markdown would also complete cut-off JSON, hiding a truncation.
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class StructuredReply(Generic[T]):
+    """A validated reply and what it took to get it."""
+
+    value: T
+    """The reply, parsed into the schema."""
+    message: AIMessage
+    """The model's last message, the one that validated."""
+    attempts: int
+    """Model calls it took, 1 when the first reply was valid."""
+    input_tokens: int | None
+    """Prompt tokens over all attempts, when the server reported them."""
+    output_tokens: int | None
+    """Generated tokens over all attempts, when the server reported them."""
+
+
+def constrain(
+    model: BaseChatModel, schema: type[BaseModel]
+) -> Runnable[LanguageModelInput, BaseMessage]:
+    """Bind the provider's own JSON-schema constraint to a chat model.
+
+    Models of other providers are returned as they are: their replies are still
+    validated and repaired, only not constrained at the server.
+    """
+    from langchain_ollama import ChatOllama
+    from langchain_openai import ChatOpenAI
+
+    json_schema = schema.model_json_schema()
+    if isinstance(model, ChatOllama):
+        return model.bind(format=json_schema)
+    if isinstance(model, ChatOpenAI):
+        # Sent as a plain request field: langchain-openai routes a bound `response_format`
+        # through the SDK's beta parse helpers, which vLLM's replies need not satisfy.
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": json_schema},
+        }
+        return model.bind(extra_body={"response_format": response_format})
+    return model
+
+
+def finish_reason(message: BaseMessage) -> str | None:
+    """Why the server stopped generating (`stop`, `length`, ...), in either wire protocol."""
+    meta = message.response_metadata or {}
+    return meta.get("done_reason") or meta.get("finish_reason")
+
+
+def token_usage(message: BaseMessage) -> tuple[int | None, int | None]:
+    """The (input, output) token counts the server reported for a reply, if any."""
+    usage = getattr(message, "usage_metadata", None)
+    if not usage:
+        return None, None
+    return usage.get("input_tokens"), usage.get("output_tokens")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "the reply"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _sum(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a + (b or 0)
+
+
+class _RepairLoop(Generic[T]):
+    """The validate-and-repair bookkeeping shared by the sync and async calls."""
+
+    def __init__(
+        self,
+        schema: type[T],
+        messages: Sequence[BaseMessage],
+        repairs: int,
+        on_repair: OnRepair | None,
+    ) -> None:
+        self.schema = schema
+        self.messages = list(messages)
+        self.repairs = repairs
+        self.on_repair = on_repair
+        self.attempts = 0
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+
+    def accept(self, reply: AIMessage) -> StructuredReply[T] | None:
+        """The validated reply, or None after queuing a repair; raises when out of repairs."""
+        self.attempts += 1
+        used_in, used_out = token_usage(reply)
+        self.input_tokens = _sum(self.input_tokens, used_in)
+        self.output_tokens = _sum(self.output_tokens, used_out)
+        text = reply.text if isinstance(reply.content, list) else str(reply.content)
+        problem = self._problem(text, reply)
+        if problem is None:
+            return StructuredReply(
+                value=self._value,
+                message=reply,
+                attempts=self.attempts,
+                input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens,
+            )
+        if self.attempts > self.repairs:
+            raise StructuredOutputError(
+                f"The model's reply did not match the {self.schema.__name__} schema after "
+                f"{self.attempts} attempts: {problem}",
+                hint="Try a larger or instruction-tuned model, or raise MULL_REPAIR_ATTEMPTS.",
+                raw=text,
+                attempts=self.attempts,
+            )
+        if self.on_repair:
+            self.on_repair(self.attempts, problem)
+        self.messages += [
+            AIMessage(content=text),
+            HumanMessage(content=self._repair_request(problem)),
+        ]
+        return None
+
+    def _problem(self, text: str, reply: AIMessage) -> str | None:
+        candidates = [text.strip()]
+        candidates += [m.group(1) for m in _FENCE.finditer(text)]
+        error: ValidationError | None = None
+        for candidate in candidates:
+            try:
+                self._value = self.schema.model_validate_json(candidate)
+                return None
+            except ValidationError as exc:
+                error = error or exc
+        if finish_reason(reply) == "length":
+            return "the reply was cut off at the token limit before the JSON was complete"
+        return _describe(error) if error else "the reply was empty"
+
+    def _repair_request(self, problem: str) -> str:
+        fields = ", ".join(self.schema.model_fields)
+        return (
+            f"Your last reply could not be used: {problem}. Reply again with only one JSON "
+            f"object with the fields {fields}, and nothing before or after it. Keep it short "
+            "enough to finish."
+        )
+
+
+def invoke_structured(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[T],
+    *,
+    repairs: int = 2,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    on_retry: OnRetry | None = None,
+    on_repair: OnRepair | None = None,
+    settings: Settings | None = None,
+) -> StructuredReply[T]:
+    """Get one reply that validates against `schema`.
+
+    Args:
+        model: The chat model; Ollama and OpenAI-compatible models are constrained at the server.
+        messages: The conversation to send.
+        schema: The pydantic model the reply must fit.
+        repairs: How many times an invalid reply is sent back with its validation error.
+        policy: How transient server errors are retried.
+        on_retry: Told of each transient retry.
+        on_repair: Told of each repair.
+        settings: When given, errors name the configured server in their fix.
+
+    Raises:
+        StructuredOutputError: The reply never validated.
+        MullError: The server could not be reached, lacks the model, or failed.
+    """
+    loop = _RepairLoop(schema, messages, repairs, on_repair)
+    bound = constrain(model, schema)
+    while True:
+        reply = invoke_model(
+            bound, loop.messages, policy=policy, on_retry=on_retry, settings=settings
+        )
+        if (result := loop.accept(reply)) is not None:
+            return result
+
+
+async def ainvoke_structured(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[T],
+    **kwargs: Any,
+) -> StructuredReply[T]:
+    """The async twin of `invoke_structured`, with the same keyword arguments."""
+    repairs = kwargs.pop("repairs", 2)
+    loop = _RepairLoop(schema, messages, repairs, kwargs.pop("on_repair", None))
+    bound = constrain(model, schema)
+    while True:
+        reply = await ainvoke_model(bound, loop.messages, **kwargs)
+        if (result := loop.accept(reply)) is not None:
+            return result

@@ -1,0 +1,33 @@
+"""Compiling a graph with the checkpointer the caller or the settings choose."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from core.checkpoints import allow_state_types, make_checkpointer
+from core.settings import Settings
+
+__all__ = ["CheckpointerArg", "compile_graph"]
+
+CheckpointerArg = BaseCheckpointSaver | Literal[False] | None
+"""A checkpointer; None for the one the settings name; False for none (LangGraph's server brings its own)."""
+
+
+def compile_graph(
+    graph: StateGraph,
+    *,
+    name: str,
+    checkpointer: CheckpointerArg,
+    settings: Settings,
+    state_types: Iterable[type],
+) -> CompiledStateGraph:
+    """Compile `graph`, letting its checkpointer revive the graph's own `state_types`."""
+    if checkpointer is False:
+        return graph.compile(name=name)
+    saver = checkpointer if checkpointer is not None else make_checkpointer(settings.checkpointer)
+    return graph.compile(checkpointer=allow_state_types(saver, state_types), name=name)

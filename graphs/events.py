@@ -1,0 +1,307 @@
+"""The one normalised stream of run events that every face of mull renders.
+
+`stream_events` runs a compiled graph with
+`stream_mode=["updates", "messages", "custom", "tasks"]` and `subgraphs=True`
+and turns what LangGraph yields into typed events: node started (from
+`tasks`), token (from `messages`, while the model is still generating), node
+finished with its update and duration (from `updates`), and the domain events
+nodes send on `custom` (reasoning step, retry, repair, error, final answer).
+The Streamlit app, the CLI and its `--json` NDJSON output all render this stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from agents.reasoner import StepRecord
+from core.errors import MullError, RunError
+
+__all__ = [
+    "STREAM_MODES",
+    "CustomEvent",
+    "ErrorEvent",
+    "Event",
+    "FinalAnswer",
+    "NodeFinished",
+    "NodeStarted",
+    "ReasoningStepEvent",
+    "RepairEvent",
+    "RetryEvent",
+    "RunFinished",
+    "RunStarted",
+    "Token",
+    "astream_events",
+    "parse_event",
+    "stream_events",
+]
+
+STREAM_MODES = ["updates", "messages", "custom", "tasks"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    ts: float = Field(default_factory=time.time)
+    """Wall-clock time the event was made (Unix seconds)."""
+    namespace: tuple[str, ...] = ()
+    """The path of subgraph nodes the event came from; empty at the top level."""
+
+
+class RunStarted(_Event):
+    """A run began."""
+
+    type: Literal["run_started"] = "run_started"
+    graph: str
+    thread_id: str | None = None
+
+
+class NodeStarted(_Event):
+    """A node began work."""
+
+    type: Literal["node_started"] = "node_started"
+    node: str
+
+
+class Token(_Event):
+    """A piece of text a model produced, as it produced it."""
+
+    type: Literal["token"] = "token"
+    node: str
+    text: str
+
+
+class NodeFinished(_Event):
+    """A node finished, with the update it wrote to the state."""
+
+    type: Literal["node_finished"] = "node_finished"
+    node: str
+    duration_s: float
+    update: dict[str, Any] | None = None
+
+
+class ReasoningStepEvent(_Event):
+    """The reasoning chain recorded a step (or an error step)."""
+
+    type: Literal["reasoning_step"] = "reasoning_step"
+    node: str
+    step: StepRecord
+
+
+class RetryEvent(_Event):
+    """A model call failed transiently and will be tried again; tokens since its start are void."""
+
+    type: Literal["retry"] = "retry"
+    node: str
+    attempt: int
+    error: str
+    delay_s: float
+
+
+class RepairEvent(_Event):
+    """A reply broke its JSON schema and is being repaired; tokens since its start are void."""
+
+    type: Literal["repair"] = "repair"
+    node: str
+    attempt: int
+    problem: str
+
+
+class ErrorEvent(_Event):
+    """Something failed, where it happened, and how to fix it."""
+
+    type: Literal["error"] = "error"
+    node: str = ""
+    error: RunError
+
+
+class FinalAnswer(_Event):
+    """The run's answer."""
+
+    type: Literal["final_answer"] = "final_answer"
+    node: str
+    answer: str
+    thinking_seconds: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class CustomEvent(_Event):
+    """Anything else a node sent on the custom stream, passed through."""
+
+    type: Literal["custom"] = "custom"
+    data: dict[str, Any]
+
+
+class RunFinished(_Event):
+    """The run ended; `ok` is false when any error was reported."""
+
+    type: Literal["run_finished"] = "run_finished"
+    ok: bool
+    duration_s: float
+    thread_id: str | None = None
+
+
+Event = Annotated[
+    RunStarted
+    | NodeStarted
+    | Token
+    | NodeFinished
+    | ReasoningStepEvent
+    | RetryEvent
+    | RepairEvent
+    | ErrorEvent
+    | FinalAnswer
+    | CustomEvent
+    | RunFinished,
+    Field(discriminator="type"),
+]
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_CUSTOM: dict[str, type[_Event]] = {
+    "reasoning_step": ReasoningStepEvent,
+    "retry": RetryEvent,
+    "repair": RepairEvent,
+    "error": ErrorEvent,
+    "final_answer": FinalAnswer,
+}
+
+
+def parse_event(line: str | bytes) -> Event:
+    """Read back one NDJSON line written from `event.model_dump_json()`."""
+    return _EVENT_ADAPTER.validate_json(line)
+
+
+def _node_path(namespace: tuple[str, ...]) -> tuple[str, ...]:
+    # LangGraph names a subgraph's namespace "node:task_id"; the task id is noise to a reader.
+    return tuple(part.split(":", 1)[0] for part in namespace)
+
+
+class _Normaliser:
+    """Turns LangGraph's (namespace, mode, payload) triples into events; shared by sync and async."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[tuple[str, ...], str], float] = {}
+        self.failed = False
+
+    def feed(self, namespace: tuple[str, ...], mode: str, payload: Any) -> Iterator[_Event]:
+        path = _node_path(namespace)
+        if mode == "tasks":
+            yield from self._task(path, payload)
+        elif mode == "messages":
+            chunk, metadata = payload
+            if isinstance(chunk, AIMessageChunk) and (text := chunk.text):
+                yield Token(namespace=path, node=metadata.get("langgraph_node", ""), text=str(text))
+        elif mode == "updates":
+            for node, update in payload.items():
+                if node.startswith("__"):
+                    continue
+                began = self.started.pop((path, node), None)
+                duration = time.perf_counter() - began if began is not None else 0.0
+                yield NodeFinished(namespace=path, node=node, duration_s=duration, update=update)
+        elif mode == "custom":
+            yield self._custom(path, payload)
+
+    def _task(self, path: tuple[str, ...], payload: dict[str, Any]) -> Iterator[_Event]:
+        node = payload["name"]
+        if node.startswith("__"):
+            return
+        if "input" in payload:
+            self.started[(path, node)] = time.perf_counter()
+            yield NodeStarted(namespace=path, node=node)
+        elif payload.get("error"):
+            self.failed = True
+            error = RunError(kind="crash", message=str(payload["error"]), node=node)
+            yield ErrorEvent(namespace=path, node=node, error=error)
+
+    def _custom(self, path: tuple[str, ...], payload: Any) -> _Event:
+        if isinstance(payload, dict) and (kind := _CUSTOM.get(payload.get("event", ""))):
+            if kind is ErrorEvent:
+                self.failed = True
+            fields = {k: v for k, v in payload.items() if k != "event"}
+            return kind(namespace=path, **fields)
+        return CustomEvent(
+            namespace=path, data=payload if isinstance(payload, dict) else {"value": payload}
+        )
+
+    def crashed(self, exc: BaseException) -> ErrorEvent:
+        self.failed = True
+        if isinstance(exc, MullError):
+            return ErrorEvent(error=RunError.from_exception(exc))
+        return ErrorEvent(error=RunError(kind="crash", message=f"{type(exc).__name__}: {exc}"))
+
+
+def _thread_id(config: RunnableConfig | None) -> str | None:
+    return ((config or {}).get("configurable") or {}).get("thread_id")
+
+
+def stream_events(
+    graph: CompiledStateGraph,
+    input: Any,
+    config: RunnableConfig | None = None,
+    *,
+    graph_name: str | None = None,
+) -> Iterator[Event]:
+    """Run a graph and yield its events as they happen.
+
+    Args:
+        graph: A compiled graph, e.g. from `build_graph`.
+        input: The run's input, e.g. `{"question": "..."}`, or None to resume.
+        config: The run's config; `{"configurable": {"thread_id": ...}}` when the
+            graph has a checkpointer.
+        graph_name: The name to report in `RunStarted`; the graph's own when omitted.
+
+    Yields:
+        `RunStarted`, then node, token and domain events, then `RunFinished`.
+        An exception from the graph is reported as an `ErrorEvent` and a failed
+        `RunFinished`, then raised.
+    """
+    thread_id = _thread_id(config)
+    yield RunStarted(graph=graph_name or graph.get_name(), thread_id=thread_id)
+    normaliser = _Normaliser()
+    began = time.perf_counter()
+    try:
+        for namespace, mode, payload in graph.stream(
+            input, config, stream_mode=STREAM_MODES, subgraphs=True
+        ):
+            yield from normaliser.feed(namespace, mode, payload)
+    except Exception as exc:
+        yield normaliser.crashed(exc)
+        yield RunFinished(ok=False, duration_s=time.perf_counter() - began, thread_id=thread_id)
+        raise
+    yield RunFinished(
+        ok=not normaliser.failed, duration_s=time.perf_counter() - began, thread_id=thread_id
+    )
+
+
+async def astream_events(
+    graph: CompiledStateGraph,
+    input: Any,
+    config: RunnableConfig | None = None,
+    *,
+    graph_name: str | None = None,
+) -> AsyncIterator[Event]:
+    """The async twin of `stream_events`."""
+    thread_id = _thread_id(config)
+    yield RunStarted(graph=graph_name or graph.get_name(), thread_id=thread_id)
+    normaliser = _Normaliser()
+    began = time.perf_counter()
+    try:
+        async for namespace, mode, payload in graph.astream(
+            input, config, stream_mode=STREAM_MODES, subgraphs=True
+        ):
+            for event in normaliser.feed(namespace, mode, payload):
+                yield event
+    except Exception as exc:
+        yield normaliser.crashed(exc)
+        yield RunFinished(ok=False, duration_s=time.perf_counter() - began, thread_id=thread_id)
+        raise
+    yield RunFinished(
+        ok=not normaliser.failed, duration_s=time.perf_counter() - began, thread_id=thread_id
+    )

@@ -1,0 +1,110 @@
+"""Rendering the event stream in a terminal, for people (`rich`) and for machines (NDJSON)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+
+from graphs.events import (
+    ErrorEvent,
+    Event,
+    FinalAnswer,
+    NodeStarted,
+    ReasoningStepEvent,
+    RepairEvent,
+    RetryEvent,
+    RunFinished,
+    Token,
+)
+
+__all__ = ["HumanRenderer", "JsonRenderer"]
+
+
+class JsonRenderer:
+    """One event per line, as JSON, flushed as it happens."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        self.out.write(event.model_dump_json() + "\n")
+        self.out.flush()
+
+
+class HumanRenderer:
+    """Steps as they complete, a live token count while one is being written, then the answer."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.status: Status | None = None
+        self.tokens = 0
+        self.answer_streamed = False
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case NodeStarted(node="reason"):
+                self.tokens = 0
+                self._spin("thinking…")
+            case NodeStarted(node="final_answer"):
+                self._stop_spin()
+                self.console.print("\n[bold green]Answer[/]")
+            case Token(node="final_answer", text=text):
+                self.answer_streamed = True
+                self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+            case Token(text=text):
+                self.tokens += max(1, len(text) // 4)
+                self._spin(f"thinking… ~{self.tokens} tokens")
+            case ReasoningStepEvent(step=step):
+                self._stop_spin()
+                if step.kind == "error":  # the ErrorEvent that follows says what and how to fix
+                    self.console.print(
+                        f"[bold red]Step {step.index} · failed[/] ({step.seconds:.1f} s)"
+                    )
+                    return
+                tokens = f", {step.output_tokens} tokens" if step.output_tokens else ""
+                repaired = f", repaired x{step.attempts - 1}" if step.attempts > 1 else ""
+                self.console.print(
+                    f"[bold cyan]Step {step.index} · {escape(step.title)}[/] "
+                    f"[dim]({step.seconds:.1f} s{tokens}{repaired})[/]"
+                )
+                self.console.print(escape(step.content), highlight=False)
+            case RetryEvent(attempt=attempt, error=error, delay_s=delay):
+                self.console.print(
+                    f"[yellow]model call failed ({escape(error)}); retry {attempt} in {delay:.1f} s[/]"
+                )
+            case RepairEvent(problem=problem):
+                self.console.print(
+                    f"[yellow]invalid JSON ({escape(problem)}); asking the model to fix it[/]"
+                )
+            case FinalAnswer(answer=answer, thinking_seconds=seconds):
+                if not self.answer_streamed:
+                    self.console.print(answer, markup=False, highlight=False)
+                else:
+                    self.console.print()
+                if seconds is not None:
+                    self.console.print(f"\n[dim]Thought for {seconds:.1f} s[/]")
+            case ErrorEvent(error=error):
+                self._stop_spin()
+                self.console.print(f"[bold red]Error:[/] {escape(error.message)}")
+                if error.hint:
+                    self.console.print(f"[bold]Fix:[/] {escape(error.hint)}")
+            case RunFinished():
+                self._stop_spin()
+
+    def _spin(self, text: str) -> None:
+        if not self.console.is_terminal:
+            return
+        if self.status is None:
+            self.status = self.console.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def _stop_spin(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
