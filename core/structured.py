@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -59,6 +60,12 @@ class StructuredReply(Generic[T]):
     """Generated tokens over all attempts, when the server reported them."""
 
 
+@lru_cache(maxsize=64)
+def _json_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    # Generating a schema costs about as much as a zero-latency model call; do it once.
+    return schema.model_json_schema()
+
+
 def constrain(
     model: BaseChatModel, schema: type[BaseModel]
 ) -> Runnable[LanguageModelInput, BaseMessage]:
@@ -70,7 +77,7 @@ def constrain(
     from langchain_ollama import ChatOllama
     from langchain_openai import ChatOpenAI
 
-    json_schema = schema.model_json_schema()
+    json_schema = _json_schema(schema)
     if isinstance(model, ChatOllama):
         return model.bind(format=json_schema)
     if isinstance(model, ChatOpenAI):
