@@ -102,6 +102,10 @@ class StepRecord(BaseModel):
     attempts: int = 1
     """Model calls it took; more than 1 when invalid JSON was repaired."""
 
+    def as_json(self) -> str:
+        """The step as the model wrote it: a `ReasoningStep` JSON object."""
+        return ReasoningStep.model_validate(self.model_dump()).model_dump_json()
+
 
 class ReasoningInput(TypedDict):
     """What a run of the `reasoning` graph takes."""
@@ -235,7 +239,7 @@ class Reasoner:
         emit("reasoning_step", "reason", step=record)
         return {
             "steps": [*steps, record],
-            "messages": [AIMessage(content=step.model_dump_json(), name="reasoning_step")],
+            "messages": [AIMessage(content=record.as_json(), name="reasoning_step")],
             "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
         }
 
@@ -305,8 +309,9 @@ class Reasoner:
             HumanMessage(content=state["question"]),
             AIMessage(content=PRIMER),
         ]
-        for message in messages[last_question + 1 :]:
-            if isinstance(message, AIMessage) and message.name == "reasoning_step":
-                prompt += [HumanMessage(content=NEXT_STEP), AIMessage(content=message.content)]
+        # From `steps`, not `messages`: a fork that edits a step changes what the model sees.
+        for record in state.get("steps", []):
+            if record.kind == "step":
+                prompt += [HumanMessage(content=NEXT_STEP), AIMessage(content=record.as_json())]
         prompt.append(HumanMessage(content=closing))
         return prompt

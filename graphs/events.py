@@ -241,6 +241,13 @@ def _thread_id(config: RunnableConfig | None) -> str | None:
     return ((config or {}).get("configurable") or {}).get("thread_id")
 
 
+def _tagged(config: RunnableConfig | None, graph_name: str) -> RunnableConfig:
+    # Checkpoints keep the run's metadata, so the threads list can say which graph ran a thread.
+    config = dict(config or {})
+    config["metadata"] = {**config.get("metadata", {}), "graph": graph_name}
+    return config  # type: ignore[return-value]
+
+
 def stream_events(
     graph: CompiledStateGraph,
     input: Any,
@@ -263,7 +270,9 @@ def stream_events(
         `RunFinished`, then raised.
     """
     thread_id = _thread_id(config)
-    yield RunStarted(graph=graph_name or graph.get_name(), thread_id=thread_id)
+    graph_name = graph_name or graph.get_name()
+    config = _tagged(config, graph_name)
+    yield RunStarted(graph=graph_name, thread_id=thread_id)
     normaliser = _Normaliser()
     began = time.perf_counter()
     try:
@@ -289,7 +298,9 @@ async def astream_events(
 ) -> AsyncIterator[Event]:
     """The async twin of `stream_events`."""
     thread_id = _thread_id(config)
-    yield RunStarted(graph=graph_name or graph.get_name(), thread_id=thread_id)
+    graph_name = graph_name or graph.get_name()
+    config = _tagged(config, graph_name)
+    yield RunStarted(graph=graph_name, thread_id=thread_id)
     normaliser = _Normaliser()
     began = time.perf_counter()
     try:
