@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench fake-server clean
+.PHONY: install run test lint bench fake-server clean
 
 install: $(STAMP)
 
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The app, on this machine only (127.0.0.1); MULL_PORT picks another port.
+run: $(STAMP)
+	$(BIN)/streamlit run ui/app.py --server.address 127.0.0.1 --server.port $${MULL_PORT:-8501} --browser.gatherUsageStats false
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,7 +16,7 @@ from agents.reasoner import (
 )
 from core.errors import RunError
 from graphs.events import Event, astream_events, parse_event, stream_events
-from graphs.registry import GraphSpec, build_graph, get_graph_spec, list_graphs
+from graphs.registry import GraphSpec, build_graph, get_graph_spec, list_graphs, open_checkpointer
 
 __all__ = [
     "Event",
@@ -31,6 +31,7 @@ __all__ = [
     "build_graph",
     "get_graph_spec",
     "list_graphs",
+    "open_checkpointer",
     "parse_event",
     "stream_events",
 ]

@@ -16,7 +16,10 @@ from core.models import chat_model
 from core.settings import Settings, get_settings
 from graphs._compile import CheckpointerArg, compile_graph
 
-__all__ = ["build_reasoning_graph"]
+__all__ = ["STATE_TYPES", "build_reasoning_graph"]
+
+STATE_TYPES: tuple[type, ...] = (StepRecord, RunError)
+"""The types in this graph's state that its checkpoints must revive."""
 
 
 def build_reasoning_graph(
@@ -59,5 +62,5 @@ def build_reasoning_graph(
         name="reasoning",
         checkpointer=checkpointer,
         settings=settings,
-        state_types=[StepRecord, RunError],
+        state_types=STATE_TYPES,
     )

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from core.checkpoints import allow_state_types, make_checkpointer
+from graphs import reasoning
 from graphs._compile import CheckpointerArg
-from graphs.reasoning import build_reasoning_graph
 
-__all__ = ["GraphSpec", "build_graph", "get_graph_spec", "list_graphs"]
+__all__ = ["GraphSpec", "build_graph", "get_graph_spec", "list_graphs", "open_checkpointer"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class GraphSpec:
     """One line on what it is for."""
     builder: Callable[..., CompiledStateGraph]
     """Builds it: `builder(model=None, checkpointer=None, **options)`."""
+    state_types: tuple[type, ...] = ()
+    """The types in its state that checkpoints must revive."""
 
 
 _GRAPHS: dict[str, GraphSpec] = {
@@ -33,7 +37,8 @@ _GRAPHS: dict[str, GraphSpec] = {
         GraphSpec(
             name="reasoning",
             description="Step-by-step JSON reasoning chain, then a final answer (logic, math, puzzles).",
-            builder=build_reasoning_graph,
+            builder=reasoning.build_reasoning_graph,
+            state_types=reasoning.STATE_TYPES,
         ),
     ]
 }
@@ -71,3 +76,15 @@ def build_graph(
         A compiled graph: `invoke`, `stream`, `ainvoke`, `astream`, `get_state_history`.
     """
     return get_graph_spec(name).builder(model=model, checkpointer=checkpointer, **options)
+
+
+def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
+    """The checkpointer a URL names, able to revive the state of every registered graph.
+
+    Share one between graphs, the threads API and the faces of one process.
+
+    Args:
+        url: `memory` or `sqlite:///path`; the `checkpointer` setting when omitted.
+    """
+    types = [t for spec in _GRAPHS.values() for t in spec.state_types]
+    return allow_state_types(make_checkpointer(url), types)

@@ -1,0 +1,165 @@
+"""The Streamlit app's logic, through `streamlit.testing` against the fake model server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.chains import chain, step
+from tests.fake_server import Reply
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+QUESTION = "Which is larger, 0.9 or 0.11?"
+
+
+@pytest.fixture
+def app(env_for):
+    """A fresh app session; the process-wide caches are cleared so each test starts empty."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+    def start(**settings: object) -> AppTest:
+        env_for("ollama", **settings)
+        return AppTest.from_file(APP, default_timeout=30).run()
+
+    yield start
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    return at.chat_input[0].set_value(question).run()
+
+
+def labels(at: AppTest) -> list[str]:
+    return [status.label for status in at.status]
+
+
+def test_a_question_shows_nodes_steps_and_the_answer(server, app):
+    server.script(*chain("Restate", "Compare decimals", answer="0.9 is larger."))
+    at = ask(app(), QUESTION)
+
+    assert not at.exception
+    shown = labels(at)
+    assert shown[0].startswith("ask · ")
+    assert shown[1].startswith("Step 1 · Restate · ") and "tokens" in shown[1]
+    assert shown[2].startswith("Step 2 · Compare decimals · ")
+    assert shown[3].startswith("final_answer · ")
+    assert "0.9 is larger." in [m.value for m in at.markdown]
+    assert any(c.value.startswith("Thought for") for c in at.caption)
+
+
+def test_sidebar_shows_health_models_and_the_memory_warning(server, app):
+    server.models.append("llama3.1:8b")
+    at = app()
+    assert "is up and has 'qwen2.5:7b'" in at.sidebar.success[0].value
+    assert at.sidebar.selectbox(key="model").options == ["qwen2.5:7b", "bge-m3", "llama3.1:8b"]
+    assert "vanish when the app restarts" in at.sidebar.warning[0].value
+
+
+def test_graph_choice_comes_from_the_registry(server, app):
+    from graphs import list_graphs
+
+    at = app()
+    options = at.selectbox(key="graph_name").options
+    assert [o.split(" — ")[0] for o in options] == [spec.name for spec in list_graphs()]
+
+
+def test_server_down_shows_the_fix_not_a_traceback(free_port, app):
+    at = app(ollama_host=f"127.0.0.1:{free_port}")
+    assert "ollama serve" in at.sidebar.error[0].value
+    at = ask(at, QUESTION)
+    assert not at.exception
+    assert "not ready" in at.error[0].value
+
+
+def test_empty_question_does_nothing_harmful(server, app):
+    at = ask(app(), "   ")
+    assert not at.exception
+    assert "empty" in at.warning[0].value
+    assert server.chat_requests == []
+
+
+def test_a_100kb_question_works(server, app):
+    server.script(*chain("Read"))
+    at = ask(app(), "x" * 100_000 + " How many x?")
+    assert not at.exception
+    assert "0.9 is larger." in [m.value for m in at.markdown]
+    assert any("characters)" in m.value for m in at.markdown)  # shown folded
+
+
+def test_garbage_from_the_model_shows_the_error_step(server, app):
+    server.responder = lambda request: Reply("I am not JSON")
+    at = ask(app(repair_attempts=1), QUESTION)
+    assert not at.exception
+    assert labels(at)[1].startswith("Step 1 · Error")
+    assert "Fix:" in at.error[0].value and "schema" in at.error[0].value
+
+
+def test_server_disappearing_mid_run_ends_the_run_and_the_app_stays_usable(server, app):
+    server.script(step("First"))
+    server.responder = lambda request: Reply(fault="drop")
+    at = ask(app(transient_retries=1), QUESTION)
+    assert not at.exception
+    assert "could not be reached" in at.error[0].value
+
+    server.reset()
+    server.script(*chain("Back"))
+    at = ask(at, "And now?")
+    assert not at.exception
+    assert "0.9 is larger." in [m.value for m in at.markdown]
+
+
+def test_threads_page_lists_checkpoints_and_a_fork_makes_a_branch(server, app):
+    server.script(*chain("One", "Two", answer="first answer"))
+    at = ask(app(), QUESTION)
+    at = at.switch_page("pages/threads.py").run()
+    assert not at.exception
+    timeline = at.radio[0].options
+    assert [o.split(" · ")[1] for o in timeline] == [
+        "input",
+        "start",
+        "ask",
+        "reason",
+        "reason",
+        "final_answer",
+    ]
+
+    at.radio[0].set_value(at.radio[0].options[1])  # step 0: the question is in, `ask` runs next
+    at.run()
+    server.reset()
+    server.script(*chain("Edited", answer="edited answer"))
+    at.text_area[0].set_value("Which is larger, 0.8 or 0.11?")
+    at = at.button[-1].click().run()  # Fork and run
+
+    assert not at.exception
+    assert server.chat_requests[0]["messages"][1]["content"] == "Which is larger, 0.8 or 0.11?"
+    nodes = [o.split(" · ")[1] for o in at.radio[0].options]
+    assert "fork" in nodes and len(nodes) > len(timeline)
+    assert "edited answer" in [m.value for m in at.markdown]
+
+
+def test_replay_from_a_checkpoint(server, app):
+    server.script(*chain("One", "Two", answer="first answer"))
+    at = ask(app(), QUESTION).switch_page("pages/threads.py").run()
+    at.radio[0].set_value(at.radio[0].options[3]).run()  # after step 1: step 2 runs again
+    server.reset()
+    server.script(step("Two again", next_action="final_answer"), "replayed answer")
+    at = at.button(key="replay").click().run()
+    assert not at.exception
+    assert len(server.chat_requests) == 2
+    assert "replayed answer" in [m.value for m in at.markdown]
+
+
+def test_two_sessions_do_not_see_each_others_runs(server, app):
+    server.script(*chain("Private", answer="for A only"))
+    first = ask(app(), "A's question")
+    second = app()
+
+    assert "A's question" not in [m.value for m in second.markdown]
+    second = second.switch_page("pages/threads.py").run()
+    assert "No threads yet" in second.info[0].value
+    assert first.session_state.thread_id != second.session_state.thread_id

@@ -1,0 +1,135 @@
+"""Rendering the event stream in Streamlit, live or from a stored log.
+
+Each node run gets an `st.status` block that streams its tokens while it
+works and collapses to its result when it finishes; a reasoning step becomes
+that block's title, with its time and token counts, and its content inside.
+Token rendering is throttled and shows a bounded tail, so the cost of drawing
+does not grow with the length of the answer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from graphs.events import (
+    ErrorEvent,
+    Event,
+    FinalAnswer,
+    NodeFinished,
+    NodeStarted,
+    ReasoningStepEvent,
+    RepairEvent,
+    RetryEvent,
+    RunFinished,
+    Token,
+)
+
+__all__ = ["FLUSH_INTERVAL_S", "TAIL_CHARS", "LiveRun", "draw_log", "stored"]
+
+FLUSH_INTERVAL_S = 0.1
+"""The fastest a streaming block is redrawn: tokens arriving faster are batched."""
+TAIL_CHARS = 3000
+"""How much of a streaming block's text is drawn while it streams; all of it once done."""
+
+
+@dataclass
+class _NodeBlock:
+    status: Any  # st.status's container
+    body: DeltaGenerator
+    text: list[str] = field(default_factory=list)
+    flushed_at: float = 0.0
+    titled: bool = False
+
+
+class LiveRun:
+    """Draws one run's events into a container as they arrive.
+
+    Args:
+        container: Where to draw.
+        live: False to draw a stored log: tokens are skipped and blocks start collapsed.
+    """
+
+    def __init__(self, container: DeltaGenerator, *, live: bool = True) -> None:
+        self.container = container
+        self.live = live
+        self.blocks: dict[tuple[tuple[str, ...], str], _NodeBlock] = {}
+        self.ok: bool | None = None
+
+    def handle(self, event: Event) -> None:
+        """Draw one event."""
+        match event:
+            case NodeStarted(node=node):
+                status = self.container.status(f"{node} …", state="running", expanded=self.live)
+                self.blocks[(event.namespace, node)] = _NodeBlock(status, status.empty())
+            case Token(node=node, text=text) if self.live:
+                if block := self.blocks.get((event.namespace, node)):
+                    block.text.append(text)
+                    self._flush(block)
+            case ReasoningStepEvent(step=step):
+                block = self._block(event.namespace, event.node)
+                tokens = f" · {step.output_tokens} tokens" if step.output_tokens else ""
+                block.status.update(
+                    label=f"Step {step.index} · {step.title} · {step.seconds:.1f} s{tokens}",
+                    state="error" if step.kind == "error" else "complete",
+                    expanded=False,
+                )
+                block.body.markdown(step.content)
+                block.titled = True
+            case (
+                RetryEvent(error=error, attempt=attempt)
+                | RepairEvent(problem=error, attempt=attempt)
+            ):
+                block = self._block(event.namespace, event.node)
+                block.text.clear()  # what streamed so far is void: the call starts again
+                block.body.caption(f"attempt {attempt} failed ({error}); trying again")
+            case NodeFinished(node=node, duration_s=duration):
+                block = self._block(event.namespace, node)
+                if not block.titled:
+                    block.status.update(
+                        label=f"{node} · {duration:.2f} s", state="complete", expanded=False
+                    )
+                    if block.text:
+                        block.body.text("".join(block.text))
+            case ErrorEvent(error=error):
+                if block := self.blocks.get((event.namespace, event.node)):
+                    block.status.update(state="error")
+                fix = f"\n\n**Fix:** {error.hint}" if error.hint else ""
+                self.container.error(f"{error.message}{fix}")
+            case FinalAnswer(answer=answer, thinking_seconds=seconds):
+                self.container.markdown(answer)
+                if seconds is not None:
+                    self.container.caption(f"Thought for {seconds:.1f} s")
+            case RunFinished(ok=ok):
+                self.ok = ok
+
+    def _block(self, namespace: tuple[str, ...], node: str) -> _NodeBlock:
+        if (namespace, node) not in self.blocks:  # a stored log may start mid-run
+            status = self.container.status(node, state="complete", expanded=False)
+            self.blocks[(namespace, node)] = _NodeBlock(status, status.empty())
+        return self.blocks[(namespace, node)]
+
+    def _flush(self, block: _NodeBlock) -> None:
+        now = time.monotonic()
+        if now - block.flushed_at < FLUSH_INTERVAL_S:
+            return
+        block.flushed_at = now
+        text = "".join(block.text)
+        block.text = [text]
+        block.body.text(text[-TAIL_CHARS:])
+
+
+def stored(event: Event) -> bool:
+    """Whether an event belongs in a run's stored log (tokens are not kept)."""
+    return not isinstance(event, Token)
+
+
+def draw_log(events: list[Event], container: DeltaGenerator | None = None) -> None:
+    """Draw a stored run log, collapsed."""
+    run = LiveRun(container or st.container(), live=False)
+    for event in events:
+        run.handle(event)

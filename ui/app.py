@@ -1,0 +1,25 @@
+"""mull's Streamlit app: `streamlit run ui/app.py`.
+
+Pages: Ask (a chat that shows each node's work live) and Threads (time travel:
+checkpoints, replay, fork). The sidebar picks the model and shows the server's health.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui._sidebar import draw_sidebar
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="mull", page_icon="🤔", layout="wide")
+draw_sidebar()
+page = st.navigation(
+    [
+        st.Page(PAGES / "ask.py", title="Ask", icon="💬", default=True),
+        st.Page(PAGES / "threads.py", title="Threads", icon="🧵"),
+    ]
+)
+page.run()
