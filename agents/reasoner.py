@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 from agents._stream import emit, repair_notifier, retry_notifier
 from core.calls import RetryPolicy, invoke_model
 from core.errors import InvalidInput, MullError, RunError
+from core.models import with_max_tokens
 from core.settings import Settings, get_settings
-from core.structured import invoke_structured, token_usage
+from core.structured import finish_reason, invoke_structured, token_usage
 
 __all__ = [
     "FINAL_ANSWER_PROMPT",
@@ -149,13 +150,19 @@ def validate_question(question: object, *, max_chars: int) -> str:
 
 
 def _earlier_turns(messages: list[AnyMessage]) -> list[BaseMessage]:
-    """Earlier questions and final answers of the thread, without their reasoning steps."""
+    """Earlier questions of the thread that were answered, with their answers, without steps.
+
+    A question whose run failed is left out, so that user and assistant turns
+    still alternate for chat templates that insist on it.
+    """
     turns: list[BaseMessage] = []
+    question: HumanMessage | None = None
     for message in messages:
         if isinstance(message, HumanMessage):
-            turns.append(HumanMessage(content=message.content))
-        elif isinstance(message, AIMessage) and message.name == "final_answer":
-            turns.append(AIMessage(content=message.content))
+            question = message
+        elif isinstance(message, AIMessage) and message.name == "final_answer" and question:
+            turns += [HumanMessage(content=question.content), AIMessage(content=message.content)]
+            question = None
     return turns
 
 
@@ -164,7 +171,9 @@ class Reasoner:
     """The reasoning role: node functions over `ReasoningState` for a given model."""
 
     model: BaseChatModel
-    """The chat model that writes the steps and the answer."""
+    """The chat model that writes the steps, capped at `step_tokens` a reply."""
+    answer_model: BaseChatModel
+    """The same model with the final answer's cap, `answer_tokens`."""
     settings: Settings
     """Where the step cap, repairs and retries come from unless overridden."""
     max_steps: int
@@ -176,7 +185,12 @@ class Reasoner:
     ) -> Reasoner:
         """A reasoner whose options default to the settings."""
         settings = settings or get_settings()
-        return cls(model=model, settings=settings, max_steps=max_steps or settings.max_steps)
+        return cls(
+            model=model,
+            answer_model=with_max_tokens(model, settings.answer_tokens),
+            settings=settings,
+            max_steps=max_steps or settings.max_steps,
+        )
 
     def ask(self, state: ReasoningState) -> ReasoningState:
         """Start a run: check the question, add it to the conversation, reset the run's counters."""
@@ -263,7 +277,7 @@ class Reasoner:
         start = perf_counter()
         try:
             reply = invoke_model(
-                self.model,
+                self.answer_model,
                 self._prompt(state, closing=request),
                 policy=RetryPolicy.from_settings(self.settings),
                 on_retry=retry_notifier("final_answer"),
@@ -278,6 +292,7 @@ class Reasoner:
             }
         seconds = perf_counter() - start
         answer = reply.text.strip()
+        truncated = finish_reason(reply) == "length"
         input_tokens, output_tokens = token_usage(reply)
         total = state.get("thinking_seconds", 0.0) + seconds
         emit(
@@ -288,6 +303,7 @@ class Reasoner:
             thinking_seconds=total,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
+            truncated=truncated,
         )
         return {
             "answer": answer,

@@ -77,9 +77,15 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError | ConnectionError | openai.APIConnectionError)
 
 
+def _failed_mid_reply(exc: BaseException) -> bool:
+    # The ollama client reports an error the server streams mid-reply with status -1.
+    return _status_code(exc) == -1
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Whether trying the same call again may succeed: connection errors, timeouts, 429 and 5xx."""
-    if _is_connection_error(exc):
+    """Whether trying the same call again may succeed: connection errors, timeouts, 429, 5xx,
+    and errors the server reports in the middle of a reply."""
+    if _is_connection_error(exc) or _failed_mid_reply(exc):
         return True
     code = _status_code(exc)
     return code is not None and (code == 429 or code >= 500)
@@ -113,6 +119,11 @@ def translate_error(
             fix_for_unreachable(settings) if settings else "Check that the model server is running."
         )
         return ModelServerUnreachable(f"The model server could not be reached: {detail}", hint=hint)
+    if _failed_mid_reply(exc):
+        return ModelCallFailed(
+            f"The model server failed in the middle of a reply: {detail}",
+            hint="See the model server's log for the cause.",
+        )
     code = _status_code(exc)
     if code == 404:
         hint = (

@@ -26,6 +26,7 @@ __all__ = [
     "embedding_model",
     "fix_for_missing_model",
     "fix_for_unreachable",
+    "with_max_tokens",
 ]
 
 
@@ -78,6 +79,21 @@ def chat_model(
         max_retries=0,
         stream_usage=True,
     )
+
+
+def with_max_tokens(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
+    """A copy of an Ollama or OpenAI-compatible chat model with another reply-length cap.
+
+    Other chat models are returned as they are.
+    """
+    from langchain_ollama import ChatOllama
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOllama):
+        return model.model_copy(update={"num_predict": max_tokens})
+    if isinstance(model, ChatOpenAI):
+        return model.model_copy(update={"max_tokens": max_tokens})
+    return model
 
 
 def embedding_model(settings: Settings | None = None, *, model: str | None = None) -> Embeddings:

@@ -7,26 +7,44 @@ read their clients' own variables (`OLLAMA_HOST`, `OPENAI_BASE_URL`,
 
 from __future__ import annotations
 
+import ipaddress
+from contextlib import suppress
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Provider", "Settings", "get_settings"]
+__all__ = ["ROLES", "Provider", "Settings", "get_settings"]
 
 Provider = Literal["ollama", "openai"]
 
 
-def _normalise_ollama_host(host: str) -> str:
-    """Accept the forms Ollama itself accepts (`0.0.0.0`, `host:port`, full URL)."""
-    host = host.strip().rstrip("/")
-    if "://" not in host:
-        host = f"http://{host}"
-    scheme, rest = host.split("://", 1)
-    if ":" not in rest.split("/", 1)[0]:
-        rest = f"{rest}:11434"
-    return f"{scheme}://{rest}"
+ROLES = ("reasoner", "generator", "reflector", "coder", "router")
+"""The roles that may have a model of their own."""
+
+
+def _normalise_ollama_host(value: str) -> str:
+    """Read `OLLAMA_HOST` by the ollama client's own rules, so both reach the same server.
+
+    A bare `host` or `host:port` is http with default port 11434; an explicit
+    `http://` or `https://` URL defaults to port 80 or 443.
+    """
+    port = 11434
+    scheme, _, hostport = value.strip().partition("://")
+    if not hostport:
+        scheme, hostport = "http", value.strip()
+    elif scheme in ("http", "https"):
+        port = 80 if scheme == "http" else 443
+    split = urlsplit(f"{scheme}://{hostport}")
+    host = split.hostname or "127.0.0.1"
+    port = split.port or port
+    with suppress(ValueError):  # a name rather than an address
+        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
+            host = f"[{host}]"
+    path = split.path.strip("/")
+    return f"{scheme}://{host}:{port}" + (f"/{path}" if path else "")
 
 
 class Settings(BaseSettings):
@@ -38,6 +56,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        env_ignore_empty=True,  # `MULL_CONTEXT_TOKENS=` in a copied .env.example means "unset"
     )
 
     provider: Provider = "ollama"
@@ -67,6 +86,9 @@ class Settings(BaseSettings):
     role_models: dict[str, str] = Field(default_factory=dict)
     """Per-role models as JSON, e.g. `{"coder": "qwen2.5-coder:7b"}`; roles: reasoner, generator, reflector, coder, router."""
 
+    answer_tokens: int = Field(default=4096, ge=16)
+    """The most tokens a final answer may have; an answer cut off there is flagged."""
+
     embedding_model: str = "bge-m3"
     """The embedding model used for retrieval."""
 
@@ -79,8 +101,8 @@ class Settings(BaseSettings):
     step_tokens: int = Field(default=1024, ge=16)
     """The most tokens the model may generate for one step (Ollama `num_predict`, OpenAI `max_tokens`)."""
 
-    context_tokens: int | None = Field(default=None, ge=512)
-    """Ollama's context window (`num_ctx`); unset keeps the server's default. Raise it for long questions."""
+    context_tokens: int | None = Field(default=16384, ge=512)
+    """Ollama's context window (`num_ctx`); empty keeps the server's default, which a long chain outgrows."""
 
     request_timeout_s: float = Field(default=120.0, gt=0)
     """Seconds to wait for the model server before a request counts as failed."""
@@ -101,6 +123,23 @@ class Settings(BaseSettings):
     @classmethod
     def _check_ollama_host(cls, value: str) -> str:
         return _normalise_ollama_host(value)
+
+    @field_validator("role_models")
+    @classmethod
+    def _check_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        if unknown := set(value) - set(ROLES):
+            raise ValueError(f"unknown role(s) {sorted(unknown)}; the roles are {', '.join(ROLES)}")
+        return value
+
+    @field_validator("checkpointer")
+    @classmethod
+    def _check_checkpointer(cls, value: str) -> str:
+        value = value.strip()
+        if value != "memory" and not value.startswith("sqlite:///"):
+            raise ValueError(
+                "use `memory` (threads last as long as the process) or `sqlite:///path/threads.db`"
+            )
+        return value
 
     @field_validator("openai_base_url")
     @classmethod

@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
+from langchain_ollama import ChatOllama
+from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
 from core.calls import DEFAULT_RETRY, OnRetry, RetryPolicy, ainvoke_model, invoke_model
@@ -74,9 +76,6 @@ def constrain(
     Models of other providers are returned as they are: their replies are still
     validated and repaired, only not constrained at the server.
     """
-    from langchain_ollama import ChatOllama
-    from langchain_openai import ChatOpenAI
-
     json_schema = _json_schema(schema)
     if isinstance(model, ChatOllama):
         return model.bind(format=json_schema)
@@ -87,7 +86,8 @@ def constrain(
             "type": "json_schema",
             "json_schema": {"name": schema.__name__, "schema": json_schema},
         }
-        return model.bind(extra_body={"response_format": response_format})
+        extra_body = {**(model.extra_body or {}), "response_format": response_format}
+        return model.bind(extra_body=extra_body)
     return model
 
 
@@ -231,13 +231,19 @@ async def ainvoke_structured(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
     schema: type[T],
-    **kwargs: Any,
+    *,
+    repairs: int = 2,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    on_retry: OnRetry | None = None,
+    on_repair: OnRepair | None = None,
+    settings: Settings | None = None,
 ) -> StructuredReply[T]:
-    """The async twin of `invoke_structured`, with the same keyword arguments."""
-    repairs = kwargs.pop("repairs", 2)
-    loop = _RepairLoop(schema, messages, repairs, kwargs.pop("on_repair", None))
+    """The async twin of `invoke_structured`."""
+    loop = _RepairLoop(schema, messages, repairs, on_repair)
     bound = constrain(model, schema)
     while True:
-        reply = await ainvoke_model(bound, loop.messages, **kwargs)
+        reply = await ainvoke_model(
+            bound, loop.messages, policy=policy, on_retry=on_retry, settings=settings
+        )
         if (result := loop.accept(reply)) is not None:
             return result

@@ -75,6 +75,8 @@ class Token(_Event):
     type: Literal["token"] = "token"
     node: str
     text: str
+    message_id: str | None = None
+    """The model reply the token belongs to; a retried call's new reply has a new id."""
 
 
 class NodeFinished(_Event):
@@ -130,6 +132,8 @@ class FinalAnswer(_Event):
     thinking_seconds: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    truncated: bool = False
+    """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
 
 
 class CustomEvent(_Event):
@@ -197,7 +201,8 @@ class _Normaliser:
         elif mode == "messages":
             chunk, metadata = payload
             if isinstance(chunk, AIMessageChunk) and (text := chunk.text):
-                yield Token(namespace=path, node=metadata.get("langgraph_node", ""), text=str(text))
+                node = metadata.get("langgraph_node", "")
+                yield Token(namespace=path, node=node, text=str(text), message_id=chunk.id)
         elif mode == "updates":
             for node, update in payload.items():
                 if node.startswith("__"):
@@ -212,13 +217,10 @@ class _Normaliser:
         node = payload["name"]
         if node.startswith("__"):
             return
+        # A task's error is not reported here: it also ends the stream, and `crashed` reports it.
         if "input" in payload:
             self.started[(path, node)] = time.perf_counter()
             yield NodeStarted(namespace=path, node=node)
-        elif payload.get("error"):
-            self.failed = True
-            error = RunError(kind="crash", message=str(payload["error"]), node=node)
-            yield ErrorEvent(namespace=path, node=node, error=error)
 
     def _custom(self, path: tuple[str, ...], payload: Any) -> _Event:
         if isinstance(payload, dict) and (kind := _CUSTOM.get(payload.get("event", ""))):

@@ -120,7 +120,7 @@ def list_threads(checkpointer: BaseCheckpointSaver) -> list[ThreadInfo]:
         if created and (entry["updated_at"] is None or created > entry["updated_at"]):
             entry["updated_at"] = created
         question = (item.checkpoint.get("channel_values") or {}).get("question")
-        if question and (entry["first"] is None or created < entry["first"][0]):
+        if question and created and (entry["first"] is None or created < entry["first"][0]):
             entry["first"] = (created, question)
     threads = [
         ThreadInfo(

@@ -178,3 +178,16 @@ def test_thread_continues_with_sqlite(server, mull, tmp_path):
     assert mull("run", "reasoning", "second?", "--thread", "t", checkpointer=db).exit_code == 0
     contents = [m["content"] for m in server.chat_requests[0]["messages"]]
     assert "first?" in contents and "one" in contents
+
+
+def test_a_retry_during_the_answer_says_the_answer_starts_again(server, mull):
+    answer = "The answer is forty two, after careful thought."
+    server.script(
+        step("Only", next_action="final_answer"),
+        Reply(answer, fault="drop", drop_after_tokens=3),
+        answer,
+    )
+    result = mull("run", "reasoning", QUESTION)
+    assert result.exit_code == 0
+    out = result.output
+    assert out.index("The answer is") < out.index("(the answer starts again)") < out.rindex(answer)

@@ -157,6 +157,44 @@ def test_server_down_mid_run_ends_cleanly(free_port, make_settings, server):
     assert result["steps"][0].kind == "error"
 
 
+def test_a_failed_run_leaves_no_unanswered_question_in_later_prompts(server, make_settings):
+    graph = build(make_settings(repair_attempts=0))
+    server.script("not json")
+    assert graph.invoke({"question": "first?"}, thread())["error"] is not None
+    server.reset()
+    server.script(*chain("Only"))
+
+    graph.invoke({"question": "second?"}, thread())
+
+    roles = [m["role"] for m in server.chat_requests[0]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]  # still alternating
+
+
+def test_error_state_reloads_as_its_own_type(server, make_settings):
+    server.responder = lambda request: Reply("never json")
+    graph = build(make_settings(repair_attempts=0))
+    graph.invoke({"question": QUESTION}, thread())
+    assert type(graph.get_state(thread()).values["error"]) is RunError
+
+
+def test_the_answer_has_its_own_token_cap_and_a_cut_off_is_flagged(server, make_settings):
+    server.script(step("Only", next_action="final_answer"), "word " * 300)
+    events = list(
+        stream_events(
+            build(make_settings(step_tokens=100, answer_tokens=50)),
+            {"question": QUESTION},
+            thread(),
+        )
+    )
+    (final,) = [e for e in events if isinstance(e, FinalAnswer)]
+    assert final.truncated and final.output_tokens == 50
+    caps = [
+        r.get("options", {}).get("num_predict") or r.get("max_completion_tokens")
+        for r in server.chat_requests
+    ]
+    assert caps == [100, 50]
+
+
 def test_second_question_gets_a_full_chain_of_its_own(server, make_settings):
     graph = build(make_settings(max_steps=3))
     server.script(*chain("A1", "A2", "A3", answer="first answer"))
@@ -174,6 +212,22 @@ def test_second_question_gets_a_full_chain_of_its_own(server, make_settings):
     assert not any("A1" in c for c in contents)
     messages = graph.get_state(thread()).values["messages"]
     assert [m.content for m in messages if isinstance(m, HumanMessage)] == ["first?", "second?"]
+
+
+def test_nodes_return_new_lists_and_never_mutate_the_state(server, make_settings):
+    from agents.reasoner import Reasoner
+
+    server.script(step("Next"))
+    reasoner = Reasoner.from_settings(chat_model(make_settings()), make_settings())
+    earlier = StepRecord(index=1, title="Before", content="c", next_action="continue", seconds=1.0)
+    steps = [earlier]
+    state = {"question": QUESTION, "messages": [HumanMessage(content=QUESTION)], "steps": steps}
+
+    update = reasoner.reason(state)
+
+    assert steps == [earlier] and state["steps"] is steps  # the input is untouched
+    assert [s.title for s in update["steps"]] == ["Before", "Next"]
+    assert update["steps"] is not steps
 
 
 def test_checkpoints_reload_as_the_same_types_and_are_never_rewritten(server, make_settings):

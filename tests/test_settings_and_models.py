@@ -33,8 +33,11 @@ def test_defaults(monkeypatch, tmp_path):
     [
         ("0.0.0.0", "http://0.0.0.0:11434"),
         ("example.lan:9999", "http://example.lan:9999"),
-        ("https://ollama.example.lan/", "https://ollama.example.lan:11434"),
+        ("https://ollama.example.lan/", "https://ollama.example.lan:443"),
+        ("http://ollama.example.lan", "http://ollama.example.lan:80"),
         ("http://127.0.0.1:11434", "http://127.0.0.1:11434"),
+        ("[::1]", "http://[::1]:11434"),
+        ("https://example.lan:8443/ollama/", "https://example.lan:8443/ollama"),
     ],
 )
 def test_ollama_host_is_read_like_ollama_reads_it(monkeypatch, raw, normalised):
@@ -53,9 +56,33 @@ def test_env_file_and_role_models(monkeypatch, tmp_path):
     assert settings.model_for("reasoner") == settings.model
 
 
-def test_bad_settings_say_what_is_wrong():
-    with pytest.raises(ValueError, match="provider"):
-        Settings(_env_file=None, provider="llamafile")
+def test_ollama_host_matches_the_ollama_client():
+    from ollama._client import _parse_host  # the client's own reading, to stay in step with it
+
+    for raw in ["0.0.0.0", "h:1", "https://h", "http://h/p/", "[::1]:9"]:
+        assert Settings(_env_file=None, ollama_host=raw).ollama_host == _parse_host(raw)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("provider", "llamafile", "provider"),
+        ("role_models", {"reasonr": "x"}, "unknown role"),
+        ("checkpointer", "postgresql://db/mull", "sqlite:///"),
+        ("max_steps", 0, "max_steps"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Settings(_env_file=None, **{field: value})
+
+
+def test_a_copied_env_example_loads_with_the_documented_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for key in ("OLLAMA_HOST", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    copied = Settings(_env_file=ROOT / ".env.example")
+    assert copied == Settings(_env_file=None)
 
 
 def test_env_example_lists_every_setting():

@@ -14,6 +14,7 @@ from core.calls import RetryPolicy
 from core.errors import ModelNotFound, ModelServerUnreachable, StructuredOutputError
 from core.models import chat_model
 from core.structured import ainvoke_structured, invoke_structured
+from tests.conftest import settings_for
 from tests.fake_server import Reply
 
 ASK = [HumanMessage(content="Give me a verdict.")]
@@ -60,6 +61,16 @@ def test_invalid_then_valid_is_repaired_with_the_error_shown(server, make_settin
     sent = server.chat_requests[1]["messages"]
     assert sent[-2] == {"role": "assistant", "content": '{"label": "maybe", "reason": "x"}'}
     assert "label" in sent[-1]["content"] and sent[-1]["role"] == "user"
+
+
+def test_the_models_own_extra_body_is_kept(server):
+    model = chat_model(settings_for(server, "openai"))
+    model.extra_body = {"chat_template_kwargs": {"enable_thinking": False}}
+    server.script(VALID)
+    invoke_structured(model, ASK, Verdict, policy=FAST)
+    (request,) = server.chat_requests
+    assert request["chat_template_kwargs"] == {"enable_thinking": False}
+    assert request["response_format"]["type"] == "json_schema"
 
 
 def test_fenced_json_is_accepted(server, make_settings):

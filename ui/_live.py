@@ -100,8 +100,13 @@ class LiveRun:
                     block.status.update(state="error")
                 fix = f"\n\n**Fix:** {error.hint}" if error.hint else ""
                 self.container.error(f"{error.message}{fix}")
-            case FinalAnswer(answer=answer, thinking_seconds=seconds):
+            case FinalAnswer(answer=answer, thinking_seconds=seconds, truncated=truncated):
                 self.container.markdown(answer)
+                if truncated:
+                    self.container.warning(
+                        "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS "
+                        "for longer answers."
+                    )
                 if seconds is not None:
                     self.container.caption(f"Thought for {seconds:.1f} s")
             case RunFinished(ok=ok):

@@ -73,18 +73,25 @@ class HumanRenderer:
                 )
                 self.console.print(escape(step.content), highlight=False)
             case RetryEvent(attempt=attempt, error=error, delay_s=delay):
+                self._restart_answer()
                 self.console.print(
                     f"[yellow]model call failed ({escape(error)}); retry {attempt} in {delay:.1f} s[/]"
                 )
             case RepairEvent(problem=problem):
+                self._restart_answer()
                 self.console.print(
                     f"[yellow]invalid JSON ({escape(problem)}); asking the model to fix it[/]"
                 )
-            case FinalAnswer(answer=answer, thinking_seconds=seconds):
+            case FinalAnswer(answer=answer, thinking_seconds=seconds, truncated=truncated):
                 if not self.answer_streamed:
                     self.console.print(answer, markup=False, highlight=False)
                 else:
                     self.console.print()
+                if truncated:
+                    self.console.print(
+                        "[yellow]The answer was cut off at its token limit; raise "
+                        "MULL_ANSWER_TOKENS for longer answers.[/]"
+                    )
                 if seconds is not None:
                     self.console.print(f"\n[dim]Thought for {seconds:.1f} s[/]")
             case ErrorEvent(error=error):
@@ -94,6 +101,12 @@ class HumanRenderer:
                     self.console.print(f"[bold]Fix:[/] {escape(error.hint)}")
             case RunFinished():
                 self._stop_spin()
+
+    def _restart_answer(self) -> None:
+        """A failed call's partial answer stays on screen: end its line before the new attempt."""
+        if self.answer_streamed:
+            self.console.print("\n[dim](the answer starts again)[/]")
+            self.answer_streamed = False
 
     def _spin(self, text: str) -> None:
         if not self.console.is_terminal:
