@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from graphs.events import Event, stream_events
 
@@ -34,6 +34,7 @@ __all__ = [
     "run_from",
     "summarise",
     "thread_config",
+    "typed_values",
 ]
 
 
@@ -62,9 +63,9 @@ class CheckpointInfo(BaseModel):
     step: int
     """LangGraph's step number: -1 for the input, then 0, 1, ..."""
     source: str
-    """`input`, `loop` (a node ran), or `update` / `fork` (edited state)."""
+    """`input`, `loop` (a node ran), `update` (state edited by a fork) or `fork` (a replay's start)."""
     node: str
-    """The node whose work it records: `input`, a node name, or `fork`."""
+    """The node whose work it records: `input`, a node name, `fork` or `replay`."""
     next: list[str]
     """The nodes that run after it; empty when the run had ended."""
     created_at: datetime | None
@@ -142,8 +143,10 @@ def _info(snapshot: StateSnapshot, parents: dict[str, StateSnapshot]) -> Checkpo
     parent = parents.get(parent_id or "")
     if source == "input":
         node = "input"
-    elif source in ("update", "fork"):  # LangGraph says "fork" when the edit branches off
+    elif source == "update":  # state edited by `fork`
         node = "fork"
+    elif source == "fork":  # LangGraph's copy of a past checkpoint, where a replay starts
+        node = "replay"
     else:
         # A checkpoint records the work of the tasks its parent scheduled.
         node = ", ".join(parent.next) if parent and parent.next else "start"
@@ -183,9 +186,8 @@ def get_state(
         KeyError: The thread or the checkpoint does not exist.
     """
     snapshot = graph.get_state(thread_config(thread_id, checkpoint_id))
-    if not snapshot.config.get("configurable", {}).get("checkpoint_id") or (
-        checkpoint_id and snapshot.config["configurable"]["checkpoint_id"] != checkpoint_id
-    ):
+    # For an id it does not have, LangGraph answers with an empty snapshot that echoes the id.
+    if snapshot.created_at is None:
         what = f"checkpoint {checkpoint_id!r} in thread" if checkpoint_id else "thread"
         raise KeyError(f"There is no {what} {thread_id!r}.")
     return snapshot
@@ -255,8 +257,30 @@ def fork(
             "An input checkpoint cannot be edited: fork from the checkpoint after it "
             "(step 0), which holds the same input."
         )
-    unknown = set(values) - set(graph.builder.schemas[graph.builder.state_schema])
-    if unknown:
-        known = ", ".join(graph.builder.schemas[graph.builder.state_schema])
-        raise ValueError(f"The state has no {', '.join(sorted(unknown))}; its keys are: {known}.")
-    return graph.update_state(snapshot.config, values, as_node=as_node)
+    return graph.update_state(snapshot.config, typed_values(graph, values), as_node=as_node)
+
+
+def typed_values(graph: CompiledStateGraph, values: dict[str, Any]) -> dict[str, Any]:
+    """State values converted to the types of their fields, e.g. step dicts to `StepRecord`s.
+
+    Edits arrive as JSON (from the CLI, the app, a web client); a checkpoint must
+    hold the state's own types, or the nodes that run after a fork fail on them.
+
+    Raises:
+        ValueError: A key the state does not have, or a value that does not fit its field.
+    """
+    fields = get_type_hints(graph.builder.state_schema, include_extras=True)
+    if unknown := set(values) - set(fields):
+        raise ValueError(
+            f"The state has no {', '.join(sorted(unknown))}; its keys are: {', '.join(fields)}."
+        )
+    typed = {}
+    for key, value in values.items():
+        try:
+            typed[key] = TypeAdapter(fields[key]).validate_python(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            raise ValueError(f"{key} does not fit the state: {problems}") from None
+    return typed

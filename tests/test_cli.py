@@ -191,3 +191,26 @@ def test_a_retry_during_the_answer_says_the_answer_starts_again(server, mull):
     assert result.exit_code == 0
     out = result.output
     assert out.index("The answer is") < out.index("(the answer starts again)") < out.rindex(answer)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("MULL_MAX_STEPS", "0", "MULL_MAX_STEPS"),
+        ("MULL_CHECKPOINTER", "postgresql://db/mull", "MULL_CHECKPOINTER"),
+        ("MULL_ROLE_MODELS", "coder=x", "role_models"),
+    ],
+)
+def test_bad_settings_exit_2_naming_the_variable(tmp_path, variable, value, said):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MULL_", "OLLAMA_"))}
+    env.update({variable: value, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr

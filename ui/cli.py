@@ -1,5 +1,8 @@
 """The `mull` command: run a graph with its steps streaming live, and check the set-up.
 
+The thread and time-travel commands (`threads`, `history`, `replay`, `fork`)
+live in `ui/_thread_commands.py`, registered on the same app.
+
 Exit codes: 0 done; 2 usage error; 3 model server unreachable or model missing
 (the fix is printed); 4 the run failed.
 """
@@ -9,21 +12,25 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Annotated
 
 import typer
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
-from core.checkpoints import is_ephemeral, make_checkpointer
+from core.calls import RetryPolicy
+from core.checkpoints import is_ephemeral
 from core.errors import InvalidInput, MullError, RunError
 from core.models import chat_model, check_health
 from core.settings import Provider, Settings, get_settings
 from core.structured import invoke_structured
-from graphs import build_graph, get_graph_spec, list_graphs, stream_events
-from graphs.events import ErrorEvent, RunFinished
+from graphs import build_graph, get_graph_spec, list_graphs, open_checkpointer, stream_events
+from graphs.events import ErrorEvent, Event, RunFinished
 from ui._render import HumanRenderer, JsonRenderer
 
 __all__ = ["ExitCode", "app", "main"]
@@ -73,25 +80,88 @@ def _read_question(question: str) -> str:
     return sys.stdin.read() if question == "-" else question
 
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the event stream as NDJSON, one event per line.")
+]
+ModelOption = Annotated[str | None, typer.Option(help="The model, overriding MULL_MODEL.")]
+ProviderOption = Annotated[
+    Provider | None, typer.Option(help="ollama or openai (vLLM), overriding MULL_PROVIDER.")
+]
+MaxStepsOption = Annotated[
+    int | None, typer.Option(min=1, help="The step cap, overriding MULL_MAX_STEPS.")
+]
+
+
+def _renderer(json_output: bool) -> Callable[[Event], None]:
+    return JsonRenderer() if json_output else HumanRenderer(out)
+
+
+def _check_server(settings: Settings, render: Callable[[Event], None], json_output: bool) -> None:
+    """Exit 3, saying what to fix, unless the model server is up and has the model."""
+    health = check_health(settings, model=settings.model_for("reasoner"))
+    if health.ok:
+        return
+    error = RunError(kind=health.status.value, message=health.message, hint=health.fix)
+    if json_output:
+        render(ErrorEvent(error=error))
+    else:
+        err.print(f"[bold red]Error:[/] {health.message}\n[bold]Fix:[/] {health.fix}")
+    raise typer.Exit(ExitCode.SERVER)
+
+
+def _checkpointer(settings: Settings) -> BaseCheckpointSaver:
+    """The configured checkpointer, able to revive every graph's state; exit 2 on a bad URL."""
+    try:
+        return open_checkpointer(settings.checkpointer)
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
+
+
+def _stream_run(
+    events: Iterable[Event],
+    render: Callable[[Event], None],
+    *,
+    json_output: bool,
+    thread_id: str,
+) -> None:
+    """Render a run's events as they come; return if it went well, else exit 3 or 4."""
+    finished: RunFinished | None = None
+    errors: list[RunError] = []
+    stream = iter(events)
+    while True:
+        try:
+            event = next(stream)
+        except StopIteration:
+            break
+        except Exception:  # the stream rendered it as an ErrorEvent before raising it
+            raise typer.Exit(ExitCode.FAILED) from None
+        render(event)
+        if isinstance(event, ErrorEvent):
+            errors.append(event.error)
+        elif isinstance(event, RunFinished):
+            finished = event
+    if not json_output:
+        err.print(f"[dim]thread {thread_id}[/]")
+    if finished is not None and finished.ok:
+        return
+    if any(e.kind in _SERVER_ERRORS for e in errors):
+        raise typer.Exit(ExitCode.SERVER)
+    raise typer.Exit(ExitCode.FAILED)
+
+
 @app.command()
 def run(
     graph: Annotated[str, typer.Argument(help="Which graph to run; `mull graphs` lists them.")],
     question: Annotated[
         str, typer.Argument(help="The question; `-` reads it from standard input.")
     ],
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the event stream as NDJSON, one event per line.")
-    ] = False,
+    json_output: JsonOption = False,
     thread: Annotated[
         str | None, typer.Option("--thread", help="Continue this thread instead of starting one.")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="The model, overriding MULL_MODEL.")] = None,
-    provider: Annotated[
-        Provider | None, typer.Option(help="ollama or openai (vLLM), overriding MULL_PROVIDER.")
-    ] = None,
-    max_steps: Annotated[
-        int | None, typer.Option(min=1, help="The step cap, overriding MULL_MAX_STEPS.")
-    ] = None,
+    model: ModelOption = None,
+    provider: ProviderOption = None,
+    max_steps: MaxStepsOption = None,
 ) -> None:
     """Run GRAPH on QUESTION, streaming each step live, then the answer."""
     settings = _settings(model, provider)
@@ -106,20 +176,9 @@ def run(
     except InvalidInput as exc:
         raise _usage_error(exc.message, exc.hint) from None
 
-    render = JsonRenderer() if json_output else HumanRenderer(out)
-    health = check_health(settings, model=settings.model_for("reasoner"))
-    if not health.ok:
-        error = RunError(kind=health.status.value, message=health.message, hint=health.fix)
-        if json_output:
-            render(ErrorEvent(error=error))
-        else:
-            err.print(f"[bold red]Error:[/] {health.message}\n[bold]Fix:[/] {health.fix}")
-        raise typer.Exit(ExitCode.SERVER)
-
-    try:
-        checkpointer = make_checkpointer(settings.checkpointer)
-    except ValueError as exc:
-        raise _usage_error(str(exc)) from None
+    render = _renderer(json_output)
+    _check_server(settings, render, json_output)
+    checkpointer = _checkpointer(settings)
     if thread and is_ephemeral(checkpointer) and not json_output:
         err.print(
             "[yellow]MULL_CHECKPOINTER=memory keeps threads only while one process runs, so "
@@ -129,25 +188,8 @@ def run(
     compiled = build_graph(graph, checkpointer=checkpointer, settings=settings, max_steps=max_steps)
     thread_id = thread or uuid.uuid4().hex
     config = {"configurable": {"thread_id": thread_id}}
-
-    finished: RunFinished | None = None
-    errors: list[RunError] = []
-    try:
-        for event in stream_events(compiled, {"question": text}, config, graph_name=graph):
-            render(event)
-            if isinstance(event, ErrorEvent):
-                errors.append(event.error)
-            elif isinstance(event, RunFinished):
-                finished = event
-    except Exception:  # already rendered as an ErrorEvent by the stream
-        raise typer.Exit(ExitCode.FAILED) from None
-    if not json_output:
-        err.print(f"[dim]thread {thread_id}[/]")
-    if finished is not None and finished.ok:
-        return
-    if any(e.kind in _SERVER_ERRORS for e in errors):
-        raise typer.Exit(ExitCode.SERVER)
-    raise typer.Exit(ExitCode.FAILED)
+    events = stream_events(compiled, {"question": text}, config, graph_name=graph)
+    _stream_run(events, render, json_output=json_output, thread_id=thread_id)
 
 
 @app.command("graphs")
@@ -166,10 +208,8 @@ class _Probe(BaseModel):
 
 @app.command()
 def doctor(
-    model: Annotated[str | None, typer.Option(help="The model, overriding MULL_MODEL.")] = None,
-    provider: Annotated[
-        Provider | None, typer.Option(help="ollama or openai (vLLM), overriding MULL_PROVIDER.")
-    ] = None,
+    model: ModelOption = None,
+    provider: ProviderOption = None,
 ) -> None:
     """Check the model server, the model and a structured-output round trip, and say what to fix."""
     settings = _settings(model, provider)
@@ -189,6 +229,7 @@ def doctor(
             [HumanMessage(content='Reply with the JSON object {"ok": true, "word": "mull"}.')],
             _Probe,
             repairs=settings.repair_attempts,
+            policy=RetryPolicy.from_settings(settings),
             settings=settings,
         )
     except MullError as exc:
@@ -200,21 +241,43 @@ def doctor(
         f"[green]✓[/] structured output round trip in {seconds:.2f} s "
         f"({reply.attempts} attempt{'s' if reply.attempts > 1 else ''})"
     )
-    if is_ephemeral(make_checkpointer(settings.checkpointer)):
+    if settings.checkpointer == "memory":
         out.print(
             "[yellow]![/] threads live in memory and vanish when the process exits; "
             "set MULL_CHECKPOINTER=sqlite:///.mull/threads.db to keep them."
         )
 
 
+# The thread and time-travel commands register themselves on `app`.
+from ui import _thread_commands  # noqa: E402, F401
+
+
+def _settings_problems(exc: ValidationError) -> str:
+    lines = []
+    for problem in exc.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = f"MULL_{field.upper()}" if field else "a setting"
+        lines.append(f"  {name}: {problem['msg']}")
+    return "\n".join(lines)
+
+
 def main() -> None:
-    """Entry point of the `mull` command: settings errors become usage errors."""
+    """Entry point of the `mull` command: bad settings are usage errors (exit 2)."""
     try:
         app()
     except ValidationError as exc:
-        err.print(f"[bold red]Error:[/] the settings are not valid:\n{exc}")
+        err.print(
+            "[bold red]Error:[/] the settings are not valid:", _settings_problems(exc), sep="\n"
+        )
+        err.print("[bold]Fix:[/] see .env.example for every setting and its form.")
+        sys.exit(ExitCode.USAGE)
+    except SettingsError as exc:  # e.g. MULL_ROLE_MODELS that is not JSON
+        err.print(f"[bold red]Error:[/] {exc}\n[bold]Fix:[/] see .env.example for the form.")
         sys.exit(ExitCode.USAGE)
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m ui.cli`: run the importable `ui.cli`, on whose app the thread commands registered.
+    from ui.cli import main as _main
+
+    _main()
