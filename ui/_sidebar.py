@@ -39,9 +39,9 @@ def draw_sidebar() -> Settings:
         )
         server = found if model == base.model else health(settings)
         if server.ok:
-            st.success(server.message, icon="✅")
+            st.success(server.message, icon=":material/check_circle:")
         else:
-            st.error(f"{server.message}\n\n**Fix:** {server.fix}", icon="🚫")
+            st.error(f"{server.message}\n\n**Fix:** {server.fix}", icon=":material/error:")
 
         st.header("Threads")
         st.caption(f"Checkpointer: `{base.checkpointer}`")
@@ -49,7 +49,7 @@ def draw_sidebar() -> Settings:
             st.warning(
                 "Threads are kept in memory (MemorySaver) and vanish when the app restarts. "
                 "Set `MULL_CHECKPOINTER=sqlite:///.mull/threads.db` to keep them.",
-                icon="⚠️",
+                icon=":material/warning:",
             )
     st.session_state.settings = settings
     st.session_state.server_ok = server.ok

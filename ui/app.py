@@ -14,12 +14,12 @@ from ui._sidebar import draw_sidebar
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
-st.set_page_config(page_title="mull", page_icon="🤔", layout="wide")
+st.set_page_config(page_title="mull", page_icon=":material/psychology:", layout="wide")
 draw_sidebar()
 page = st.navigation(
     [
-        st.Page(PAGES / "ask.py", title="Ask", icon="💬", default=True),
-        st.Page(PAGES / "threads.py", title="Threads", icon="🧵"),
+        st.Page(PAGES / "ask.py", title="Ask", icon=":material/chat:", default=True),
+        st.Page(PAGES / "threads.py", title="Threads", icon=":material/account_tree:"),
     ]
 )
 page.run()

@@ -45,7 +45,10 @@ for log in logs:
     with st.chat_message("assistant"):
         draw_log(log["events"])
         if log["stopped"]:
-            st.warning("Stopped. The thread keeps the checkpoints it reached.", icon="⏹️")
+            st.warning(
+                "Stopped. The thread keeps the checkpoints it reached.",
+                icon=":material/stop_circle:",
+            )
 
 question = st.chat_input("Ask a question", max_chars=settings.max_question_chars)
 if question is not None:
@@ -62,7 +65,12 @@ if question is not None:
     with st.chat_message("user"):
         st.markdown(shorten(text))
     with st.chat_message("assistant"):
-        st.button("Stop", key="stop", icon="⏹️", help="Stop the run; its checkpoints are kept.")
+        st.button(
+            "Stop",
+            key="stop",
+            icon=":material/stop_circle:",
+            help="Stop the run; its checkpoints are kept.",
+        )
         live = LiveRun(st.container())
         events = stream_events(
             graph, {"question": text}, thread_config(thread_id), graph_name=graph_name
