@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
@@ -134,6 +134,10 @@ class FinalAnswer(_Event):
     output_tokens: int | None = None
     truncated: bool = False
     """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
+
+    TRUNCATED_NOTE: ClassVar[str] = (
+        "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS for longer answers."
+    )
 
 
 class CustomEvent(_Event):

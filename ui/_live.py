@@ -103,10 +103,7 @@ class LiveRun:
             case FinalAnswer(answer=answer, thinking_seconds=seconds, truncated=truncated):
                 self.container.markdown(answer)
                 if truncated:
-                    self.container.warning(
-                        "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS "
-                        "for longer answers."
-                    )
+                    self.container.warning(FinalAnswer.TRUNCATED_NOTE)
                 if seconds is not None:
                     self.container.caption(f"Thought for {seconds:.1f} s")
             case RunFinished(ok=ok):

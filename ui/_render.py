@@ -88,10 +88,7 @@ class HumanRenderer:
                 else:
                     self.console.print()
                 if truncated:
-                    self.console.print(
-                        "[yellow]The answer was cut off at its token limit; raise "
-                        "MULL_ANSWER_TOKENS for longer answers.[/]"
-                    )
+                    self.console.print(f"[yellow]{FinalAnswer.TRUNCATED_NOTE}[/]")
                 if seconds is not None:
                     self.console.print(f"\n[dim]Thought for {seconds:.1f} s[/]")
             case ErrorEvent(error=error):
