@@ -19,9 +19,10 @@ from langgraph.graph import END
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
 
+from agents._run import answered_turns, start_run, validate_question
 from agents._stream import emit, repair_notifier, retry_notifier
 from core.calls import RetryPolicy, invoke_model
-from core.errors import InvalidInput, MullError, RunError
+from core.errors import MullError, RunError
 from core.models import with_max_tokens
 from core.settings import Settings, get_settings
 from core.structured import finish_reason, invoke_structured, token_usage
@@ -134,38 +135,6 @@ class ReasoningState(TypedDict, total=False):
     thinking_seconds: float
 
 
-def validate_question(question: object, *, max_chars: int) -> str:
-    """The question, stripped, or `InvalidInput` saying what is wrong with it."""
-    if not isinstance(question, str) or not question.strip():
-        raise InvalidInput(
-            "The question is empty.", hint='Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
-        )
-    question = question.strip()
-    if len(question) > max_chars:
-        raise InvalidInput(
-            f"The question is {len(question):,} characters long; the limit is {max_chars:,}.",
-            hint="Shorten it, or raise MULL_MAX_QUESTION_CHARS (and the model's context window).",
-        )
-    return question
-
-
-def _earlier_turns(messages: list[AnyMessage]) -> list[BaseMessage]:
-    """Earlier questions of the thread that were answered, with their answers, without steps.
-
-    A question whose run failed is left out, so that user and assistant turns
-    still alternate for chat templates that insist on it.
-    """
-    turns: list[BaseMessage] = []
-    question: HumanMessage | None = None
-    for message in messages:
-        if isinstance(message, HumanMessage):
-            question = message
-        elif isinstance(message, AIMessage) and message.name == "final_answer" and question:
-            turns += [HumanMessage(content=question.content), AIMessage(content=message.content)]
-            question = None
-    return turns
-
-
 @dataclass
 class Reasoner:
     """The reasoning role: node functions over `ReasoningState` for a given model."""
@@ -194,17 +163,7 @@ class Reasoner:
 
     def ask(self, state: ReasoningState) -> ReasoningState:
         """Start a run: check the question, add it to the conversation, reset the run's counters."""
-        question = validate_question(
-            state.get("question"), max_chars=self.settings.max_question_chars
-        )
-        return {
-            "question": question,
-            "messages": [HumanMessage(content=question)],
-            "steps": [],
-            "answer": "",
-            "error": None,
-            "thinking_seconds": 0.0,
-        }
+        return start_run(state.get("question"), self.settings, steps=[], thinking_seconds=0.0)
 
     def reason(self, state: ReasoningState) -> ReasoningState:
         """Take one step: ask for a `ReasoningStep`, or record why none could be had."""
@@ -321,7 +280,7 @@ class Reasoner:
         last_question = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
         prompt: list[BaseMessage] = [
             SystemMessage(content=SYSTEM_PROMPT),
-            *_earlier_turns(messages[:last_question]),
+            *answered_turns(messages[:last_question]),
             HumanMessage(content=state["question"]),
             AIMessage(content=PRIMER),
         ]

@@ -20,12 +20,21 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from agents.coder import CodeAttempt
+from agents.generator import Draft
 from agents.reasoner import StepRecord
+from agents.reflector import CodeFeedback, Critique
 from core.errors import MullError, RunError
+from tools.testing import TestRun
 
 __all__ = [
     "STREAM_MODES",
+    "CodeAttemptEvent",
+    "CodeFeedbackEvent",
+    "CodeRunEvent",
+    "CritiqueEvent",
     "CustomEvent",
+    "DraftEvent",
     "ErrorEvent",
     "Event",
     "FinalAnswer",
@@ -96,6 +105,51 @@ class ReasoningStepEvent(_Event):
     step: StepRecord
 
 
+class DraftEvent(_Event):
+    """The generator wrote a draft (or a revision)."""
+
+    type: Literal["draft"] = "draft"
+    node: str
+    draft: Draft
+
+
+class CritiqueEvent(_Event):
+    """The reflector judged the latest draft."""
+
+    type: Literal["critique"] = "critique"
+    node: str
+    iteration: int
+    critique: Critique
+    seconds: float
+
+
+class CodeAttemptEvent(_Event):
+    """The coder wrote a solution and its tests."""
+
+    type: Literal["code_attempt"] = "code_attempt"
+    node: str
+    attempt: CodeAttempt
+
+
+class CodeRunEvent(_Event):
+    """An attempt's tests ran in the sandbox."""
+
+    type: Literal["code_run"] = "code_run"
+    node: str
+    attempt: int
+    run: TestRun
+    report: str
+
+
+class CodeFeedbackEvent(_Event):
+    """The reflector said what to change after a failed test run."""
+
+    type: Literal["code_feedback"] = "code_feedback"
+    node: str
+    attempt: int
+    feedback: CodeFeedback
+
+
 class RetryEvent(_Event):
     """A model call failed transiently and will be tried again; tokens since its start are void."""
 
@@ -162,6 +216,11 @@ Event = Annotated[
     | Token
     | NodeFinished
     | ReasoningStepEvent
+    | DraftEvent
+    | CritiqueEvent
+    | CodeAttemptEvent
+    | CodeRunEvent
+    | CodeFeedbackEvent
     | RetryEvent
     | RepairEvent
     | ErrorEvent
@@ -174,6 +233,11 @@ Event = Annotated[
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _CUSTOM: dict[str, type[_Event]] = {
     "reasoning_step": ReasoningStepEvent,
+    "draft": DraftEvent,
+    "critique": CritiqueEvent,
+    "code_attempt": CodeAttemptEvent,
+    "code_run": CodeRunEvent,
+    "code_feedback": CodeFeedbackEvent,
     "retry": RetryEvent,
     "repair": RepairEvent,
     "error": ErrorEvent,

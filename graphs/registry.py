@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from core.checkpoints import allow_state_types, make_checkpointer
-from graphs import reasoning
+from graphs import code, reasoning, reflexion
 from graphs._compile import CheckpointerArg
 
 __all__ = ["GraphSpec", "build_graph", "get_graph_spec", "list_graphs", "open_checkpointer"]
@@ -30,6 +31,10 @@ class GraphSpec:
     state_types: tuple[type, ...] = ()
     """The types in its state that checkpoints must revive."""
 
+    def accepts(self, options: dict[str, Any]) -> bool:
+        """Whether the builder takes every one of these options."""
+        return set(options) <= set(inspect.signature(self.builder).parameters)
+
 
 _GRAPHS: dict[str, GraphSpec] = {
     spec.name: spec
@@ -39,6 +44,18 @@ _GRAPHS: dict[str, GraphSpec] = {
             description="Step-by-step JSON reasoning chain, then a final answer (logic, math, puzzles).",
             builder=reasoning.build_reasoning_graph,
             state_types=reasoning.STATE_TYPES,
+        ),
+        GraphSpec(
+            name="reflexion",
+            description="Draft, critique, revise until a demanding reviewer is satisfied (essays, answers, plans).",
+            builder=reflexion.build_reflexion_graph,
+            state_types=reflexion.STATE_TYPES,
+        ),
+        GraphSpec(
+            name="code",
+            description="Write Python with tests, run them in a sandbox, repair from the real failures.",
+            builder=code.build_code_graph,
+            state_types=code.STATE_TYPES,
         ),
     ]
 }

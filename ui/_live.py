@@ -17,6 +17,11 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from graphs.events import (
+    CodeAttemptEvent,
+    CodeFeedbackEvent,
+    CodeRunEvent,
+    CritiqueEvent,
+    DraftEvent,
     ErrorEvent,
     Event,
     FinalAnswer,
@@ -43,7 +48,7 @@ class _NodeBlock:
     body: DeltaGenerator
     text: list[str] = field(default_factory=list)
     flushed_at: float = 0.0
-    titled: bool = False
+    done: bool = False
 
 
 class LiveRun:
@@ -59,6 +64,7 @@ class LiveRun:
         self.live = live
         self.blocks: dict[tuple[tuple[str, ...], str], _NodeBlock] = {}
         self.ok: bool | None = None
+        self.revisions: list[tuple[str, str]] = []  # (heading, text) per draft, for side by side
 
     def handle(self, event: Event) -> None:
         """Draw one event."""
@@ -71,15 +77,48 @@ class LiveRun:
                     block.text.append(text)
                     self._flush(block)
             case ReasoningStepEvent(step=step):
-                block = self._block(event.namespace, event.node)
                 tokens = f" · {step.output_tokens} tokens" if step.output_tokens else ""
-                block.status.update(
-                    label=f"Step {step.index} · {step.title} · {step.seconds:.1f} s{tokens}",
-                    state="error" if step.kind == "error" else "complete",
-                    expanded=False,
+                label = f"Step {step.index} · {step.title} · {step.seconds:.1f} s{tokens}"
+                state = "error" if step.kind == "error" else "complete"
+                self._title(event, label, step.content, state=state)
+            case DraftEvent(draft=draft):
+                tokens = f" · {draft.output_tokens} tokens" if draft.output_tokens else ""
+                self._title(
+                    event, f"Draft {draft.iteration} · {draft.seconds:.1f} s{tokens}", draft.text
                 )
-                block.body.markdown(step.content)
-                block.titled = True
+                self.revisions.append((f"Draft {draft.iteration}", draft.text))
+            case CritiqueEvent(iteration=iteration, critique=critique):
+                verdict = "satisfied" if critique.done else "revise"
+                issues = "\n".join(f"- {issue}" for issue in critique.issues) or "No issues."
+                self._title(
+                    event, f"Critique {iteration} · score {critique.score}/10 · {verdict}", issues
+                )
+                if self.revisions:
+                    heading, text = self.revisions[-1]
+                    self.revisions[-1] = (f"{heading} · {critique.score}/10", text)
+            case CodeAttemptEvent(attempt=attempt):
+                block = self._title(
+                    event, f"Attempt {attempt.number} · written in {attempt.seconds:.1f} s"
+                )
+                with block.body.container():
+                    st.markdown(attempt.explanation)
+                    st.code(attempt.code or "# (no code)", language="python")
+                    st.caption("Tests: yours" if attempt.tests_from == "user" else "Tests: its own")
+                    st.code(attempt.tests, language="python")
+            case CodeRunEvent(attempt=number, run=run, report=report):
+                passed = sum(r.passed for r in run.results)
+                label = f"Attempt {number} · tests: {passed} of {len(run.results)} passed"
+                block = self._title(
+                    event,
+                    f"{label} · {run.sandbox.duration_s:.2f} s",
+                    state="complete" if run.passed else "error",
+                )
+                block.body.code(report, language="text")
+            case CodeFeedbackEvent(attempt=number, feedback=feedback):
+                changes = "\n".join(f"- {change}" for change in feedback.changes)
+                self._title(
+                    event, f"Reflection on attempt {number}", f"{feedback.diagnosis}\n\n{changes}"
+                )
             case (
                 RetryEvent(error=error, attempt=attempt)
                 | RepairEvent(problem=error, attempt=attempt)
@@ -89,7 +128,8 @@ class LiveRun:
                 block.body.caption(f"attempt {attempt} failed ({error}); trying again")
             case NodeFinished(node=node, duration_s=duration):
                 block = self._block(event.namespace, node)
-                if not block.titled:
+                if not block.done:
+                    block.done = True
                     block.status.update(
                         label=f"{node} · {duration:.2f} s", state="complete", expanded=False
                     )
@@ -101,6 +141,13 @@ class LiveRun:
                 fix = f"\n\n**Fix:** {error.hint}" if error.hint else ""
                 self.container.error(f"{error.message}{fix}")
             case FinalAnswer(answer=answer, thinking_seconds=seconds, truncated=truncated):
+                if len(self.revisions) > 1:
+                    with self.container.expander("Revisions side by side"):
+                        for column, (heading, text) in zip(
+                            st.columns(len(self.revisions)), self.revisions, strict=True
+                        ):
+                            column.markdown(f"**{heading}**")
+                            column.markdown(text)
                 self.container.markdown(answer)
                 if truncated:
                     self.container.warning(FinalAnswer.TRUNCATED_NOTE)
@@ -108,6 +155,23 @@ class LiveRun:
                     self.container.caption(f"Thought for {seconds:.1f} s")
             case RunFinished(ok=ok):
                 self.ok = ok
+
+    def stopped(self) -> None:
+        """Mark the blocks of nodes that never finished: the run was stopped while they worked."""
+        for (_, node), block in self.blocks.items():
+            if not block.done:
+                block.status.update(label=f"{node} · stopped", state="error", expanded=False)
+
+    def _title(
+        self, event: Event, label: str, body: str | None = None, *, state: str = "complete"
+    ) -> _NodeBlock:
+        """Give a node's block its result: a label, and markdown inside."""
+        block = self._block(event.namespace, event.node)
+        block.status.update(label=label, state=state, expanded=False)
+        if body is not None:
+            block.body.markdown(body)
+        block.done = True
+        return block
 
     def _block(self, namespace: tuple[str, ...], node: str) -> _NodeBlock:
         if (namespace, node) not in self.blocks:  # a stored log may start mid-run
@@ -130,8 +194,12 @@ def stored(event: Event) -> bool:
     return not isinstance(event, Token)
 
 
-def draw_log(events: list[Event], container: DeltaGenerator | None = None) -> None:
-    """Draw a stored run log, collapsed."""
+def draw_log(
+    events: list[Event], container: DeltaGenerator | None = None, *, stopped: bool = False
+) -> None:
+    """Draw a stored run log, collapsed; `stopped` marks the nodes it interrupted."""
     run = LiveRun(container or st.container(), live=False)
     for event in events:
         run.handle(event)
+    if stopped:
+        run.stopped()

@@ -8,8 +8,14 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
+from rich.syntax import Syntax
 
 from graphs.events import (
+    CodeAttemptEvent,
+    CodeFeedbackEvent,
+    CodeRunEvent,
+    CritiqueEvent,
+    DraftEvent,
     ErrorEvent,
     Event,
     FinalAnswer,
@@ -22,6 +28,14 @@ from graphs.events import (
 )
 
 __all__ = ["HumanRenderer", "JsonRenderer"]
+
+_WORKING = {
+    "reason": "thinking…",
+    "reflect": "reviewing…",
+    "write": "writing code…",
+    "execute": "running the tests…",
+}
+"""What the spinner says while a node that streams no readable text works."""
 
 
 class JsonRenderer:
@@ -46,18 +60,63 @@ class HumanRenderer:
 
     def __call__(self, event: Event) -> None:
         match event:
-            case NodeStarted(node="reason"):
-                self.tokens = 0
-                self._spin("thinking…")
             case NodeStarted(node="final_answer"):
                 self._stop_spin()
                 self.console.print("\n[bold green]Answer[/]")
-            case Token(node="final_answer", text=text):
+            case NodeStarted(node="generate"):
+                self._stop_spin()
+                self.console.print("\n[bold cyan]Draft[/]")
+            case NodeStarted(node=node) if node in _WORKING:
+                self.tokens = 0
+                self._spin(_WORKING[node])
+            case Token(node="final_answer" | "generate", text=text):
                 self.answer_streamed = True
                 self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
-            case Token(text=text):
+            case Token(node=node, text=text):
                 self.tokens += max(1, len(text) // 4)
-                self._spin(f"thinking… ~{self.tokens} tokens")
+                self._spin(f"{_WORKING.get(node, 'working…')} ~{self.tokens} tokens")
+            case DraftEvent(draft=draft):
+                self.console.print(f"\n[dim](draft {draft.iteration}, {draft.seconds:.1f} s)[/]")
+                self.answer_streamed = False
+            case CritiqueEvent(iteration=iteration, critique=critique):
+                self._stop_spin()
+                verdict = "satisfied" if critique.done else "revise"
+                self.console.print(
+                    f"[bold magenta]Critique {iteration} · score {critique.score}/10 · {verdict}[/]"
+                )
+                for issue in critique.issues:
+                    self.console.print(f"  - {escape(issue)}", highlight=False)
+            case CodeAttemptEvent(attempt=attempt):
+                self._stop_spin()
+                self.console.print(
+                    f"\n[bold cyan]Attempt {attempt.number}[/] [dim]({attempt.seconds:.1f} s)[/]"
+                )
+                if attempt.explanation:
+                    self.console.print(escape(attempt.explanation), highlight=False)
+                self.console.print(Syntax(attempt.code or "# (no code)", "python"))
+                self.console.print(
+                    f"[dim]tests: {'yours' if attempt.tests_from == 'user' else 'its own'}[/]"
+                )
+            case CodeRunEvent(run=run):
+                self._stop_spin()
+                passed = sum(r.passed for r in run.results)
+                colour = "green" if run.passed else "red"
+                self.console.print(
+                    f"[{colour}]Tests: {passed} of {len(run.results)} passed[/] "
+                    f"[dim]({run.sandbox.duration_s:.2f} s, {run.sandbox.isolation})[/]"
+                )
+                if run.error:
+                    self.console.print(f"  [red]{escape(run.error)}[/]")
+                for result in run.results:
+                    if not result.passed:
+                        self.console.print(
+                            f"  [red]FAIL[/] {escape(result.name)}: {escape(result.message)}"
+                        )
+            case CodeFeedbackEvent(feedback=feedback):
+                self._stop_spin()
+                self.console.print(f"[bold magenta]Reflection[/] {escape(feedback.diagnosis)}")
+                for change in feedback.changes:
+                    self.console.print(f"  - {escape(change)}", highlight=False)
             case ReasoningStepEvent(step=step):
                 self._stop_spin()
                 if step.kind == "error":  # the ErrorEvent that follows says what and how to fix
@@ -82,8 +141,13 @@ class HumanRenderer:
                 self.console.print(
                     f"[yellow]invalid JSON ({escape(problem)}); asking the model to fix it[/]"
                 )
-            case FinalAnswer(answer=answer, thinking_seconds=seconds, truncated=truncated):
-                if not self.answer_streamed:
+            case FinalAnswer(
+                node=node, answer=answer, thinking_seconds=seconds, truncated=truncated
+            ):
+                self._stop_spin()
+                if node != "final_answer":  # written by a node that streams no answer of its own
+                    self.console.print("\n[bold green]Answer[/]")
+                if not self.answer_streamed or node != "final_answer":
                     self.console.print(answer, markup=False, highlight=False)
                 else:
                     self.console.print()

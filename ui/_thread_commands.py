@@ -22,7 +22,7 @@ from rich.text import Text
 
 from core.checkpoints import is_ephemeral
 from core.settings import Settings
-from graphs import build_graph
+from graphs import build_graph, get_graph_spec
 from graphs.events import CustomEvent
 from graphs.threads import (
     CheckpointInfo,
@@ -81,9 +81,13 @@ def _open_thread(
         raise _usage_error(f"There is no thread {thread_id!r}.", hint)
     name = info.graph or DEFAULT_GRAPH
     try:
-        return build_graph(name, checkpointer=checkpointer, settings=settings, max_steps=max_steps)
+        spec = get_graph_spec(name)
     except ValueError as exc:
         raise _usage_error(f"Thread {thread_id!r} was run by graph {name!r}: {exc}") from None
+    options = {"max_steps": max_steps} if max_steps else {}
+    if not spec.accepts(options):
+        raise _usage_error(f"--max-steps does not apply to the {name} graph.")
+    return build_graph(name, checkpointer=checkpointer, settings=settings, **options)
 
 
 def _find_checkpoint(

@@ -14,7 +14,8 @@ from ui._sidebar import draw_sidebar
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
-st.set_page_config(page_title="mull", page_icon=":material/psychology:", layout="wide")
+# No page_icon: an icon other than Streamlit's own is fetched from the web, and mull is local.
+st.set_page_config(page_title="mull", layout="wide")
 draw_sidebar()
 page = st.navigation(
     [

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from enum import IntEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -162,13 +163,28 @@ def run(
     model: ModelOption = None,
     provider: ProviderOption = None,
     max_steps: MaxStepsOption = None,
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            "--tests",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="For the code graph: a file of pytest-style tests the solution must pass.",
+        ),
+    ] = None,
 ) -> None:
     """Run GRAPH on QUESTION, streaming each step live, then the answer."""
     settings = _settings(model, provider)
     try:
-        get_graph_spec(graph)
+        spec = get_graph_spec(graph)
     except ValueError as exc:
         raise _usage_error(str(exc), "Run `mull graphs` to list them.") from None
+    options = {"max_steps": max_steps} if max_steps else {}
+    if not spec.accepts(options):
+        raise _usage_error(f"--max-steps does not apply to the {graph} graph.")
+    if tests and graph != "code":
+        raise _usage_error("--tests applies to the code graph only.")
     from agents.reasoner import validate_question
 
     try:
@@ -185,10 +201,13 @@ def run(
             f"{thread!r} starts empty. Set MULL_CHECKPOINTER=sqlite:///.mull/threads.db to "
             "continue threads across runs.[/]"
         )
-    compiled = build_graph(graph, checkpointer=checkpointer, settings=settings, max_steps=max_steps)
+    compiled = build_graph(graph, checkpointer=checkpointer, settings=settings, **options)
     thread_id = thread or uuid.uuid4().hex
     config = {"configurable": {"thread_id": thread_id}}
-    events = stream_events(compiled, {"question": text}, config, graph_name=graph)
+    run_input = {"question": text}
+    if tests:
+        run_input["user_tests"] = tests.read_text(encoding="utf-8")
+    events = stream_events(compiled, run_input, config, graph_name=graph)
     _stream_run(events, render, json_output=json_output, thread_id=thread_id)
 
 

@@ -43,7 +43,7 @@ for log in logs:
     with st.chat_message("user"):
         st.markdown(shorten(log["question"]))
     with st.chat_message("assistant"):
-        draw_log(log["events"])
+        draw_log(log["events"], stopped=log["stopped"])
         if log["stopped"]:
             st.warning(
                 "Stopped. The thread keeps the checkpoints it reached.",

@@ -1,0 +1,88 @@
+"""What every role's first node does: take the question and start a fresh run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+
+from agents._stream import emit
+from core.errors import InvalidInput
+from core.settings import Settings
+
+__all__ = ["answered_turns", "finish_run", "start_run", "unless_error", "validate_question"]
+
+
+def validate_question(question: object, *, max_chars: int) -> str:
+    """The question, stripped, or `InvalidInput` saying what is wrong with it."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput(
+            "The question is empty.", hint='Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
+        )
+    question = question.strip()
+    if len(question) > max_chars:
+        raise InvalidInput(
+            f"The question is {len(question):,} characters long; the limit is {max_chars:,}.",
+            hint="Shorten it, or raise MULL_MAX_QUESTION_CHARS (and the model's context window).",
+        )
+    return question
+
+
+def start_run(question: object, settings: Settings, **fresh: Any) -> dict[str, Any]:
+    """The update that starts a run: the checked question, added to the conversation,
+    and the run's own fields set to `fresh` values, so counting is per run, not per thread.
+
+    Raises:
+        InvalidInput: The question is empty or too long.
+    """
+    text = validate_question(question, max_chars=settings.max_question_chars)
+    return {
+        "question": text,
+        "messages": [HumanMessage(content=text)],
+        "answer": "",
+        "error": None,
+        **fresh,
+    }
+
+
+def answered_turns(messages: list[AnyMessage]) -> list[BaseMessage]:
+    """Earlier questions of a thread that were answered, with their answers, as plain turns.
+
+    Only questions and the answers named `final_answer` are kept: reasoning steps,
+    tool results and system messages are left out, and so is a question whose run
+    failed, so that user and assistant turns alternate for strict chat templates.
+    """
+    turns: list[BaseMessage] = []
+    question: HumanMessage | None = None
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            question = message
+        elif isinstance(message, AIMessage) and message.name == "final_answer" and question:
+            turns += [HumanMessage(content=question.content), AIMessage(content=message.content)]
+            question = None
+    return turns
+
+
+def unless_error(next_node: str) -> Callable[[dict[str, Any]], str]:
+    """A router that goes on to `next_node`, or to `finish` once the run has an error."""
+
+    def route(state: dict[str, Any]) -> str:
+        return "finish" if state.get("error") else next_node
+
+    return route
+
+
+def finish_run(answer: str, node: str = "finish", **fields: Any) -> dict[str, Any]:
+    """The update that ends a run with `answer`, sending it as the run's `final_answer` event.
+
+    An empty answer (nothing usable was produced) ends the run without one.
+    """
+    if not answer:
+        return {"answer": "", **fields}
+    emit("final_answer", node, answer=answer)
+    return {
+        "answer": answer,
+        "messages": [AIMessage(content=answer, name="final_answer")],
+        **fields,
+    }

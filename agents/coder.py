@@ -1,0 +1,227 @@
+"""The coder: writes a Python solution with its tests, and rewrites it from the failures.
+
+Its output is structured (`CodeSolution`: code, tests, a short explanation).
+When the user supplies tests, those are the ones that count; the coder sees
+them and its own tests are ignored. A reply that cannot be read as a solution
+is recorded as a failed attempt, not a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Annotated, Literal, NotRequired, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
+
+from agents._run import finish_run, start_run
+from agents._stream import emit, repair_notifier, retry_notifier
+from agents.reflector import CodeFeedback
+from core.calls import RetryPolicy
+from core.errors import MullError, RunError, StructuredOutputError
+from core.settings import Settings
+from core.structured import invoke_structured
+from tools.testing import TestRun
+
+__all__ = [
+    "CODER_PROMPT",
+    "CodeAttempt",
+    "CodeInput",
+    "CodeOutput",
+    "CodeSolution",
+    "CodeState",
+    "Coder",
+]
+
+CODER_PROMPT = """\
+You are an expert Python programmer. Solve the user's task with correct, simple, readable
+Python 3.11 using only the standard library.
+
+Reply with one JSON object:
+- code: the complete solution module (functions and classes; no top-level I/O, no example runs);
+- tests: pytest-style tests, plain `def test_...():` functions with `assert`s, that start with
+  `from solution import *` and check the task's requirements, edge cases included;
+- explanation: two or three sentences on the approach.
+{user_tests}
+When you are told that tests failed, reply with a complete corrected solution.
+"""
+
+USER_TESTS_NOTE = """
+The user's own tests below decide whether the solution is right; make them pass. They import
+the solution with `from solution import *`.
+```python
+{tests}
+```
+"""
+
+
+class CodeSolution(BaseModel):
+    """What the coder must reply with."""
+
+    code: str = Field(description="The complete solution module.")
+    tests: str = Field(description="pytest-style test functions importing from solution.")
+    explanation: str = Field(description="Two or three sentences on the approach.")
+
+
+class CodeAttempt(BaseModel):
+    """One attempt of a `code` run: what was written, how its tests went, what to change."""
+
+    number: int
+    """1-based attempt number within the run."""
+    code: str
+    """The solution as written ("" when the reply could not be read)."""
+    tests: str
+    """The tests that were run: the user's when given, else the coder's."""
+    tests_from: Literal["user", "model"]
+    """Whose tests they are."""
+    explanation: str = ""
+    """The coder's account of its approach, or why the reply could not be used."""
+    seconds: float = 0.0
+    """How long writing it took."""
+    run: TestRun | None = None
+    """The test run in the sandbox, once executed."""
+    report: str = ""
+    """The test run as the reviewer reads it: each test's result and the real failure messages."""
+    feedback: CodeFeedback | None = None
+    """What the reviewer said to change, for a failed attempt."""
+
+    @property
+    def passed(self) -> bool:
+        """Whether every test ran and passed."""
+        return self.run is not None and self.run.passed
+
+    @property
+    def tests_passed(self) -> int:
+        """How many tests passed."""
+        return sum(r.passed for r in self.run.results) if self.run else 0
+
+
+class CodeInput(TypedDict):
+    """What a run of the `code` graph takes: the task, and optionally the tests that count."""
+
+    question: str
+    user_tests: NotRequired[str | None]
+
+
+class CodeOutput(TypedDict):
+    """What a run of the `code` graph returns."""
+
+    answer: str
+    passed: bool
+    attempts: list[CodeAttempt]
+    error: RunError | None
+
+
+class CodeState(TypedDict, total=False):
+    """The `code` graph's state; `attempts` and `passed` belong to the current run."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+    user_tests: str | None
+    attempts: list[CodeAttempt]
+    answer: str
+    passed: bool
+    error: RunError | None
+
+
+def _revision_request(attempt: CodeAttempt) -> str:
+    changes = ""
+    if attempt.feedback:
+        items = "\n".join(f"- {c}" for c in attempt.feedback.changes)
+        changes = (
+            f"\n\nA reviewer's diagnosis: {attempt.feedback.diagnosis}\nChanges to make:\n{items}"
+        )
+    return f"The tests failed:\n{attempt.report}{changes}\n\nReply with the corrected solution."
+
+
+@dataclass
+class Coder:
+    """The writing role of the `code` graph."""
+
+    model: BaseChatModel
+    """The chat model that writes code (the `coder` role's model)."""
+    settings: Settings
+    """Repairs, retries and limits."""
+
+    def ask(self, state: CodeState) -> CodeState:
+        """Start a run: check the task, keep the user's tests, forget earlier attempts."""
+        return start_run(
+            state.get("question"),
+            self.settings,
+            attempts=[],
+            passed=False,
+            user_tests=(state.get("user_tests") or "").strip() or None,
+        )
+
+    def write(self, state: CodeState) -> CodeState:
+        """Write the first solution, or a corrected one from the last attempt's failures."""
+        attempts = state.get("attempts", [])
+        user_tests = state.get("user_tests")
+        start = perf_counter()
+        try:
+            solution = invoke_structured(
+                self.model,
+                self._prompt(state),
+                CodeSolution,
+                repairs=self.settings.repair_attempts,
+                policy=RetryPolicy.from_settings(self.settings),
+                on_retry=retry_notifier("write"),
+                on_repair=repair_notifier("write"),
+                settings=self.settings,
+            ).value
+        except StructuredOutputError as exc:  # unreadable output is a failed attempt, not the end
+            solution = CodeSolution(
+                code=exc.raw, tests="", explanation=f"The reply was not a solution: {exc.message}"
+            )
+        except MullError as exc:
+            error = RunError.from_exception(exc, node="write")
+            emit("error", "write", error=error)
+            return {"error": error}
+        attempt = CodeAttempt(
+            number=len(attempts) + 1,
+            code=solution.code,
+            tests=user_tests or solution.tests,
+            tests_from="user" if user_tests else "model",
+            explanation=solution.explanation,
+            seconds=perf_counter() - start,
+        )
+        emit("code_attempt", "write", attempt=attempt)
+        return {"attempts": [*attempts, attempt]}
+
+    def finish(self, state: CodeState) -> CodeState:
+        """End the run with the best attempt, saying plainly whether its tests pass."""
+        attempts = state.get("attempts", [])
+        if not attempts:
+            return finish_run("", passed=False)
+        best = max(attempts, key=lambda a: (a.passed, a.tests_passed, a.number))
+        total = len(best.run.results) if best.run else 0
+        whose = "your" if best.tests_from == "user" else "its own"
+        if best.passed:
+            verdict = f"Passed: all {total} of {whose} tests pass (attempt {best.number})."
+        else:
+            verdict = (
+                f"Failed: after {len(attempts)} attempts no solution passes {whose} tests. "
+                f"The best, attempt {best.number}, passes {best.tests_passed} of {total}."
+            )
+        answer = f"{verdict}\n\n```python\n{best.code.strip()}\n```"
+        return finish_run(answer, passed=best.passed)
+
+    def _prompt(self, state: CodeState) -> list[BaseMessage]:
+        user_tests = state.get("user_tests")
+        note = USER_TESTS_NOTE.format(tests=user_tests) if user_tests else ""
+        prompt: list[BaseMessage] = [
+            SystemMessage(content=CODER_PROMPT.format(user_tests=note)),
+            HumanMessage(content=state["question"]),
+        ]
+        for attempt in state.get("attempts", []):
+            written = CodeSolution(
+                code=attempt.code, tests=attempt.tests, explanation=attempt.explanation
+            )
+            prompt += [
+                AIMessage(content=written.model_dump_json()),
+                HumanMessage(content=_revision_request(attempt)),
+            ]
+        return prompt

@@ -1,0 +1,160 @@
+"""The generator: writes a draft for the task, then revises it from the reflector's critiques.
+
+It sees the conversation as the writer does: the task as the user's turn, its
+own drafts as its turns, and each critique as the user's feedback on the draft
+before it (the reflector sees the same exchange with the roles swapped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Annotated, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel
+
+from agents._run import answered_turns, finish_run, start_run
+from agents._stream import emit, retry_notifier
+from agents.reflector import Critique
+from core.calls import RetryPolicy, invoke_model
+from core.errors import MullError, RunError
+from core.settings import Settings
+from core.structured import token_usage
+
+__all__ = [
+    "GENERATOR_PROMPT",
+    "Draft",
+    "Generator",
+    "ReflexionInput",
+    "ReflexionOutput",
+    "ReflexionState",
+    "best_draft",
+    "feedback",
+]
+
+GENERATOR_PROMPT = """\
+You are an expert who writes an excellent {task} for the user's request.
+
+Write the {task} itself, complete and ready to use, in the form the user asked for.
+When you are given feedback on your previous version, write a new, complete version that
+fixes every issue raised, keeps what was good, and does not mention the feedback itself.
+"""
+
+
+class Draft(BaseModel):
+    """One version of the answer, as the generator wrote it."""
+
+    iteration: int
+    """1 for the first draft, 2 for the first revision, ..."""
+    text: str
+    """The draft itself."""
+    seconds: float
+    """How long it took to write."""
+    output_tokens: int | None = None
+    """Generated tokens, when the server reported them."""
+
+
+class ReflexionInput(TypedDict):
+    """What a run of the `reflexion` graph takes."""
+
+    question: str
+
+
+class ReflexionOutput(TypedDict):
+    """What a run of the `reflexion` graph returns: the best draft, and every draft and critique."""
+
+    answer: str
+    drafts: list[Draft]
+    critiques: list[Critique]
+    error: RunError | None
+
+
+class ReflexionState(TypedDict, total=False):
+    """The `reflexion` graph's state; `drafts` and `critiques` belong to the current run."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+    drafts: list[Draft]
+    critiques: list[Critique]
+    answer: str
+    error: RunError | None
+
+
+def feedback(critique: Critique) -> str:
+    """A critique as the generator reads it: the reviewer's feedback on its last version."""
+    issues = "\n".join(f"- {issue}" for issue in critique.issues) or "- (no specific issues)"
+    return (
+        f"A demanding reviewer scored your last version {critique.score}/10 and raised these "
+        f"issues:\n{issues}\n\nWrite the complete revised version."
+    )
+
+
+def best_draft(drafts: list[Draft], critiques: list[Critique]) -> Draft | None:
+    """The draft the reviewer scored highest (the latest of equals); the last one if unscored."""
+    if not drafts:
+        return None
+    scored = list(zip(drafts, critiques, strict=False))
+    if not scored:
+        return drafts[-1]
+    return max(reversed(scored), key=lambda pair: pair[1].score)[0]
+
+
+@dataclass
+class Generator:
+    """The writing role of the Reflexion loop."""
+
+    model: BaseChatModel
+    """The chat model that writes."""
+    settings: Settings
+    """Retries and limits."""
+    task: str = "answer"
+    """What is being written (answer, essay, plan, ...), named in the prompt."""
+
+    def ask(self, state: ReflexionState) -> ReflexionState:
+        """Start a run: check the request and forget the previous run's drafts and critiques."""
+        return start_run(state.get("question"), self.settings, drafts=[], critiques=[])
+
+    def generate(self, state: ReflexionState) -> ReflexionState:
+        """Write the first draft, or revise the last one from its critique."""
+        drafts = state.get("drafts", [])
+        start = perf_counter()
+        try:
+            reply = invoke_model(
+                self.model,
+                self._prompt(state),
+                policy=RetryPolicy.from_settings(self.settings),
+                on_retry=retry_notifier("generate"),
+                settings=self.settings,
+            )
+        except MullError as exc:
+            error = RunError.from_exception(exc, node="generate")
+            emit("error", "generate", error=error)
+            return {"error": error}
+        draft = Draft(
+            iteration=len(drafts) + 1,
+            text=reply.text.strip(),
+            seconds=perf_counter() - start,
+            output_tokens=token_usage(reply)[1],
+        )
+        emit("draft", "generate", draft=draft)
+        return {"drafts": [*drafts, draft]}
+
+    def finish(self, state: ReflexionState) -> ReflexionState:
+        """End the run with the draft the reviewer scored highest."""
+        best = best_draft(state.get("drafts", []), state.get("critiques", []))
+        return finish_run(best.text if best else "")
+
+    def _prompt(self, state: ReflexionState) -> list[BaseMessage]:
+        prompt: list[BaseMessage] = [
+            SystemMessage(content=GENERATOR_PROMPT.format(task=self.task)),
+            *answered_turns(state.get("messages", [])[:-1]),
+            HumanMessage(content=state["question"]),
+        ]
+        for draft, critique in zip(
+            state.get("drafts", []), state.get("critiques", []), strict=False
+        ):
+            prompt += [AIMessage(content=draft.text), HumanMessage(content=feedback(critique))]
+        return prompt

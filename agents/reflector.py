@@ -1,0 +1,152 @@
+"""The reflector: a demanding reviewer who judges the generator's work.
+
+For text it writes a structured `Critique` (concrete issues, a score, whether
+the work is good enough); for code it reads the real test failures and writes
+a `CodeFeedback` saying what to change. It sees the exchange with the roles
+swapped: the generator's drafts are the user's turns it judges, its own
+earlier critiques are its turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, Literal, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from agents._stream import emit, repair_notifier, retry_notifier
+from core.calls import RetryPolicy
+from core.errors import MullError, RunError
+from core.settings import Settings
+from core.structured import invoke_structured
+
+T = TypeVar("T", bound=BaseModel)
+
+__all__ = ["CODE_REVIEW_PROMPT", "REVIEW_PROMPT", "CodeFeedback", "Critique", "Reflector"]
+
+REVIEW_PROMPT = """\
+You are a demanding reviewer of a {task} written for this request:
+
+{question}
+
+Each user turn is a version of the {task}. Judge the latest one on its own merits: is it
+correct, complete, clear, and does it do exactly what was asked? Reply with one JSON object:
+- issues: concrete problems, each a sentence saying what is wrong and what to do instead
+  (an empty list when there is nothing worth changing);
+- score: 0 to 10, where 8 means a careful expert would be satisfied;
+- done: true only when the {task} is good enough that another revision would not improve it.
+"""
+
+CODE_REVIEW_PROMPT = """\
+You are a senior engineer. A solution to the task below failed its tests when it was run.
+Read the real failures, find the cause, and say exactly what to change. Do not write the
+whole program again. Reply with one JSON object:
+- diagnosis: what is wrong and why the failing tests fail;
+- changes: the concrete changes to make, one per item.
+
+The task:
+{question}
+"""
+
+
+class Critique(BaseModel):
+    """The reviewer's judgement of one draft."""
+
+    issues: list[str] = Field(description="Concrete problems, each saying what to do instead.")
+    score: int = Field(ge=0, le=10, description="0 to 10; 8 means an expert would be satisfied.")
+    done: bool = Field(description="True when another revision would not improve the work.")
+
+
+class CodeFeedback(BaseModel):
+    """What the reviewer makes of a failed test run."""
+
+    diagnosis: str = Field(description="What is wrong and why the failing tests fail.")
+    changes: list[str] = Field(description="The concrete changes to make.")
+
+
+@dataclass
+class Reflector:
+    """The judging role: critiques drafts and diagnoses failed code."""
+
+    model: BaseChatModel
+    """The chat model that judges."""
+    settings: Settings
+    """Repairs, retries and limits."""
+    task: str = "answer"
+    """What is being judged (answer, essay, plan, ...), named in the prompt."""
+    satisfied_at: int = 8
+    """The score at which a draft is good enough even if the reviewer did not say `done`."""
+    max_revisions: int = 3
+    """The most revisions the `reflexion` loop asks for after the first draft."""
+
+    def after_critique(self, state: dict[str, Any]) -> Literal["generate", "finish"]:
+        """Revise again, or finish: when satisfied, at the revision cap, or on an error."""
+        critiques = state.get("critiques", [])
+        if state.get("error") or not critiques or critiques[-1].done:
+            return "finish"
+        return "finish" if len(state["drafts"]) > self.max_revisions else "generate"
+
+    def critique(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Judge the latest draft; the update adds a `Critique` or records why none came."""
+        drafts, critiques = state.get("drafts", []), state.get("critiques", [])
+        prompt: list[BaseMessage] = [
+            SystemMessage(content=REVIEW_PROMPT.format(task=self.task, question=state["question"]))
+        ]
+        for draft, earlier in zip(drafts, critiques, strict=False):
+            prompt += [
+                HumanMessage(content=draft.text),
+                AIMessage(content=earlier.model_dump_json()),
+            ]
+        prompt.append(HumanMessage(content=drafts[-1].text))
+        start = perf_counter()
+        try:
+            reply = self._judge(prompt, Critique, "reflect")
+        except MullError as exc:
+            error = RunError.from_exception(exc, node="reflect")
+            emit("error", "reflect", error=error)
+            return {"error": error}
+        critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
+        emit(
+            "critique",
+            "reflect",
+            iteration=len(drafts),
+            critique=critique,
+            seconds=perf_counter() - start,
+        )
+        return {"critiques": [*critiques, critique]}
+
+    def review_code(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Read the latest attempt's real test failures and say what to change.
+
+        The update replaces the latest attempt with one that carries the feedback.
+        """
+        attempts = state["attempts"]
+        latest = attempts[-1]
+        work = f"The solution:\n```python\n{latest.code}\n```\n\nThe test run:\n{latest.report}"
+        prompt = [
+            SystemMessage(content=CODE_REVIEW_PROMPT.format(question=state["question"])),
+            HumanMessage(content=work),
+        ]
+        try:
+            review = self._judge(prompt, CodeFeedback, "reflect")
+        except MullError as exc:
+            error = RunError.from_exception(exc, node="reflect")
+            emit("error", "reflect", error=error)
+            return {"error": error}
+        emit("code_feedback", "reflect", attempt=latest.number, feedback=review)
+        return {"attempts": [*attempts[:-1], latest.model_copy(update={"feedback": review})]}
+
+    def _judge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
+        return invoke_structured(
+            self.model,
+            prompt,
+            schema,
+            repairs=self.settings.repair_attempts,
+            policy=RetryPolicy.from_settings(self.settings),
+            on_retry=retry_notifier(node),
+            on_repair=repair_notifier(node),
+            settings=self.settings,
+        ).value
