@@ -51,20 +51,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests._app_server import MODEL, AppServer
+from tests._app_server import CHROMIUM, CHROMIUM_ARGS, MODEL, AppServer
 from tests.chains import step
 from tests.fake_server import FakeModelServer, Reply
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MARKER = re.compile(rb"@@(\d+)@@")
 QUESTION = "Write the long answer."
 

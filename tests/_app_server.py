@@ -21,7 +21,21 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["APP", "ROOT", "AppServer", "free_port"]
+__all__ = ["APP", "CHROMIUM", "CHROMIUM_ARGS", "ROOT", "AppServer", "free_port"]
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium, which Playwright drives (it must not download a browser of its own)."""
+# Root needs --no-sandbox; the rest keep Chromium off a network this machine does not have.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "ui" / "app.py"

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests._app_server import ROOT, AppServer
+from tests import _app_server
+from tests._app_server import CHROMIUM_ARGS, ROOT, AppServer
 from tests.chains import step
 from tests.fake_server import ChatRequest, FakeModelServer, Reply
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(_app_server.CHROMIUM)
 _IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -39,15 +40,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 if not CHROMIUM.exists():  # pragma: no cover - depends on the environment
     _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 20_000
 SHOTS = ROOT / "artifacts" / "screenshots"
 QUESTION = "Which is larger, 0.9 or 0.11?"
