@@ -73,14 +73,17 @@ def unless_error(next_node: str) -> Callable[[dict[str, Any]], str]:
     return route
 
 
-def finish_run(answer: str, node: str = "finish", **fields: Any) -> dict[str, Any]:
+def finish_run(
+    answer: str, node: str = "finish", *, ok: bool = True, **fields: Any
+) -> dict[str, Any]:
     """The update that ends a run with `answer`, sending it as the run's `final_answer` event.
 
+    `ok` is False for an answer that reports a failure (code whose tests still fail).
     An empty answer (nothing usable was produced) ends the run without one.
     """
     if not answer:
         return {"answer": "", **fields}
-    emit("final_answer", node, answer=answer)
+    emit("final_answer", node, answer=answer, ok=ok)
     return {
         "answer": answer,
         "messages": [AIMessage(content=answer, name="final_answer")],

@@ -207,7 +207,7 @@ class Coder:
                 f"The best, attempt {best.number}, passes {best.tests_passed} of {total}."
             )
         answer = f"{verdict}\n\n```python\n{best.code.strip()}\n```"
-        return finish_run(answer, passed=best.passed)
+        return finish_run(answer, ok=best.passed, passed=best.passed)
 
     def _prompt(self, state: CodeState) -> list[BaseMessage]:
         user_tests = state.get("user_tests")

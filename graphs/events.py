@@ -188,6 +188,8 @@ class FinalAnswer(_Event):
     output_tokens: int | None = None
     truncated: bool = False
     """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
+    ok: bool = True
+    """False when the answer reports a failure, e.g. code whose tests still fail."""
 
     TRUNCATED_NOTE: ClassVar[str] = (
         "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS for longer answers."

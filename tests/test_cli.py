@@ -214,3 +214,63 @@ def test_bad_settings_exit_2_naming_the_variable(tmp_path, variable, value, said
     )
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr
+
+
+def _solution(code: str) -> str:
+    import json
+
+    return json.dumps({"code": code, "tests": "", "explanation": "Adds."})
+
+
+def test_run_code_with_user_tests_shows_attempts_results_and_reflection(server, mull, tmp_path):
+    tests = tmp_path / "tests.py"
+    tests.write_text("from solution import *\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    server.script(
+        _solution("def add(a, b):\n    return a - b\n"),
+        '{"diagnosis": "It subtracts.", "changes": ["Add instead."]}',
+        _solution("def add(a, b):\n    return a + b\n"),
+    )
+    result = mull("run", "code", "Write add(a, b).", "--tests", str(tests))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("Attempt 1") < out.index("Tests: 0 of 1 passed") < out.index("Reflection")
+    assert out.index("Reflection") < out.index("Attempt 2") < out.index("Tests: 1 of 1 passed")
+    assert "Passed: all 1 of your tests pass (attempt 2)." in out
+
+
+def test_run_code_that_never_passes_exits_4(server, mull, tmp_path):
+    tests = tmp_path / "tests.py"
+    tests.write_text("from solution import *\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    server.responder = lambda request: Reply(
+        '{"diagnosis": "Wrong.", "changes": ["Fix it."]}'
+        if "diagnosis" in str(request.schema)
+        else _solution("def add(a, b):\n    return 0\n")
+    )
+    result = mull("run", "code", "Write add(a, b).", "--tests", str(tests))
+    assert result.exit_code == 4
+    assert "Failed: after 4 attempts" in result.output
+
+
+def test_tests_option_is_for_the_code_graph_only(server, mull, tmp_path):
+    tests = tmp_path / "tests.py"
+    tests.write_text("def test_x():\n    pass\n")
+    result = mull("run", "reasoning", QUESTION, "--tests", str(tests))
+    assert result.exit_code == 2 and "code graph" in result.output
+
+
+def test_run_reflexion_shows_drafts_and_critiques(server, mull):
+    server.script(
+        "First draft.",
+        '{"issues": ["Too short."], "score": 4, "done": false}',
+        "Second, longer draft.",
+        '{"issues": [], "score": 9, "done": true}',
+    )
+    result = mull("run", "reflexion", "Write a line about rain.")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert (
+        out.index("First draft.")
+        < out.index("Critique 1 · score 4/10 · revise")
+        < out.index("Too short.")
+    )
+    assert out.index("Critique 2 · score 9/10 · satisfied") < out.rindex("Second, longer draft.")

@@ -4,7 +4,7 @@ The thread and time-travel commands (`threads`, `history`, `replay`, `fork`)
 live in `ui/_thread_commands.py`, registered on the same app.
 
 Exit codes: 0 done; 2 usage error; 3 model server unreachable or model missing
-(the fix is printed); 4 the run failed.
+(the fix is printed); 4 the run failed (an error, or code whose tests still fail).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from core.models import chat_model, check_health
 from core.settings import Provider, Settings, get_settings
 from core.structured import invoke_structured
 from graphs import build_graph, get_graph_spec, list_graphs, open_checkpointer, stream_events
-from graphs.events import ErrorEvent, Event, RunFinished
+from graphs.events import ErrorEvent, Event, FinalAnswer, RunFinished
 from ui._render import HumanRenderer, JsonRenderer
 
 __all__ = ["ExitCode", "app", "main"]
@@ -127,6 +127,7 @@ def _stream_run(
 ) -> None:
     """Render a run's events as they come; return if it went well, else exit 3 or 4."""
     finished: RunFinished | None = None
+    answered_ok = True
     errors: list[RunError] = []
     stream = iter(events)
     while True:
@@ -139,11 +140,13 @@ def _stream_run(
         render(event)
         if isinstance(event, ErrorEvent):
             errors.append(event.error)
+        elif isinstance(event, FinalAnswer):
+            answered_ok = event.ok
         elif isinstance(event, RunFinished):
             finished = event
     if not json_output:
         err.print(f"[dim]thread {thread_id}[/]")
-    if finished is not None and finished.ok:
+    if finished is not None and finished.ok and answered_ok:
         return
     if any(e.kind in _SERVER_ERRORS for e in errors):
         raise typer.Exit(ExitCode.SERVER)
