@@ -27,6 +27,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.reasoning_step_overhead
+	$(BIN)/python -m benchmarks.sandbox_startup
+	$(BIN)/python -m benchmarks.app_streaming
 
 # A model-free server on Ollama's port, so mull can be tried without a model.
 fake-server: $(STAMP)
