@@ -8,10 +8,17 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 
 from agents._stream import emit
-from core.errors import InvalidInput
+from core.errors import InvalidInput, MullError, RunError
 from core.settings import Settings
 
-__all__ = ["answered_turns", "finish_run", "start_run", "unless_error", "validate_question"]
+__all__ = [
+    "answered_turns",
+    "finish_run",
+    "record_error",
+    "start_run",
+    "unless_error",
+    "validate_question",
+]
 
 
 def validate_question(question: object, *, max_chars: int) -> str:
@@ -89,3 +96,10 @@ def finish_run(
         "messages": [AIMessage(content=answer, name="final_answer")],
         **fields,
     }
+
+
+def record_error(exc: MullError, node: str) -> RunError:
+    """Record a node's failure: report it as an `error` event and return it for the state."""
+    error = RunError.from_exception(exc, node=node)
+    emit("error", node, error=error)
+    return error

@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
 
-from agents._run import finish_run, start_run
+from agents._run import finish_run, record_error, start_run
 from agents._stream import emit, repair_notifier, retry_notifier
 from agents.reflector import CodeFeedback
 from core.calls import RetryPolicy
@@ -177,9 +177,7 @@ class Coder:
                 code=exc.raw, tests="", explanation=f"The reply was not a solution: {exc.message}"
             )
         except MullError as exc:
-            error = RunError.from_exception(exc, node="write")
-            emit("error", "write", error=error)
-            return {"error": error}
+            return {"error": record_error(exc, "write")}
         attempt = CodeAttempt(
             number=len(attempts) + 1,
             code=solution.code,

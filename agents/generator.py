@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel
 
-from agents._run import answered_turns, finish_run, start_run
+from agents._run import answered_turns, finish_run, record_error, start_run
 from agents._stream import emit, retry_notifier
 from agents.reflector import Critique
 from core.calls import RetryPolicy, invoke_model
@@ -130,9 +130,7 @@ class Generator:
                 settings=self.settings,
             )
         except MullError as exc:
-            error = RunError.from_exception(exc, node="generate")
-            emit("error", "generate", error=error)
-            return {"error": error}
+            return {"error": record_error(exc, "generate")}
         draft = Draft(
             iteration=len(drafts) + 1,
             text=reply.text.strip(),

@@ -19,7 +19,7 @@ from langgraph.graph import END
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
 
-from agents._run import answered_turns, start_run, validate_question
+from agents._run import answered_turns, record_error, start_run, validate_question
 from agents._stream import emit, repair_notifier, retry_notifier
 from core.calls import RetryPolicy, invoke_model
 from core.errors import MullError, RunError
@@ -190,9 +190,8 @@ class Reasoner:
                 seconds=perf_counter() - start,
                 attempts=getattr(exc, "attempts", 1) or 1,
             )
-            error = RunError.from_exception(exc, node="reason")
             emit("reasoning_step", "reason", step=record)
-            emit("error", "reason", error=error)
+            error = record_error(exc, "reason")
             return {
                 "steps": [*steps, record],
                 "error": error,
@@ -243,8 +242,7 @@ class Reasoner:
                 settings=self.settings,
             )
         except MullError as exc:
-            error = RunError.from_exception(exc, node="final_answer")
-            emit("error", "final_answer", error=error)
+            error = record_error(exc, "final_answer")
             return {
                 "error": error,
                 "thinking_seconds": state.get("thinking_seconds", 0.0) + perf_counter() - start,

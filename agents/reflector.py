@@ -17,9 +17,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from agents._run import record_error
 from agents._stream import emit, repair_notifier, retry_notifier
 from core.calls import RetryPolicy
-from core.errors import MullError, RunError
+from core.errors import MullError
 from core.settings import Settings
 from core.structured import invoke_structured
 
@@ -105,9 +106,7 @@ class Reflector:
         try:
             reply = self._judge(prompt, Critique, "reflect")
         except MullError as exc:
-            error = RunError.from_exception(exc, node="reflect")
-            emit("error", "reflect", error=error)
-            return {"error": error}
+            return {"error": record_error(exc, "reflect")}
         critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
         emit(
             "critique",
@@ -133,9 +132,7 @@ class Reflector:
         try:
             review = self._judge(prompt, CodeFeedback, "reflect")
         except MullError as exc:
-            error = RunError.from_exception(exc, node="reflect")
-            emit("error", "reflect", error=error)
-            return {"error": error}
+            return {"error": record_error(exc, "reflect")}
         emit("code_feedback", "reflect", attempt=latest.number, feedback=review)
         return {"attempts": [*attempts[:-1], latest.model_copy(update={"feedback": review})]}
 

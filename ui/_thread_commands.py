@@ -40,6 +40,7 @@ from ui.cli import (
     ProviderOption,
     _check_server,
     _checkpointer,
+    _graph_options,
     _renderer,
     _settings,
     _stream_run,
@@ -84,9 +85,7 @@ def _open_thread(
         spec = get_graph_spec(name)
     except ValueError as exc:
         raise _usage_error(f"Thread {thread_id!r} was run by graph {name!r}: {exc}") from None
-    options = {"max_steps": max_steps} if max_steps else {}
-    if not spec.accepts(options):
-        raise _usage_error(f"--max-steps does not apply to the {name} graph.")
+    options = _graph_options(spec, max_steps)
     return build_graph(name, checkpointer=checkpointer, settings=settings, **options)
 
 

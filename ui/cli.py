@@ -30,7 +30,14 @@ from core.errors import InvalidInput, MullError, RunError
 from core.models import chat_model, check_health
 from core.settings import Provider, Settings, get_settings
 from core.structured import invoke_structured
-from graphs import build_graph, get_graph_spec, list_graphs, open_checkpointer, stream_events
+from graphs import (
+    GraphSpec,
+    build_graph,
+    get_graph_spec,
+    list_graphs,
+    open_checkpointer,
+    stream_events,
+)
 from graphs.events import ErrorEvent, Event, FinalAnswer, RunFinished
 from ui._render import HumanRenderer, JsonRenderer
 
@@ -91,6 +98,14 @@ ProviderOption = Annotated[
 MaxStepsOption = Annotated[
     int | None, typer.Option(min=1, help="The step cap, overriding MULL_MAX_STEPS.")
 ]
+
+
+def _graph_options(spec: GraphSpec, max_steps: int | None) -> dict[str, int]:
+    """The builder options the command line sets for a graph; exit 2 on one it does not take."""
+    options = {"max_steps": max_steps} if max_steps else {}
+    if not spec.accepts(options):
+        raise _usage_error(f"--max-steps does not apply to the {spec.name} graph.")
+    return options
 
 
 def _renderer(json_output: bool) -> Callable[[Event], None]:
@@ -183,9 +198,7 @@ def run(
         spec = get_graph_spec(graph)
     except ValueError as exc:
         raise _usage_error(str(exc), "Run `mull graphs` to list them.") from None
-    options = {"max_steps": max_steps} if max_steps else {}
-    if not spec.accepts(options):
-        raise _usage_error(f"--max-steps does not apply to the {graph} graph.")
+    options = _graph_options(spec, max_steps)
     if tests and graph != "code":
         raise _usage_error("--tests applies to the code graph only.")
     from agents.reasoner import validate_question
