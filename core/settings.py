@@ -10,18 +10,20 @@ from __future__ import annotations
 import ipaddress
 from contextlib import suppress
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ROLES", "Provider", "Settings", "get_settings"]
+__all__ = ["ROLES", "Provider", "QueryRewrite", "Settings", "get_settings"]
 
 Provider = Literal["ollama", "openai"]
+QueryRewrite = Literal["none", "standalone", "hyde"]
 
 
-ROLES = ("reasoner", "generator", "reflector", "coder", "router")
+ROLES = ("reasoner", "generator", "reflector", "coder", "router", "answerer", "checker")
 """The roles that may have a model of their own."""
 
 
@@ -84,7 +86,7 @@ class Settings(BaseSettings):
     """The chat model every role uses unless `role_models` names another."""
 
     role_models: dict[str, str] = Field(default_factory=dict)
-    """Per-role models as JSON, e.g. `{"coder": "qwen2.5-coder:7b"}`; roles: reasoner, generator, reflector, coder, router."""
+    """Per-role models as JSON, e.g. `{"coder": "qwen2.5-coder:7b"}`; roles: reasoner, generator, reflector, coder, router, answerer, checker."""
 
     answer_tokens: int = Field(default=4096, ge=16)
     """The most tokens a final answer may have; an answer cut off there is flagged."""
@@ -119,6 +121,33 @@ class Settings(BaseSettings):
     checkpointer: str = "memory"
     """Where threads are kept: `memory` (lost on restart), `sqlite:///path`, or `postgresql://...`."""
 
+    index_dir: Path = Path(".mull/index")
+    """The folder that holds the document index (FAISS, BM25 and the SQLite docstore)."""
+
+    chunk_size: int = Field(default=1000, ge=100, le=20_000)
+    """The longest chunk a document is split into, in characters."""
+
+    chunk_overlap: int = Field(default=150, ge=0)
+    """How many characters neighbouring chunks share, so a sentence cut at a border is whole in one."""
+
+    embed_batch_size: int = Field(default=32, ge=1, le=2048)
+    """How many chunks are sent to the embedding endpoint in one request."""
+
+    hnsw_threshold: int = Field(default=50_000, ge=1)
+    """From this many vectors on, the dense index is approximate (HNSW) instead of exact."""
+
+    retrieval_k: int = Field(default=5, ge=1, le=100)
+    """How many chunks a search returns and the `rag` graph answers from."""
+
+    query_rewrite: QueryRewrite = "standalone"
+    """How `rag` rewrites the question before searching: `none`, `standalone` (resolve the
+    conversation into one question; only when there is one) or `hyde` (search with a drafted answer)."""
+
+    refusal_sentence: str = Field(
+        default="The documents do not contain the answer to this question.", min_length=1
+    )
+    """What `rag` says, word for word, when the documents do not hold the answer."""
+
     @field_validator("ollama_host")
     @classmethod
     def _check_ollama_host(cls, value: str) -> str:
@@ -140,6 +169,14 @@ class Settings(BaseSettings):
                 "use `memory` (threads last as long as the process) or `sqlite:///path/threads.db`"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_chunking(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        return self
 
     @field_validator("openai_base_url")
     @classmethod
