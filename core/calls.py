@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
@@ -31,6 +32,7 @@ __all__ = [
     "OnRetry",
     "RetryPolicy",
     "ainvoke_model",
+    "embed_texts",
     "invoke_model",
     "is_transient",
     "translate_error",
@@ -92,7 +94,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def translate_error(
-    exc: BaseException, *, model: str = "", settings: Settings | None = None
+    exc: BaseException,
+    *,
+    model: str = "",
+    settings: Settings | None = None,
+    setting: str = "MULL_MODEL",
 ) -> MullError:
     """Turn a client's exception into one of mull's errors, with the fix in words.
 
@@ -100,6 +106,7 @@ def translate_error(
         exc: What the ollama, openai or httpx client raised.
         model: The model that was called, for the message.
         settings: When given, the hint names the configured server and variables.
+        setting: The variable that names the model, for the hint.
     """
     import openai
 
@@ -127,7 +134,7 @@ def translate_error(
     code = _status_code(exc)
     if code == 404:
         hint = (
-            fix_for_missing_model(settings, model, [])
+            fix_for_missing_model(settings, model, [], setting=setting)
             if settings
             else f"Pull or serve the model {model!r} first."
         )
@@ -142,7 +149,7 @@ def translate_error(
     return ModelCallFailed(f"The model call failed: {type(exc).__name__}: {detail}")
 
 
-def _model_name(model: Runnable) -> str:
+def _model_name(model: Runnable | Embeddings) -> str:
     bound = getattr(model, "bound", model)
     return str(getattr(bound, "model", None) or getattr(bound, "model_name", "") or "")
 
@@ -203,3 +210,36 @@ async def ainvoke_model(
     except Exception as exc:
         raise translate_error(exc, model=_model_name(model), settings=settings) from exc
     return reply  # type: ignore[return-value]
+
+
+def embed_texts(
+    embeddings: Embeddings,
+    texts: Sequence[str],
+    *,
+    query: bool = False,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    settings: Settings | None = None,
+) -> list[list[float]]:
+    """Embed texts with one request, retrying transient failures.
+
+    Args:
+        embeddings: The embedding model (`core.models.embedding_model`).
+        texts: The texts; one vector comes back for each.
+        query: Embed one search query (`embed_query`) rather than documents.
+        policy: How transient failures are retried.
+        settings: When given, errors name the configured server in their fix.
+
+    Raises:
+        MullError: `ModelServerUnreachable`, `ModelNotFound` or `ModelCallFailed`.
+    """
+    try:
+        for attempt in Retrying(**_retry_args(policy, None)):
+            with attempt:
+                if query:
+                    return [embeddings.embed_query(texts[0])]
+                return embeddings.embed_documents(list(texts))
+    except Exception as exc:
+        raise translate_error(
+            exc, model=_model_name(embeddings), settings=settings, setting="MULL_EMBEDDING_MODEL"
+        ) from exc
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -166,13 +166,18 @@ def fix_for_unreachable(settings: Settings) -> str:
     )
 
 
-def fix_for_missing_model(settings: Settings, model: str, available: list[str]) -> str:
-    """The words that tell a user how to get the model, or which one to pick instead."""
+def fix_for_missing_model(
+    settings: Settings, model: str, available: list[str], *, setting: str = "MULL_MODEL"
+) -> str:
+    """The words that tell a user how to get the model, or which one to pick instead.
+
+    `setting` is the variable that names the model (`MULL_EMBEDDING_MODEL` for embeddings).
+    """
     offered = f" The server has: {', '.join(available)}." if available else ""
     if settings.provider == "ollama":
-        return f"Run `ollama pull {model}`, or set MULL_MODEL to a model you have.{offered}"
+        return f"Run `ollama pull {model}`, or set {setting} to a model you have.{offered}"
     return (
-        f"Start the server with that model (`vllm serve {model}`), or set MULL_MODEL to the "
+        f"Start the server with that model (`vllm serve {model}`), or set {setting} to the "
         f"name it serves.{offered}"
     )
 

@@ -22,9 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from agents.coder import CodeAttempt
 from agents.generator import Draft
+from agents.grounding import GroundingVerdict
 from agents.reasoner import StepRecord
 from agents.reflector import CodeFeedback, Critique
 from core.errors import MullError, RunError
+from tools.retrieval import SearchHit
 from tools.testing import TestRun
 
 __all__ = [
@@ -38,10 +40,12 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "FinalAnswer",
+    "GroundingEvent",
     "NodeFinished",
     "NodeStarted",
     "ReasoningStepEvent",
     "RepairEvent",
+    "RetrievalEvent",
     "RetryEvent",
     "RunFinished",
     "RunStarted",
@@ -150,6 +154,26 @@ class CodeFeedbackEvent(_Event):
     feedback: CodeFeedback
 
 
+class RetrievalEvent(_Event):
+    """The retriever searched the documents: what for, how, and the chunks it found."""
+
+    type: Literal["retrieval"] = "retrieval"
+    node: str
+    query: str
+    mode: str
+    hits: list[SearchHit]
+    note: str | None = None
+    """Why the search fell back to BM25 alone, when it did."""
+
+
+class GroundingEvent(_Event):
+    """The checker judged whether the answer is supported by its sources."""
+
+    type: Literal["grounding"] = "grounding"
+    node: str
+    verdict: GroundingVerdict
+
+
 class RetryEvent(_Event):
     """A model call failed transiently and will be tried again; tokens since its start are void."""
 
@@ -223,6 +247,8 @@ Event = Annotated[
     | CodeAttemptEvent
     | CodeRunEvent
     | CodeFeedbackEvent
+    | RetrievalEvent
+    | GroundingEvent
     | RetryEvent
     | RepairEvent
     | ErrorEvent
@@ -240,6 +266,8 @@ _CUSTOM: dict[str, type[_Event]] = {
     "code_attempt": CodeAttemptEvent,
     "code_run": CodeRunEvent,
     "code_feedback": CodeFeedbackEvent,
+    "retrieval": RetrievalEvent,
+    "grounding": GroundingEvent,
     "retry": RetryEvent,
     "repair": RepairEvent,
     "error": ErrorEvent,

@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from core.checkpoints import allow_state_types, make_checkpointer
-from graphs import code, reasoning, reflexion
+from graphs import code, rag, reasoning, reflexion
 from graphs._compile import CheckpointerArg
 
 __all__ = ["GraphSpec", "build_graph", "get_graph_spec", "list_graphs", "open_checkpointer"]
@@ -56,6 +56,12 @@ _GRAPHS: dict[str, GraphSpec] = {
             description="Write Python with tests, run them in a sandbox, repair from the real failures.",
             builder=code.build_code_graph,
             state_types=code.STATE_TYPES,
+        ),
+        GraphSpec(
+            name="rag",
+            description="Answer from your indexed documents with [n] citations, or say they do not hold the answer.",
+            builder=rag.build_rag_graph,
+            state_types=rag.STATE_TYPES,
         ),
     ]
 }

@@ -46,7 +46,9 @@ __all__ = [
 
 # A token plus the whitespace before it, so "".join(split_tokens(s)) == s.
 _TOKEN_RE = re.compile(r"\s*\S+|\s+")
-_WORD_RE = re.compile(r"\w+")
+# A word, or one Han character: Chinese has no spaces, and a bag of characters keeps
+# Chinese texts that share words similar.
+_WORD_RE = re.compile(r"[\u4e00-\u9fff]|[^\W\u4e00-\u9fff]+")
 # Values for the string formats pydantic emits; a sentence would fail validation.
 _STRING_FORMATS = {
     "date-time": "2025-01-01T00:00:00Z",

@@ -1,0 +1,109 @@
+"""The `rag` graph: answer from the user's documents with citations, or refuse.
+
+START → ask → retrieve ─┬→ answer → check ─┬→ finish → END    (grounded, or the model refused)
+                        │     ↑             ├→ answer          (unsupported: revise, once)
+                        │     └─────────────┘
+                        │                   └→ refuse → END    (still unsupported)
+                        ├→ refuse → END                         (nothing retrieved)
+                        └→ finish → END                         (no index, or an error)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents._run import unless_error
+from agents.answerer import Answerer, Citation, RagInput, RagOutput, RagState
+from agents.generator import Draft
+from agents.grounding import ClaimCheck, GroundingChecker, GroundingVerdict
+from agents.retriever import Retriever
+from core.errors import RunError
+from core.models import chat_model
+from core.settings import QueryRewrite, Settings, get_settings
+from graphs._compile import CheckpointerArg, compile_graph
+from tools.retrieval import SearchHit, SearchMode
+
+__all__ = ["STATE_TYPES", "build_rag_graph"]
+
+STATE_TYPES: tuple[type, ...] = (
+    SearchHit,
+    Draft,
+    GroundingVerdict,
+    ClaimCheck,
+    Citation,
+    RunError,
+)
+"""The types in this graph's state that its checkpoints must revive."""
+
+
+def build_rag_graph(
+    model: BaseChatModel | None = None,
+    checkpointer: CheckpointerArg = None,
+    *,
+    index_dir: str | Path | None = None,
+    k: int | None = None,
+    search_mode: SearchMode = "hybrid",
+    query_rewrite: QueryRewrite | None = None,
+    max_revisions: int = 1,
+    checker_model: BaseChatModel | None = None,
+    settings: Settings | None = None,
+) -> CompiledStateGraph:
+    """Build the `rag` graph.
+
+    Args:
+        model: The answering chat model (it also rewrites queries); the settings'
+            `answerer` model when omitted.
+        checkpointer: Where threads are kept; a `MemorySaver` by default; False for none.
+        index_dir: The index folder (made by `mull index`); `MULL_INDEX_DIR` when omitted.
+        k: How many chunks to answer from; `MULL_RETRIEVAL_K` (5) when omitted.
+        search_mode: `hybrid` (BM25 + dense, fused), `bm25` or `dense`.
+        query_rewrite: `none`, `standalone` or `hyde`; `MULL_QUERY_REWRITE` when omitted.
+        max_revisions: How many times an unsupported answer is revised before refusing.
+        checker_model: The model that checks groundedness; `model`, else the `checker` model.
+        settings: The settings to use; the process-wide ones when omitted.
+
+    Returns:
+        A compiled graph. Input: `{"question": str}`. Output: `{"answer": str,
+        "citations": list[Citation], "sources": list[SearchHit], "refused": bool, "error"}`.
+    """
+    settings = settings or get_settings()
+    writer = model or chat_model(settings, role="answerer", max_tokens=settings.answer_tokens)
+    judge = checker_model or model or chat_model(settings, role="checker")
+    retriever = Retriever(
+        writer,
+        settings,
+        index_dir=Path(index_dir) if index_dir else None,
+        k=k or settings.retrieval_k,
+        rewrite=query_rewrite or settings.query_rewrite,
+        mode=search_mode,
+    )
+    answerer = Answerer(writer, settings)
+    checker = GroundingChecker(judge, settings, max_revisions=max_revisions)
+
+    graph = StateGraph(RagState, input_schema=RagInput, output_schema=RagOutput)
+    graph.add_node("ask", answerer.ask)
+    graph.add_node("retrieve", retriever.retrieve)
+    graph.add_node("answer", answerer.answer)
+    graph.add_node("check", checker.check)
+    graph.add_node("finish", answerer.finish)
+    graph.add_node("refuse", answerer.refuse)
+
+    graph.add_edge(START, "ask")
+    graph.add_conditional_edges("ask", unless_error("retrieve"), ["retrieve", "finish"])
+    graph.add_conditional_edges("retrieve", answerer.after_retrieve, ["answer", "refuse", "finish"])
+    graph.add_conditional_edges("answer", unless_error("check"), ["check", "finish"])
+    graph.add_conditional_edges("check", checker.after_check, ["answer", "finish", "refuse"])
+    graph.add_edge("finish", END)
+    graph.add_edge("refuse", END)
+
+    return compile_graph(
+        graph,
+        name="rag",
+        checkpointer=checkpointer,
+        settings=settings,
+        state_types=STATE_TYPES,
+    )

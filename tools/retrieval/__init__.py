@@ -1,0 +1,42 @@
+"""Retrieval over the user's documents: load, chunk, index, search. No LLM inside.
+
+from tools.retrieval import index_paths, open_index
+index_paths(["docs/"])                      # into .mull/index, embedding only what changed
+hits = open_index().search("What is the warranty period?", k=5).hits
+"""
+
+from tools.retrieval.chunking import Chunk, split_pages
+from tools.retrieval.documents import (
+    SUPPORTED_SUFFIXES,
+    DocumentError,
+    DocumentPage,
+    LoadFailure,
+    discover_files,
+    load_file,
+)
+from tools.retrieval.index import Index, IndexInfo, IndexNotFound, open_index
+from tools.retrieval.ingest import IndexProgress, IndexReport, index_paths, remove_paths
+from tools.retrieval.search import SearchHit, SearchMode, SearchResults, fuse_rankings
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Chunk",
+    "DocumentError",
+    "DocumentPage",
+    "Index",
+    "IndexInfo",
+    "IndexNotFound",
+    "IndexProgress",
+    "IndexReport",
+    "LoadFailure",
+    "SearchHit",
+    "SearchMode",
+    "SearchResults",
+    "discover_files",
+    "fuse_rankings",
+    "index_paths",
+    "load_file",
+    "open_index",
+    "remove_paths",
+    "split_pages",
+]

@@ -1,0 +1,133 @@
+"""The dense index: FAISS over unit vectors, with the docstore's chunk ids as FAISS ids.
+
+Vectors are normalised, so inner product is cosine similarity. Below the HNSW
+threshold the index is exact (`IndexFlatIP`); from it on, approximate
+(`IndexHNSWFlat`), which answers in well under a millisecond at 100k vectors.
+Both sit in an `IndexIDMap2`, so a file's chunks can be replaced and removed
+by id. HNSW cannot remove vectors, so removals rebuild it from its own stored
+vectors (`reconstruct`), which also keeps the vectors' one copy in FAISS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+__all__ = ["DenseIndex"]
+
+_HNSW_NEIGHBOURS = 32
+_HNSW_EF_CONSTRUCTION = 80
+_HNSW_EF_SEARCH = 128
+
+
+def normalised(vectors: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """Vectors as a C-contiguous float32 matrix of unit rows (zero rows stay zero)."""
+    matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.where(norms == 0, 1, norms), dtype=np.float32)
+
+
+def _empty(dimension: int, approximate: bool) -> faiss.IndexIDMap2:
+    if approximate:
+        inner = faiss.IndexHNSWFlat(dimension, _HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = _HNSW_EF_SEARCH
+    else:
+        inner = faiss.IndexFlatIP(dimension)
+    return faiss.IndexIDMap2(inner)
+
+
+class DenseIndex:
+    """A FAISS index of chunk vectors that can grow, shrink and switch exact/approximate."""
+
+    def __init__(self, index: faiss.IndexIDMap2, hnsw_threshold: int) -> None:
+        self._index = index
+        self.hnsw_threshold = hnsw_threshold
+
+    @classmethod
+    def new(cls, dimension: int, hnsw_threshold: int) -> DenseIndex:
+        """An empty exact index for vectors of `dimension`."""
+        return cls(_empty(dimension, approximate=False), hnsw_threshold)
+
+    @classmethod
+    def load(cls, path: Path, hnsw_threshold: int) -> DenseIndex:
+        """Read an index written by `save`."""
+        return cls(faiss.read_index(str(path)), hnsw_threshold)
+
+    @property
+    def dimension(self) -> int:
+        """The vectors' dimension."""
+        return int(self._index.d)
+
+    @property
+    def size(self) -> int:
+        """How many vectors it holds."""
+        return int(self._index.ntotal)
+
+    @property
+    def approximate(self) -> bool:
+        """Whether it is HNSW (approximate) rather than exact."""
+        return isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSWFlat)
+
+    def add(self, ids: Sequence[int], vectors: np.ndarray | Sequence[Sequence[float]]) -> None:
+        """Add vectors under these chunk ids."""
+        if not len(ids):
+            return
+        matrix = normalised(vectors)
+        if matrix.shape[1] != self.dimension:
+            raise ValueError(
+                f"vectors of dimension {matrix.shape[1]} cannot join an index of dimension {self.dimension}"
+            )
+        self._index.add_with_ids(matrix, np.asarray(ids, dtype=np.int64))
+        self._fit_kind()
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Remove the vectors of these chunk ids (ids it does not hold are ignored)."""
+        if not len(ids) or not self.size:
+            return
+        if self.approximate:
+            keep_ids, vectors = self._contents()
+            keep = ~np.isin(keep_ids, np.asarray(ids, dtype=np.int64))
+            self._rebuild(keep_ids[keep], vectors[keep])
+        else:
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+        self._fit_kind()
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The `k` nearest chunk ids to a query vector with their cosine similarity, best first."""
+        if not self.size or k <= 0:
+            return []
+        vector = normalised(query)
+        if vector.shape[1] != self.dimension:
+            raise ValueError(
+                f"the query vector has dimension {vector.shape[1]}; the index has {self.dimension}"
+            )
+        scores, ids = self._index.search(vector, min(k, self.size))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    def save(self, path: Path) -> None:
+        """Write the index to `path` and flush it to disk."""
+        faiss.write_index(self._index, str(path))
+        with path.open("rb") as written:
+            os.fsync(written.fileno())
+
+    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return ids, self._index.index.reconstruct_n(0, self.size)
+
+    def _rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        index = _empty(self.dimension, approximate=len(ids) >= self.hnsw_threshold)
+        if len(ids):
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._index = index
+
+    def _fit_kind(self) -> None:
+        # Exact search is the better choice while it is fast; HNSW once the index is large.
+        if (self.size >= self.hnsw_threshold) != self.approximate:
+            self._rebuild(*self._contents())

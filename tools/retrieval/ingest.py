@@ -1,0 +1,375 @@
+"""Writing an index: add, update and remove the user's files, embedding only what changed.
+
+Each write is one generation: the chunks go into the docstore inside a SQLite
+transaction, the new FAISS and BM25 files are written beside the old ones, and
+the commit that names the new generation comes last (see `_docstore`). Big
+jobs commit every few thousand chunks, so an interrupted run keeps what it
+finished and the next run goes on from there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, Field
+
+from core.calls import RetryPolicy, embed_texts
+from core.errors import InvalidInput, ModelNotFound, MullError
+from core.models import embedding_model
+from core.settings import Settings, get_settings
+from tools.retrieval._dense import DenseIndex
+from tools.retrieval._docstore import DOCSTORE_NAME, Docstore
+from tools.retrieval._lexical import LexicalIndex
+from tools.retrieval.chunking import Chunk, split_pages
+from tools.retrieval.documents import DocumentError, LoadFailure, discover_files, load_file
+from tools.retrieval.index import dense_path, lexical_path
+
+__all__ = ["IndexProgress", "IndexReport", "index_paths", "remove_paths"]
+
+COMMIT_EVERY_CHUNKS = 5000
+"""A long run commits a generation after about this many new chunks."""
+
+
+class IndexProgress(Protocol):
+    """Told how an indexing run is going, to draw a progress bar."""
+
+    def files(self, done: int, total: int, chunks: int) -> None:
+        """`done` of `total` files are read, giving `chunks` new chunks so far."""
+
+    def embeddings(self, done: int, total: int) -> None:
+        """`done` of the `total` chunks known to need a vector so far are embedded."""
+
+
+class IndexReport(BaseModel):
+    """What an indexing run did."""
+
+    index_dir: str
+    """The index folder."""
+    added: list[str] = Field(default_factory=list)
+    """Files indexed for the first time."""
+    updated: list[str] = Field(default_factory=list)
+    """Files whose content changed, indexed again."""
+    unchanged: int = 0
+    """Files skipped because their content hash is the same."""
+    removed: list[str] = Field(default_factory=list)
+    """Files that left the index (deleted on disk, or removed by request)."""
+    failures: list[LoadFailure] = Field(default_factory=list)
+    """Files that could not be read, with why; the rest of the run went on."""
+    chunks_added: int = 0
+    """New chunks written."""
+    embedded: int = 0
+    """Chunks embedded by this run."""
+    files_total: int = 0
+    """Files in the index after the run."""
+    chunks_total: int = 0
+    """Chunks in the index after the run."""
+    vectors_total: int = 0
+    """Chunks with a vector after the run."""
+    embedding_model: str = ""
+    """The embedding model asked for."""
+    dense_note: str | None = None
+    """Why some chunks have no vector (no embedding model), when so: they are found by BM25 alone."""
+    seconds: float = 0.0
+    """How long the run took."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run changed the index."""
+        return bool(self.added or self.updated or self.removed or self.embedded)
+
+
+class _Loaded(NamedTuple):
+    path: str
+    sha256: str
+    size: int
+    chunks: list[Chunk]
+
+
+@contextmanager
+def _writer_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MullError(
+                f"Another mull process is writing the index in {index_dir}.",
+                hint="Wait for it to finish, then run this again.",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _under(path: str, roots: Sequence[Path]) -> bool:
+    return any(Path(path) == root or Path(path).is_relative_to(root) for root in roots)
+
+
+class _Writer:
+    """One write to an index folder, under its lock."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        settings: Settings,
+        embeddings: Embeddings | None,
+        progress: IndexProgress | None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.settings = settings
+        self.progress = progress
+        self.store = Docstore(index_dir / DOCSTORE_NAME, create=True)
+        self.generation = self.store.generation()
+        faiss_file = dense_path(index_dir, self.generation)
+        self.dense = (
+            DenseIndex.load(faiss_file, settings.hnsw_threshold) if faiss_file.exists() else None
+        )
+        self.embeddings = embeddings
+        self.model = self.store.meta("embedding_model") or settings.embedding_model
+        self.report = IndexReport(index_dir=str(index_dir), embedding_model=self.model)
+        self.embed_total = self.embed_done = 0
+        self.reembed_all = False
+
+    def use_embeddings(self, embeddings: Embeddings | None) -> None:
+        """Embed new chunks with the configured model (or `embeddings`) from now on."""
+        wanted = self.settings.embedding_model
+        if self.dense is not None and self.model != wanted:
+            # Vectors from two models do not share a space: embed everything with the new one.
+            self.dense = None
+            self.reembed_all = True
+        self.model = self.report.embedding_model = wanted
+        self.embeddings = embeddings or embedding_model(self.settings)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def add(self, files: Sequence[Path], roots: Sequence[Path]) -> None:
+        known = self.store.files()
+        found = {str(f) for f in files}
+        gone = [p for p in known if _under(p, roots) and p not in found and not Path(p).exists()]
+        batch: list[_Loaded] = []
+        new_chunks = 0
+        for done, path in enumerate(files, start=1):
+            loaded = self._load(path, known)
+            if loaded is not None:
+                batch.append(loaded)
+                new_chunks += len(loaded.chunks)
+                self.embed_total += len(loaded.chunks)
+            if self.progress:
+                self.progress.files(done, len(files), new_chunks)
+            if sum(len(item.chunks) for item in batch) >= COMMIT_EVERY_CHUNKS:
+                self.commit(batch, [])
+                batch = []
+        self.commit(batch, gone)
+
+    def remove(self, paths: Sequence[Path]) -> None:
+        known = self.store.files()
+        gone = [p for p in known if _under(p, paths)]
+        if not gone:
+            wanted = ", ".join(str(p) for p in paths)
+            raise InvalidInput(
+                f"Nothing in the index is at {wanted}.",
+                hint="See what is indexed with: mull index --list",
+            )
+        self.commit([], gone)
+
+    def _load(self, path: Path, known: dict) -> _Loaded | None:
+        try:
+            sha256, size = _sha256(path)
+            record = known.get(str(path))
+            if record is not None and record.sha256 == sha256:
+                self.report.unchanged += 1
+                return None
+            pages = load_file(path)
+        except (DocumentError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, DocumentError) else exc.strerror or str(exc)
+            self.report.failures.append(LoadFailure(source=str(path), reason=reason))
+            return None
+        chunks = split_pages(
+            pages, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap
+        )
+        (self.report.updated if record else self.report.added).append(str(path))
+        return _Loaded(str(path), sha256, size, chunks)
+
+    def commit(self, batch: Sequence[_Loaded], gone: Sequence[str]) -> None:
+        """Write one generation: `batch` replaces its files' chunks, `gone` leaves the index."""
+        pending_vectors = self.embeddings is not None and (
+            self.reembed_all or self.store.count_chunks(embedded=False)
+        )
+        if not batch and not gone and not pending_vectors and self.generation:
+            return
+        with self.store.transaction():
+            if self.reembed_all:
+                self.store.forget_all_vectors()
+                self.reembed_all = False
+            stale = self.store.chunk_ids_of([item.path for item in batch] + list(gone))
+            if self.dense is not None:
+                self.dense.remove(stale)
+            self.store.remove_files(gone)
+            now = time.time()
+            for item in batch:
+                self.store.put_file(item.path, item.sha256, item.size, now, item.chunks)
+                self.report.chunks_added += len(item.chunks)
+            self.report.removed += list(gone)
+            self._embed_missing()
+            self.generation += 1
+            if self.dense is not None and self.dense.size:
+                self.dense.save(dense_path(self.index_dir, self.generation))
+            LexicalIndex.build(self.store.all_chunks()).save(
+                lexical_path(self.index_dir, self.generation)
+            )
+            self.store.set_meta("generation", str(self.generation))
+            self.store.set_meta("embedding_model", self.model if self.dense else None)
+        self._remove_old_generations()
+
+    def _embed_missing(self) -> None:
+        if self.embeddings is None or self.report.dense_note is not None:
+            return
+        missing = self.store.unembedded()
+        self.embed_total = max(self.embed_total, self.embed_done + len(missing))
+        size = self.settings.embed_batch_size
+        for start in range(0, len(missing), size):
+            batch = missing[start : start + size]
+            try:
+                vectors = embed_texts(
+                    self.embeddings,
+                    [text for _, text in batch],
+                    policy=RetryPolicy.from_settings(self.settings),
+                    settings=self.settings,
+                )
+            except MullError as exc:
+                # Keep going on BM25 alone; these chunks get their vectors on a later run.
+                self.report.dense_note = self._no_vectors_note(exc)
+                return
+            if self.dense is None:
+                self.dense = DenseIndex.new(len(vectors[0]), self.settings.hnsw_threshold)
+            ids = [chunk_id for chunk_id, _ in batch]
+            self.dense.add(ids, vectors)
+            self.store.set_embedded(ids)
+            self.embed_done += len(batch)
+            self.report.embedded += len(batch)
+            if self.progress:
+                self.progress.embeddings(self.embed_done, self.embed_total)
+
+    def _no_vectors_note(self, exc: MullError) -> str:
+        what = (
+            f"The embedding model {self.model!r} is not available"
+            if isinstance(exc, ModelNotFound)
+            else f"Embedding failed ({exc.args[0]})"
+        )
+        fix = f" {exc.hint}" if exc.hint else ""
+        return f"{what}, so chunks without a vector are found by BM25 alone.{fix}"
+
+    def _remove_old_generations(self) -> None:
+        keep = {dense_path(self.index_dir, self.generation).name}
+        keep.add(lexical_path(self.index_dir, self.generation).name)
+        for path in self.index_dir.iterdir():
+            if path.name.startswith(("dense-", "bm25-")) and path.name not in keep:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def finish(self, started: float) -> IndexReport:
+        self.report.files_total = len(self.store.files())
+        self.report.chunks_total = self.store.count_chunks()
+        self.report.vectors_total = self.dense.size if self.dense else 0
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+
+def _index_dir(index_dir: str | Path | None, settings: Settings) -> Path:
+    return Path(index_dir or settings.index_dir).expanduser().resolve()
+
+
+def index_paths(
+    paths: Iterable[str | Path],
+    index_dir: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+    embeddings: Embeddings | None = None,
+    progress: IndexProgress | None = None,
+) -> IndexReport:
+    """Index files and folders, embedding only files whose content changed.
+
+    Files under a given folder that were indexed before and are gone now leave
+    the index. A file that cannot be read is reported in `failures` and skipped.
+
+    Args:
+        paths: Files and folders (walked recursively) to index.
+        index_dir: The index folder; the `index_dir` setting (`.mull/index`) when omitted.
+        settings: Chunk sizes, the embedding model and its server; the process-wide ones when omitted.
+        embeddings: An embedding model to use instead of the configured one.
+        progress: Told of progress, for a progress bar.
+
+    Returns:
+        What was added, updated, removed and skipped, with the index's totals.
+
+    Raises:
+        InvalidInput: No path was given.
+        MullError: Another process is writing the same index.
+    """
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    roots = [Path(p).expanduser().resolve() for p in paths]
+    if not roots:
+        raise InvalidInput("No files or folders to index.", hint="mull index PATH...")
+    files, failures = discover_files(roots)
+    folder = _index_dir(index_dir, settings)
+    with _writer_lock(folder):
+        writer = _Writer(folder, settings, embeddings, progress)
+        try:
+            writer.report.failures += failures
+            writer.use_embeddings(embeddings)
+            writer.add(files, [r for r in roots if r.is_dir() or not r.exists()])
+            return writer.finish(started)
+        finally:
+            writer.close()
+
+
+def remove_paths(
+    paths: Iterable[str | Path],
+    index_dir: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+) -> IndexReport:
+    """Remove files, or everything under folders, from an index.
+
+    Raises:
+        InvalidInput: Nothing in the index is at those paths.
+    """
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    folder = _index_dir(index_dir, settings)
+    if not (folder / DOCSTORE_NAME).exists():
+        from tools.retrieval.index import IndexNotFound
+
+        raise IndexNotFound(
+            f"There is no document index in {folder}.", hint="mull index PATH... creates one."
+        )
+    with _writer_lock(folder):
+        writer = _Writer(folder, settings, None, None)
+        try:
+            writer.remove([Path(p).expanduser().resolve() for p in paths])
+            return writer.finish(started)
+        finally:
+            writer.close()
