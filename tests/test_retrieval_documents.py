@@ -22,8 +22,8 @@ from tools.retrieval.documents import (
 )
 
 CHINESE = (
-    "今天天气很好。我们去公园散步吧！你觉得怎么样？好的，那就走吧；"  # noqa: RUF001
-    "公园里有很多人在跑步。孩子们在草地上玩耍！湖边的柳树发芽了。"  # noqa: RUF001
+    "今天天气很好。我们去公园散步吧！你觉得怎么样？好的，那就走吧；"
+    "公园里有很多人在跑步。孩子们在草地上玩耍！湖边的柳树发芽了。"
 )
 
 
@@ -252,7 +252,7 @@ def test_chinese_chunks_end_at_sentence_ends_and_keep_their_punctuation() -> Non
     _assert_exact(chunks, pages)
     assert len(chunks) >= 4
     assert all(len(c.text) <= 20 for c in chunks)
-    assert all(c.text[-1] in "。！？；" for c in chunks)  # noqa: RUF001
+    assert all(c.text[-1] in "。！？；" for c in chunks)
     assert "".join(c.text for c in chunks) == CHINESE
 
 
@@ -268,7 +268,7 @@ def test_repeated_passages_get_their_own_offsets() -> None:
 
 def test_chunk_texts_are_those_of_langchains_recursive_splitter() -> None:
     rng = random.Random(7)
-    alphabet = ["a", "bc", " ", ". ", "。", "！", "，", "\n", "\n\n", "  ", "x y"]  # noqa: RUF001
+    alphabet = ["a", "bc", " ", ". ", "。", "！", "，", "\n", "\n\n", "  ", "x y"]
     for _ in range(300):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         size = rng.randint(1, 16)

@@ -148,6 +148,7 @@ class _Writer:
         self.report = IndexReport(index_dir=str(index_dir), embedding_model=self.model)
         self.embed_total = self.embed_done = 0
         self.reembed_all = False
+        self._remove_old_generations()  # a crashed write may have left a torn one behind
 
     def use_embeddings(self, embeddings: Embeddings | None) -> None:
         """Embed new chunks with the configured model (or `embeddings`) from now on."""
