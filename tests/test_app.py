@@ -163,3 +163,33 @@ def test_two_sessions_do_not_see_each_others_runs(server, app):
     second = second.switch_page("pages/threads.py").run()
     assert "No threads yet" in second.info[0].value
     assert first.session_state.thread_id != second.session_state.thread_id
+
+
+def test_rag_shows_the_retrieved_chunks_beside_the_answer(server, app, tmp_path):
+    import json
+
+    from tests._corpus import make_corpus
+    from tests.conftest import settings_for
+    from tools.retrieval import index_paths
+
+    index_dir = tmp_path / "index"
+    index_paths(
+        [make_corpus(tmp_path / "docs")], settings=settings_for(server, index_dir=index_dir)
+    )
+    at = app(index_dir=index_dir, query_rewrite="none")
+    at.selectbox(key="graph_name").set_value("rag").run()
+    verdict = {
+        "claims": [{"claim": "28 days", "sources": [1], "supported": True}],
+        "grounded": True,
+    }
+    server.script("Twenty-eight days of paid leave [1].", json.dumps(verdict))
+
+    at = ask(at, "How many days of paid leave do employees get?")
+
+    assert not at.exception
+    shown = labels(at)
+    assert any(label.startswith("Retrieved 5 chunks · hybrid") for label in shown)
+    assert "Check · grounded" in shown
+    assert any(m.value.startswith("Twenty-eight days of paid leave [1].") for m in at.markdown)
+    sources = [e.label for e in at.expander]
+    assert sources[0].startswith("[1] ") and sources[0].endswith("handbook.pdf, page 2")

@@ -25,14 +25,17 @@ from graphs.events import (
     ErrorEvent,
     Event,
     FinalAnswer,
+    GroundingEvent,
     NodeFinished,
     NodeStarted,
     ReasoningStepEvent,
     RepairEvent,
+    RetrievalEvent,
     RetryEvent,
     RunFinished,
     Token,
 )
+from tools.retrieval import SearchHit
 
 __all__ = ["FLUSH_INTERVAL_S", "TAIL_CHARS", "LiveRun", "draw_log", "stored"]
 
@@ -65,6 +68,7 @@ class LiveRun:
         self.blocks: dict[tuple[tuple[str, ...], str], _NodeBlock] = {}
         self.ok: bool | None = None
         self.revisions: list[tuple[str, str]] = []  # (heading, text) per draft, for side by side
+        self.sources: list[SearchHit] = []  # the latest retrieval, shown beside the answer
 
     def handle(self, event: Event) -> None:
         """Draw one event."""
@@ -96,6 +100,19 @@ class LiveRun:
                 if self.revisions:
                     heading, text = self.revisions[-1]
                     self.revisions[-1] = (f"{heading} · {critique.score}/10", text)
+            case RetrievalEvent(query=query, mode=mode, hits=hits, note=note):
+                block = self._title(event, f"Retrieved {len(hits)} chunks · {mode}")
+                with block.body.container():
+                    st.caption(f"Searched for: {query}")
+                    if note:
+                        st.warning(note)
+                    for number, hit in enumerate(hits, start=1):
+                        st.markdown(f"**[{number}]** `{hit.location}` · {_scores(hit)}")
+                self.sources = hits
+            case GroundingEvent(verdict=verdict):
+                problems = "\n".join(f"- {p}" for p in verdict.problems)
+                label = "Check · grounded" if verdict.grounded else "Check · not supported"
+                self._title(event, label, problems or "Every claim is in the sources.")
             case CodeAttemptEvent(attempt=attempt):
                 block = self._title(
                     event, f"Attempt {attempt.number} · written in {attempt.seconds:.1f} s"
@@ -148,7 +165,12 @@ class LiveRun:
                         ):
                             column.markdown(f"**{heading}**")
                             column.markdown(text)
-                self.container.markdown(answer)
+                if self.sources:
+                    answer_column, sources_column = self.container.columns([3, 2])
+                    answer_column.markdown(answer)
+                    _draw_sources(sources_column, self.sources)
+                else:
+                    self.container.markdown(answer)
                 if truncated:
                     self.container.warning(FinalAnswer.TRUNCATED_NOTE)
                 if seconds is not None:
@@ -187,6 +209,24 @@ class LiveRun:
         text = "".join(block.text)
         block.text = [text]
         block.body.text(text[-TAIL_CHARS:])
+
+
+def _scores(hit: SearchHit) -> str:
+    parts = [f"score {hit.score:.4f}"]
+    if hit.bm25_score is not None:
+        parts.append(f"BM25 {hit.bm25_score:.2f} (#{hit.bm25_rank})")
+    if hit.dense_score is not None:
+        parts.append(f"cosine {hit.dense_score:.3f} (#{hit.dense_rank})")
+    return " · ".join(parts)
+
+
+def _draw_sources(container: DeltaGenerator, hits: list[SearchHit]) -> None:
+    """The retrieved chunks beside the answer, numbered as the answer cites them."""
+    container.markdown("**Sources**")
+    for number, hit in enumerate(hits, start=1):
+        with container.expander(f"[{number}] {hit.location}"):
+            st.caption(_scores(hit))
+            st.text(hit.text)
 
 
 def stored(event: Event) -> bool:
