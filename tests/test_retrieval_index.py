@@ -261,13 +261,16 @@ def test_hnsw_above_the_threshold_still_finds_and_removes(server, corpus, settin
     assert all("Zephyr" not in hit.text for hit in index.search("Zephyr warranty", k=10).hits)
 
 
-def test_bad_input_is_named(server, settings, tmp_path):
+def test_bad_input_is_named(server, corpus, settings, tmp_path):
     with pytest.raises(IndexNotFound, match="mull index"):
         open_index(tmp_path / "nowhere", settings)
     report = index_paths([tmp_path / "missing.md"], settings=settings)
     assert report.failures[0].source.endswith("missing.md") and report.chunks_total == 0
+    with pytest.raises(IndexNotFound):  # indexing nothing leaves no empty index behind
+        open_index(settings=settings)
     with pytest.raises(InvalidInput, match="No files"):
         index_paths([], settings=settings)
+    index_paths([corpus], settings=settings)
     with pytest.raises(InvalidInput, match="empty"):
         open_index(settings=settings).search("   ")
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 from rich.syntax import Syntax
+from rich.text import Text
 
 from graphs.events import (
     CodeAttemptEvent,
@@ -19,23 +21,50 @@ from graphs.events import (
     ErrorEvent,
     Event,
     FinalAnswer,
+    GroundingEvent,
+    NodeFinished,
     NodeStarted,
     ReasoningStepEvent,
     RepairEvent,
+    RetrievalEvent,
     RetryEvent,
     RunFinished,
     Token,
 )
 
-__all__ = ["HumanRenderer", "JsonRenderer"]
+__all__ = ["HumanRenderer", "JsonRenderer", "shown_path", "shown_source"]
 
 _WORKING = {
     "reason": "thinking…",
     "reflect": "reviewing…",
     "write": "writing code…",
     "execute": "running the tests…",
+    "retrieve": "searching your documents…",
+    "check": "checking the answer against its sources…",
 }
 """What the spinner says while a node that streams no readable text works."""
+
+_DRAFTING = ("generate", "answer")
+"""Nodes whose tokens are a draft of the answer, streamed as they come (reflexion, rag)."""
+
+
+def shown_path(path: str) -> str:
+    """A path as people want to read it: relative to the working folder when it is inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:  # elsewhere on disk (or a relative path already): as it is
+        return path
+
+
+def shown_source(source: str, page: int | None) -> str:
+    """`path`, or `path, page 3`, with the path as `shown_path` writes it."""
+    where = shown_path(source)
+    return where if page is None else f"{where}, page {page}"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 class JsonRenderer:
@@ -57,19 +86,23 @@ class HumanRenderer:
         self.status: Status | None = None
         self.tokens = 0
         self.answer_streamed = False
+        # The run's question, once a node has written it: a search query is shown when it differs.
+        self.question: str | None = None
 
     def __call__(self, event: Event) -> None:
         match event:
             case NodeStarted(node="final_answer"):
                 self._stop_spin()
                 self.console.print("\n[bold green]Answer[/]")
-            case NodeStarted(node="generate"):
+            case NodeStarted(node=node) if node in _DRAFTING:
                 self._stop_spin()
                 self.console.print("\n[bold cyan]Draft[/]")
             case NodeStarted(node=node) if node in _WORKING:
                 self.tokens = 0
                 self._spin(_WORKING[node])
-            case Token(node="final_answer" | "generate", text=text):
+            case NodeFinished(update={"question": str(question)}):
+                self.question = question
+            case Token(node=node, text=text) if node == "final_answer" or node in _DRAFTING:
                 self.answer_streamed = True
                 self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
             case Token(node=node, text=text):
@@ -86,6 +119,20 @@ class HumanRenderer:
                 )
                 for issue in critique.issues:
                     self.console.print(f"  - {escape(issue)}", highlight=False)
+            case RetrievalEvent():
+                self._stop_spin()
+                self._retrieval(event)
+            case GroundingEvent(verdict=verdict):
+                self._stop_spin()
+                if verdict.grounded:
+                    count = len(verdict.claims)
+                    claims = f"{count} claim{'' if count == 1 else 's'} supported"
+                    supported = f" ({claims})" if count else ""
+                    self.console.print(f"[bold magenta]Check · grounded[/][dim]{supported}[/]")
+                else:
+                    self.console.print("[bold magenta]Check · not grounded[/]")
+                    for problem in verdict.problems:
+                        self.console.print(f"  - {escape(problem)}", highlight=False)
             case CodeAttemptEvent(attempt=attempt):
                 self._stop_spin()
                 self.console.print(
@@ -148,7 +195,8 @@ class HumanRenderer:
                 if node != "final_answer":  # written by a node that streams no answer of its own
                     self.console.print("\n[bold green]Answer[/]")
                 if not self.answer_streamed or node != "final_answer":
-                    self.console.print(answer, markup=False, highlight=False)
+                    # soft_wrap: as the streamed tokens are, so no hard breaks land inside a path.
+                    self.console.print(answer, markup=False, highlight=False, soft_wrap=True)
                 else:
                     self.console.print()
                 if truncated:
@@ -162,6 +210,25 @@ class HumanRenderer:
                     self.console.print(f"[bold]Fix:[/] {escape(error.hint)}")
             case RunFinished():
                 self._stop_spin()
+
+    def _retrieval(self, event: RetrievalEvent) -> None:
+        """The sources found: what was searched for when it is not the question, then each hit."""
+        found = f"{len(event.hits)} source{'s' if len(event.hits) != 1 else ''}"
+        self.console.print(f"\n[bold blue]Sources[/] [dim]({found}, {event.mode})[/]")
+        if event.query.strip() != (self.question or "").strip():
+            self.console.print(f"[dim]searched for:[/] {escape(_one_line(event.query))}")
+        if event.note:
+            self.console.print(f"[yellow]{escape(event.note)}[/]")
+        for number, hit in enumerate(event.hits, start=1):
+            self.console.print(
+                f"[cyan]{escape(f'[{number}]')}[/] {escape(shown_source(hit.source, hit.page))}  "
+                f"[dim]{hit.score:.4f}[/]",
+                highlight=False,
+            )
+            # One line of preview, cut at the terminal's edge rather than wrapped.
+            self.console.print(
+                Text("    " + _one_line(hit.text), style="dim"), no_wrap=True, overflow="ellipsis"
+            )
 
     def _restart_answer(self) -> None:
         """A failed call's partial answer stays on screen: end its line before the new attempt."""

@@ -1,7 +1,9 @@
 """The `mull` command: run a graph with its steps streaming live, and check the set-up.
 
 The thread and time-travel commands (`threads`, `history`, `replay`, `fork`)
-live in `ui/_thread_commands.py`, registered on the same app.
+live in `ui/_thread_commands.py`, and the document commands (`index` to build,
+list and prune the index the rag graph reads, `search` to query it) in
+`ui/_index_commands.py`, both registered on the same app.
 
 Exit codes: 0 done; 2 usage error; 3 model server unreachable or model missing
 (the fix is printed); 4 the run failed (an error, or code whose tests still fail).
@@ -283,8 +285,8 @@ def doctor(
         )
 
 
-# The thread and time-travel commands register themselves on `app`.
-from ui import _thread_commands  # noqa: E402, F401
+# The thread, time-travel and document commands register themselves on `app`.
+from ui import _index_commands, _thread_commands  # noqa: E402, F401
 
 
 def _settings_problems(exc: ValidationError) -> str:

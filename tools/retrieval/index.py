@@ -194,7 +194,8 @@ class Index:
             except MullError as exc:
                 if mode == "dense":
                     raise
-                note = f"{exc.args[0]} Ranked by BM25 alone."
+                fix = f" {exc.hint}" if exc.hint else ""
+                note = f"{exc.message} Ranked by BM25 alone.{fix}"
         lexical_hits = self.lexical.search(query, depth) if mode != "dense" else []
         effective: SearchMode = mode if note is None else "bm25"
         if effective == "hybrid":
@@ -230,8 +231,8 @@ class Index:
         if self.dense is None or not self.dense.size:
             raise MullError(
                 "The index has no vectors for dense search.",
-                hint="Make the embedding model available (`ollama pull bge-m3`) and run "
-                "`mull index` again.",
+                hint=f"Make the embedding model {self.settings.embedding_model!r} available "
+                "on the model server, then run `mull index` again to embed the chunks.",
             )
         if query_vector is None:
             [vector] = embed_texts(

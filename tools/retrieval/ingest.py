@@ -336,6 +336,11 @@ def index_paths(
         raise InvalidInput("No files or folders to index.", hint="mull index PATH...")
     files, failures = discover_files(roots)
     folder = _index_dir(index_dir, settings)
+    if not files and not (folder / DOCSTORE_NAME).exists():
+        # Nothing to index and nothing to remove: do not leave an empty index behind.
+        return IndexReport(
+            index_dir=str(folder), failures=failures, embedding_model=settings.embedding_model
+        )
     with _writer_lock(folder):
         writer = _Writer(folder, settings, embeddings, progress)
         try:

@@ -1,0 +1,426 @@
+"""`mull index` and `mull search`: build, inspect and search the document index the rag graph reads.
+
+Built on `tools.retrieval` and registered on `ui.cli.app`.
+
+- `mull index PATH...` indexes files and folders (only what changed is embedded
+  again), with a progress bar on stderr when it is a terminal, then a summary.
+- `mull index --list` shows the indexed files and what the index holds.
+- `mull index --remove PATH...` takes files, or everything under folders, out.
+- `mull search "query"` prints the ranked chunks with their BM25 and dense scores.
+
+Exit codes, as for the other commands: 0 done (also when some files could not
+be read: each is named with why); 2 usage error, which includes no index in the
+folder (as a missing thread is for `mull history`), nothing in the index at the
+paths given to `--remove`, and paths none of which could be indexed; 3 the
+embedding server or model is missing for `search --mode dense`; 4 the index is
+busy (another `mull` process is writing it: wait, then run again) or another
+failure; 130 interrupted with Ctrl-C (what was committed is kept, and running
+the same command again goes on from there).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from core.errors import InvalidInput, MullError
+from core.settings import Settings
+from tools.retrieval import (
+    SUPPORTED_SUFFIXES,
+    IndexNotFound,
+    IndexReport,
+    SearchHit,
+    SearchMode,
+    index_paths,
+    open_index,
+    remove_paths,
+)
+from ui._render import shown_path, shown_source
+from ui.cli import _SERVER_ERRORS, ExitCode, _settings, _usage_error, app, err, out
+
+__all__ = ["index_command", "search_command"]
+
+INTERRUPTED = 130
+"""The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+PREVIEW_LINES = 3
+"""How many lines of a chunk's text `mull search` shows; `--json` gives it whole."""
+NAMES_SHOWN = 20
+"""How many removed files a summary names before it says how many more there are."""
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", help="The index folder, overriding MULL_INDEX_DIR (.mull/index)."),
+]
+JsonReportOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object.")
+]
+
+
+class _RateColumn(ProgressColumn):
+    """Chunks read so far for the files bar; embeddings per second for the embeddings bar."""
+
+    def render(self, task: Task) -> Text:
+        if "chunks" in task.fields:
+            return Text(f"{task.fields['chunks']:,} chunks", style="dim")
+        rate = task.fields.get("rate")
+        return Text(f"{rate:,.0f}/s" if rate else "", style="dim")
+
+
+class _Progress:
+    """The library's `IndexProgress`: draws two bars on stderr, when stderr is a terminal.
+
+    On a pipe or a file the bars are left out (the summary says what happened),
+    so redirected output holds no cursor movements or half-drawn lines.
+    """
+
+    def __init__(self, show: bool) -> None:
+        self.bars: Progress | None = None
+        # The rate counts only the time spent embedding: the library embeds between reading
+        # files, so the time since the previous callback, whichever it was, is one batch's.
+        self.last_call = time.perf_counter()
+        self.embed_seconds = 0.0
+        if show:
+            self.bars = Progress(
+                TextColumn("{task.description:<10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RateColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            self.file_task: TaskID = self.bars.add_task("files", total=None, chunks=0)
+            # Hidden until a chunk needs a vector: an unchanged folder embeds nothing.
+            self.embed_task: TaskID = self.bars.add_task("embeddings", total=None, visible=False)
+
+    def __enter__(self) -> _Progress:
+        if self.bars:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bars:
+            self.bars.stop()
+
+    def files(self, done: int, total: int, chunks: int) -> None:
+        """`done` of `total` files are read, giving `chunks` new chunks so far."""
+        self.last_call = time.perf_counter()
+        if self.bars:
+            self.bars.update(self.file_task, completed=done, total=total, chunks=chunks)
+
+    def embeddings(self, done: int, total: int) -> None:
+        """`done` of the `total` chunks known to need a vector so far are embedded."""
+        now = time.perf_counter()
+        self.embed_seconds += now - self.last_call
+        self.last_call = now
+        if self.bars:
+            rate = done / self.embed_seconds if self.embed_seconds > 0 else None
+            self.bars.update(self.embed_task, completed=done, total=total, visible=True, rate=rate)
+
+
+def _failure(exc: MullError, code: ExitCode | int) -> typer.Exit:
+    """Say what went wrong and how to fix it, on stderr; the exit to raise."""
+    err.print(f"[bold red]Error:[/] {escape(exc.message)}")
+    if exc.hint:
+        err.print(f"[bold]Fix:[/] {escape(exc.hint)}")
+    return typer.Exit(code)
+
+
+def _exit_code(exc: MullError) -> ExitCode:
+    """2 for what the user can change in the command; 3 for the model server; 4 for the rest."""
+    if isinstance(exc, InvalidInput | IndexNotFound):
+        return ExitCode.USAGE
+    if exc.kind in _SERVER_ERRORS:
+        return ExitCode.SERVER
+    return ExitCode.FAILED
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 file`, `2 files`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _names(paths: list[str]) -> str:
+    shown = ", ".join(shown_path(p) for p in paths[:NAMES_SHOWN])
+    more = len(paths) - NAMES_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _warn_failures(report: IndexReport) -> None:
+    for failure in report.failures:
+        err.print(
+            f"[yellow]Warning:[/] could not index {escape(shown_path(failure.source))}: "
+            f"{escape(failure.reason)}",
+            highlight=False,
+        )
+    if report.dense_note:
+        err.print(f"[yellow]Warning: BM25 only.[/] {escape(report.dense_note)}", highlight=False)
+
+
+def _print_totals(report: IndexReport) -> None:
+    vectors = _count(report.vectors_total, "vector")
+    if report.vectors_total:
+        vectors += f" ({report.embedding_model})"
+    out.print(
+        f"Index {escape(shown_path(report.index_dir))}: {_count(report.files_total, 'file')} · "
+        f"{_count(report.chunks_total, 'chunk')} · {vectors}",
+        highlight=False,
+    )
+
+
+def _print_index_report(report: IndexReport) -> None:
+    counts = (
+        f"added {len(report.added)} · updated {len(report.updated)} · "
+        f"unchanged {report.unchanged} · removed {len(report.removed)}"
+    )
+    if report.failures:
+        counts += f" · failed {len(report.failures)}"
+    out.print(f"[bold]Indexed[/] in {report.seconds:.1f} s: {counts}", highlight=False)
+    if report.chunks_added or report.embedded:
+        out.print(
+            f"  {_count(report.chunks_added, 'new chunk')}, {report.embedded:,} embedded",
+            highlight=False,
+        )
+    if report.removed:
+        out.print(f"  removed: {escape(_names(report.removed))}", highlight=False)
+    _print_totals(report)
+
+
+def _index(
+    paths: list[Path], index_dir: Path | None, settings: Settings, json_output: bool
+) -> None:
+    """Index `paths`; exit 2 when none of them held a file that could be read."""
+    try:
+        with _Progress(show=err.is_terminal) as progress:
+            report = index_paths(paths, index_dir, settings=settings, progress=progress)
+    except KeyboardInterrupt:
+        # The library commits every few thousand chunks; the commit under way rolls back whole.
+        err.print(
+            "\n[yellow]Interrupted.[/] What was committed before is kept. Run the same "
+            "command again to go on: files already indexed are skipped."
+        )
+        raise typer.Exit(INTERRUPTED) from None
+    except MullError as exc:
+        raise _failure(exc, _exit_code(exc)) from None
+    read = len(report.added) + len(report.updated) + report.unchanged
+    nothing = not read and not report.removed
+    if json_output:
+        sys.stdout.write(report.model_dump_json() + "\n")
+    if nothing and report.failures:
+        for failure in report.failures:
+            err.print(
+                f"[bold red]Error:[/] could not index {escape(shown_path(failure.source))}: "
+                f"{escape(failure.reason)}",
+                highlight=False,
+            )
+        raise typer.Exit(ExitCode.USAGE)
+    if nothing:
+        readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise _usage_error(
+            "Found no documents to index there.", f"mull indexes files ending in {readable}."
+        )
+    _warn_failures(report)
+    if not json_output:
+        _print_index_report(report)
+
+
+def _remove(
+    paths: list[Path], index_dir: Path | None, settings: Settings, json_output: bool
+) -> None:
+    """Take files, or everything under folders, out of the index; exit 2 if none was in it."""
+    try:
+        report = remove_paths(paths, index_dir, settings=settings)
+    except KeyboardInterrupt:
+        err.print("\n[yellow]Interrupted.[/] The index is as it was before.")
+        raise typer.Exit(INTERRUPTED) from None
+    except MullError as exc:
+        raise _failure(exc, _exit_code(exc)) from None
+    if json_output:
+        sys.stdout.write(report.model_dump_json() + "\n")
+        return
+    out.print(
+        f"[bold]Removed[/] {_count(len(report.removed), 'file')} in {report.seconds:.1f} s: "
+        f"{escape(_names(report.removed))}",
+        highlight=False,
+    )
+    _print_totals(report)
+
+
+def _list(index_dir: Path | None, settings: Settings, json_output: bool) -> None:
+    """Print the indexed files and what the index holds; exit 2 when there is no index."""
+    try:
+        index = open_index(index_dir, settings)
+    except MullError as exc:
+        raise _failure(exc, _exit_code(exc)) from None
+    info = index.info()
+    files = index.files()
+    if json_output:
+        listing = {
+            "info": info.model_dump(mode="json"),
+            "files": [record._asdict() for record in files],
+        }
+        sys.stdout.write(json.dumps(listing, ensure_ascii=False) + "\n")
+        return
+    if files:
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("file", ratio=1, overflow="fold")
+        table.add_column("chunks", justify="right", no_wrap=True)
+        table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("indexed", no_wrap=True)
+        for record in files:
+            table.add_row(
+                Text(shown_path(record.path)),
+                f"{record.chunks:,}",
+                _size(record.size),
+                datetime.fromtimestamp(record.indexed_at).strftime("%Y-%m-%d %H:%M"),
+            )
+        out.print(table)
+    else:
+        out.print("The index holds no files: `mull index PATH...` adds some.", markup=False)
+    if info.vectors:
+        search = "approximate (HNSW)" if info.approximate else "exact"
+        dense = (
+            f"{_count(info.vectors, 'vector')} from {info.embedding_model} "
+            f"({info.dimension} dimensions), {search} search"
+        )
+    else:
+        dense = "no vectors: BM25 search only"
+    out.print(
+        f"Index {escape(shown_path(info.index_dir))}: {_count(info.files, 'file')} · "
+        f"{_count(info.chunks, 'chunk')} · {escape(dense)}",
+        highlight=False,
+    )
+
+
+@app.command("index")
+def index_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files and folders (walked recursively) to index, or to --remove."),
+    ] = None,
+    list_files: Annotated[
+        bool, typer.Option("--list", help="Show the indexed files and what the index holds.")
+    ] = False,
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove", help="Take PATHs (files, or everything under folders) out of the index."
+        ),
+    ] = False,
+    index_dir: IndexOption = None,
+    json_output: JsonReportOption = False,
+) -> None:
+    """Index PATHs for the rag graph and `mull search`; only what changed is embedded again.
+
+    A file that cannot be read is named with why, and the rest are indexed. A
+    folder's files that were indexed before and are gone now leave the index.
+    Ctrl-C keeps what was committed; the same command again goes on from there.
+    """
+    settings = _settings(None, None)
+    if list_files and (paths or remove):
+        raise _usage_error("--list takes no paths and no --remove.", "mull index --list")
+    if list_files:
+        _list(index_dir, settings, json_output)
+    elif not paths:
+        raise _usage_error(
+            "Say what to index, or --list or --remove.",
+            "mull index docs/   ·   mull index --list   ·   mull index --remove docs/old.md",
+        )
+    elif remove:
+        _remove(paths, index_dir, settings, json_output)
+    else:
+        _index(paths, index_dir, settings, json_output)
+
+
+def _scores(hit: SearchHit) -> str:
+    """The separate rankings' scores and ranks, `—` where a ranking did not find the chunk."""
+    bm25 = f"bm25 #{hit.bm25_rank} {hit.bm25_score:.3f}" if hit.bm25_rank else "bm25 —"
+    dense = f"dense #{hit.dense_rank} {hit.dense_score:.3f}" if hit.dense_rank else "dense —"
+    return f"{bm25} · {dense}"
+
+
+def _preview(text: str, indent: int = 3) -> Text:
+    """The chunk's first lines as the terminal wraps them, at most `PREVIEW_LINES`, indented."""
+    # Blank lines would spend the few preview lines on nothing.
+    dense = "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
+    lines = Text(dense).wrap(out, max(out.width - indent, 20))
+    shown = Text("\n").join(Text(" " * indent) + line for line in lines[:PREVIEW_LINES])
+    if len(lines) > PREVIEW_LINES:
+        shown.append(" …")
+    shown.stylize("dim")
+    return shown
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", min=1, help="How many chunks, overriding MULL_RETRIEVAL_K (5)."),
+    ] = None,
+    mode: Annotated[
+        SearchMode,
+        typer.Option(help="hybrid (BM25 and dense, fused by rank), bm25 or dense."),
+    ] = "hybrid",
+    index_dir: IndexOption = None,
+    json_output: JsonReportOption = False,
+) -> None:
+    """Search the index for QUERY and print the ranked chunks with their scores."""
+    if not query.strip():
+        raise _usage_error("The search query is empty.", 'Say what to look for: mull search "..."')
+    settings = _settings(None, None)
+    try:
+        results = open_index(index_dir, settings).search(
+            query, k or settings.retrieval_k, mode=mode
+        )
+    except MullError as exc:
+        raise _failure(exc, _exit_code(exc)) from None
+    if results.note:  # stderr, so that --json output stays one clean object
+        err.print(f"[yellow]Warning:[/] {escape(results.note)}", highlight=False)
+    if json_output:
+        sys.stdout.write(results.model_dump_json() + "\n")
+        return
+    if not results.hits:
+        out.print("No chunk matches that query.", markup=False)
+        return
+    for rank, hit in enumerate(results.hits, start=1):
+        out.print(
+            Text.assemble(
+                (f"{rank}. ", "bold"),
+                (shown_source(hit.source, hit.page), "cyan"),
+                f"  {hit.score:.4f}  ",
+                (f"({_scores(hit)})", "dim"),
+            ),
+            soft_wrap=True,
+        )
+        out.print(_preview(hit.text), soft_wrap=True)
+    out.print(f"[dim]{_count(len(results.hits), 'hit')}, {results.mode}[/]")
