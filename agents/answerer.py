@@ -10,7 +10,6 @@ counters decide, so a document cannot talk the run into skipping its check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from time import perf_counter
 from typing import Annotated, Literal, TypedDict
 
 from langchain_core.language_models import BaseChatModel
@@ -25,13 +24,10 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel
 
 from agents._run import answered_turns, finish_run, record_error, start_run
-from agents._stream import emit, retry_notifier
-from agents.generator import Draft
+from agents.generator import Draft, write_draft
 from agents.grounding import GroundingVerdict, cited_numbers, format_sources, is_refusal
-from core.calls import RetryPolicy, invoke_model
 from core.errors import MullError, RunError
 from core.settings import Settings
-from core.structured import token_usage
 from tools.retrieval import SearchHit
 
 __all__ = [
@@ -152,25 +148,17 @@ class Answerer:
         """Write the answer from the sources, or, after a failed check, write it again."""
         verdict = state.get("verdict")
         revising = verdict is not None and not verdict.grounded
-        start = perf_counter()
+        drafts = state.get("drafts", [])
         try:
-            reply = invoke_model(
+            draft = write_draft(
                 self.model,
                 self._prompt(state, revising),
-                policy=RetryPolicy.from_settings(self.settings),
-                on_retry=retry_notifier("answer"),
-                settings=self.settings,
+                self.settings,
+                node="answer",
+                iteration=len(drafts) + 1,
             )
         except MullError as exc:
             return {"error": record_error(exc, "answer")}
-        drafts = state.get("drafts", [])
-        draft = Draft(
-            iteration=len(drafts) + 1,
-            text=reply.text.strip(),
-            seconds=perf_counter() - start,
-            output_tokens=token_usage(reply)[1],
-        )
-        emit("draft", "answer", draft=draft)
         return {
             "drafts": [*drafts, draft],
             "draft": draft.text,

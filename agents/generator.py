@@ -33,6 +33,7 @@ __all__ = [
     "ReflexionState",
     "best_draft",
     "feedback",
+    "write_draft",
 ]
 
 GENERATOR_PROMPT = """\
@@ -83,6 +84,37 @@ class ReflexionState(TypedDict, total=False):
     error: RunError | None
 
 
+def write_draft(
+    model: BaseChatModel,
+    prompt: list[BaseMessage],
+    settings: Settings,
+    *,
+    node: str,
+    iteration: int,
+) -> Draft:
+    """Have the model write one draft, timed, and report it as a `draft` event.
+
+    Raises:
+        MullError: The model could not be reached or failed.
+    """
+    start = perf_counter()
+    reply = invoke_model(
+        model,
+        prompt,
+        policy=RetryPolicy.from_settings(settings),
+        on_retry=retry_notifier(node),
+        settings=settings,
+    )
+    draft = Draft(
+        iteration=iteration,
+        text=reply.text.strip(),
+        seconds=perf_counter() - start,
+        output_tokens=token_usage(reply)[1],
+    )
+    emit("draft", node, draft=draft)
+    return draft
+
+
 def feedback(critique: Critique) -> str:
     """A critique as the generator reads it: the reviewer's feedback on its last version."""
     issues = "\n".join(f"- {issue}" for issue in critique.issues) or "- (no specific issues)"
@@ -120,24 +152,16 @@ class Generator:
     def generate(self, state: ReflexionState) -> ReflexionState:
         """Write the first draft, or revise the last one from its critique."""
         drafts = state.get("drafts", [])
-        start = perf_counter()
         try:
-            reply = invoke_model(
+            draft = write_draft(
                 self.model,
                 self._prompt(state),
-                policy=RetryPolicy.from_settings(self.settings),
-                on_retry=retry_notifier("generate"),
-                settings=self.settings,
+                self.settings,
+                node="generate",
+                iteration=len(drafts) + 1,
             )
         except MullError as exc:
             return {"error": record_error(exc, "generate")}
-        draft = Draft(
-            iteration=len(drafts) + 1,
-            text=reply.text.strip(),
-            seconds=perf_counter() - start,
-            output_tokens=token_usage(reply)[1],
-        )
-        emit("draft", "generate", draft=draft)
         return {"drafts": [*drafts, draft]}
 
     def finish(self, state: ReflexionState) -> ReflexionState:
