@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.reasoning_step_overhead
 	$(BIN)/python -m benchmarks.sandbox_startup
 	$(BIN)/python -m benchmarks.app_streaming
+	$(BIN)/python -m benchmarks.hybrid_search
 
 # A model-free server on Ollama's port, so mull can be tried without a model.
 fake-server: $(STAMP)

@@ -223,7 +223,7 @@ def _index(
         with _Progress(show=err.is_terminal) as progress:
             report = index_paths(paths, index_dir, settings=settings, progress=progress)
     except KeyboardInterrupt:
-        # The library commits every few thousand chunks; the commit under way rolls back whole.
+        # The library commits along the way; the commit under way rolls back whole.
         err.print(
             "\n[yellow]Interrupted.[/] What was committed before is kept. Run the same "
             "command again to go on: files already indexed are skipped."

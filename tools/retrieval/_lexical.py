@@ -1,8 +1,8 @@
 """The lexical index: BM25 (bm25s) over the chunks' terms, mapped back to chunk ids.
 
 bm25s scores documents by position and cannot add or remove one, so the index
-is rebuilt from the docstore on every write; that takes about a second per
-100k chunks, far less than embedding even one changed file.
+is rebuilt from the docstore on every write; that takes about 6 s per 100k
+chunks of 70 words on two cores, far less than embedding them.
 """
 
 from __future__ import annotations

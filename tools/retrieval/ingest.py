@@ -3,8 +3,8 @@
 Each write is one generation: the chunks go into the docstore inside a SQLite
 transaction, the new FAISS and BM25 files are written beside the old ones, and
 the commit that names the new generation comes last (see `_docstore`). Big
-jobs commit every few thousand chunks, so an interrupted run keeps what it
-finished and the next run goes on from there.
+jobs commit along the way, so an interrupted run keeps what it finished and
+the next run goes on from there.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from tools.retrieval.index import dense_path, lexical_path
 
 __all__ = ["IndexProgress", "IndexReport", "index_paths", "remove_paths"]
 
-COMMIT_EVERY_CHUNKS = 5000
-"""A long run commits a generation after about this many new chunks."""
+MIN_COMMIT_CHUNKS = 5000
+"""A long run commits a generation once it has this many new chunks, and as many as the
+index already holds: each commit rebuilds BM25 over everything, so commits that grow
+geometrically keep the whole run's rebuilding within about twice one build."""
 
 
 class IndexProgress(Protocol):
@@ -177,7 +179,8 @@ class _Writer:
                 self.embed_total += len(loaded.chunks)
             if self.progress:
                 self.progress.files(done, len(files), new_chunks)
-            if sum(len(item.chunks) for item in batch) >= COMMIT_EVERY_CHUNKS:
+            pending = sum(len(item.chunks) for item in batch)
+            if pending >= max(MIN_COMMIT_CHUNKS, self.store.count_chunks()):
                 self.commit(batch, [])
                 batch = []
         self.commit(batch, gone)
