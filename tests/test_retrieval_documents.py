@@ -286,3 +286,21 @@ def test_chunk_texts_are_those_of_langchains_recursive_splitter() -> None:
         assert [c.text for c in chunks] == expected, (text, size, overlap)
         _assert_exact(chunks, pages)
         assert all(len(c.text) <= size for c in chunks)
+
+
+def test_the_splitter_decides_the_chunks_even_if_it_changes_how_it_cuts(monkeypatch):
+
+    text = "one two. one two. three four. one two."
+    # A future splitter that cuts at every sentence, unlike the steps chunking.py follows.
+    monkeypatch.setattr(
+        RecursiveCharacterTextSplitter,
+        "split_text",
+        lambda self, t: [s.strip() + "." for s in t.split(".") if s.strip()],
+    )
+    page = DocumentPage(source="/x.txt", page=None, text=text)
+
+    chunks = split_pages([page], chunk_size=30, chunk_overlap=0)
+
+    assert [c.text for c in chunks] == ["one two.", "one two.", "three four.", "one two."]
+    assert [c.start for c in chunks] == [0, 9, 18, 30]
+    assert all(text[c.start : c.end] == c.text for c in chunks)

@@ -1,17 +1,18 @@
 """Split document pages into overlapping chunks that know where they came from.
 
-The chunks are the ones LangChain's `RecursiveCharacterTextSplitter` makes with
+The chunks are the ones langchain-text-splitters' `RecursiveCharacterTextSplitter` makes with
 `SEPARATORS`, `keep_separator="end"` and whitespace stripped: paragraphs first,
 then lines, then sentences (Chinese and English), then clauses, words and
 characters. Each chunk also carries its exact character span in its page, so
 that `page.text[chunk.start:chunk.end] == chunk.text` always.
 
-Why the algorithm is reproduced here over spans instead of calling the
-splitter: the splitter returns bare strings, and its `add_start_index` finds
-them again with `str.find` from a guessed offset, which lands on the wrong copy
-when text repeats within the overlap (and, with stripping on, can miss the chunk
-entirely). Following the same steps on (start, end) pairs gives exact offsets
-by construction; the tests check that the chunk texts equal the splitter's.
+The splitter decides the chunks; `_SpanSplitter` only finds where they are.
+The splitter returns bare strings, and its `add_start_index` finds them again
+with `str.find` from a guessed offset, which lands on the wrong copy when text
+repeats within the overlap (and, with stripping on, can miss the chunk
+entirely). Following the splitter's steps on (start, end) pairs gives exact
+offsets by construction. Should a future splitter cut differently, its chunks
+still win, located by a forward search instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
+from langchain_text_splitters import RecursiveCharacterTextSplitter
 from pydantic import BaseModel, ConfigDict
 
 from tools.retrieval.documents import DocumentPage
@@ -93,23 +95,39 @@ def split_pages(
             f"chunk_overlap must be at least 0 and less than chunk_size ({chunk_size}), "
             f"got {chunk_overlap}"
         )
-    splitter = _SpanSplitter(chunk_size, chunk_overlap)
+    library = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        separators=list(SEPARATORS),
+        keep_separator="end",
+    )
+    spans = _SpanSplitter(chunk_size, chunk_overlap)
     chunks: list[Chunk] = []
     for page in pages:
         text = page.text
-        for start, end in splitter.split(text):
-            start, end = _strip_span(text, start, end)
-            if start < end:
-                chunks.append(
-                    Chunk(
-                        source=page.source,
-                        page=page.page,
-                        start=start,
-                        end=end,
-                        text=text[start:end],
-                    )
-                )
+        wanted = [piece for piece in library.split_text(text) if piece.strip()]
+        found = [_strip_span(text, *span) for span in spans.split(text)]
+        found = [(start, end) for start, end in found if start < end]
+        if [text[start:end] for start, end in found] != wanted:
+            found = _find_in_order(text, wanted)
+        chunks += [
+            Chunk(source=page.source, page=page.page, start=start, end=end, text=text[start:end])
+            for start, end in found
+        ]
     return chunks
+
+
+def _find_in_order(text: str, pieces: Sequence[str]) -> list[_Span]:
+    """Where each piece is, searching forward from the previous one's start."""
+    spans: list[_Span] = []
+    start = 0
+    for piece in pieces:
+        found = text.find(piece, start)
+        if found == -1:  # not expected: the splitter only cuts and strips
+            found = text.find(piece)
+        spans.append((found, found + len(piece)))
+        start = found + 1
+    return spans
 
 
 def _strip_span(text: str, start: int, end: int) -> _Span:
