@@ -4,7 +4,7 @@ START → ask → retrieve ─┬→ answer → check ─┬→ finish → END  
                         │     ↑             ├→ answer          (unsupported: revise, once)
                         │     └─────────────┘
                         │                   └→ refuse → END    (still unsupported)
-                        ├→ refuse → END                         (nothing retrieved)
+                        ├→ refuse → END                         (the search found nothing)
                         └→ finish → END                         (no index, or an error)
 """
 

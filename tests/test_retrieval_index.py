@@ -233,7 +233,9 @@ def test_a_crash_mid_write_leaves_the_previous_index_whole(server, corpus, tmp_p
 
     report = index_paths([corpus], settings=settings)  # the next run goes on and tidies up
     assert names(report.updated) == {"manual.md"}
-    leftovers = {p.name for p in (tmp_path / "index").iterdir()} - {"docstore.sqlite", ".lock"}
+    leftovers = {
+        p.name for p in (tmp_path / "index").iterdir() if not p.name.startswith(("docstore", "."))
+    }
     generation = open_index(settings=settings).generation
     assert leftovers == {f"bm25-{generation}", f"dense-{generation}.faiss"}
 
@@ -294,3 +296,28 @@ def test_fusion_rewards_agreement_and_keeps_both_scores():
 def test_tokens_suit_english_and_chinese():
     assert tokenize("The Bananas are RIPE") == ["banana", "ripe"]
     assert tokenize("长城很长") == ["长", "城", "很", "长", "长城", "城很", "很长"]
+
+
+def test_an_unavailable_new_embedding_model_keeps_the_old_vectors(
+    server, corpus, settings, make_settings
+):
+    index_paths([corpus], settings=settings)
+    typo = make_settings(index_dir=settings.index_dir, embedding_model="bge-m4")
+
+    report = index_paths([corpus], settings=typo)
+
+    assert "bge-m4" in report.dense_note and report.vectors_total == report.chunks_total
+    index = open_index(settings=settings)
+    assert index.embedding_model == "bge-m3" and index.search("warranty").mode == "hybrid"
+
+
+def test_chunk_ids_are_never_reused(server, corpus, settings):
+    index_paths([corpus], settings=settings)
+    before = open_index(settings=settings)
+    old_ids = {hit.chunk_id for hit in before.search("Zephyr warranty", k=10).hits}
+    (corpus / "soup.html").unlink()
+    (corpus / "manual.md").write_text("Zephyr warranty: ten years.", encoding="utf-8")
+    index_paths([corpus], settings=settings)
+
+    new = open_index(settings=settings).search("Zephyr warranty ten years", k=1).hits[0]
+    assert new.chunk_id > max(old_ids)

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS files (
     indexed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     path TEXT NOT NULL REFERENCES files(path) ON DELETE CASCADE,
     page INTEGER,
     start INTEGER NOT NULL,
@@ -63,7 +63,8 @@ class StoredChunk(NamedTuple):
     """A chunk as the docstore keeps it."""
 
     id: int
-    """Its id, shared by the FAISS and BM25 indexes."""
+    """Its id, shared by the FAISS and BM25 indexes; never reused, so a reader still holding an
+    older generation cannot map a hit to another chunk's text."""
     source: str
     """The file it comes from."""
     page: int | None
@@ -89,6 +90,8 @@ class Docstore:
         self._lock = threading.RLock()
         self._db.execute("PRAGMA foreign_keys = ON")
         if create:
+            # WAL: searches keep reading the committed generation while a long write runs.
+            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
             if self.meta("version") is None:
                 self._db.execute("INSERT INTO meta VALUES ('version', ?)", (SCHEMA_VERSION,))

@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel
 
 from core.calls import RetryPolicy, embed_texts
-from core.errors import MullError
+from core.errors import InvalidInput, MullError
 from core.models import embedding_model
 from core.settings import Settings, get_settings
 from tools.retrieval._dense import DenseIndex
@@ -103,15 +103,22 @@ class Index:
             store = Docstore(index_dir / DOCSTORE_NAME)
         except FileNotFoundError:
             raise _no_index(index_dir) from None
-        for attempt in range(_LOAD_ATTEMPTS):
+        for _ in range(_LOAD_ATTEMPTS):
             generation = store.generation()
             try:
-                return cls._load_generation(index_dir, store, generation, settings)
-            except FileNotFoundError:
-                # A writer committed a newer generation and removed this one meanwhile.
-                if attempt == _LOAD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                index = cls._load_generation(index_dir, store, generation, settings)
+            except (OSError, RuntimeError) as exc:  # FAISS reports a bad file as RuntimeError
+                problem: Exception = exc
+            else:
+                if store.generation() == generation:
+                    return index
+                problem = RuntimeError("a writer kept committing newer generations")
+            # Else a writer committed a newer generation meanwhile: load that one.
+        store.close()
+        raise MullError(
+            f"The index in {index_dir} could not be read: {problem}",
+            hint=f"Index the documents again: mull index PATH... --index {index_dir}",
+        )
 
     @classmethod
     def _load_generation(
@@ -179,8 +186,6 @@ class Index:
             InvalidInput: The query is empty or `k` is not positive.
             MullError: `mode="dense"` and no dense search can be had.
         """
-        from core.errors import InvalidInput
-
         if not query.strip():
             raise InvalidInput("The search query is empty.", hint="Say what to look for.")
         if k < 1:

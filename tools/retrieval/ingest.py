@@ -153,14 +153,39 @@ class _Writer:
         self._remove_old_generations()  # a crashed write may have left a torn one behind
 
     def use_embeddings(self, embeddings: Embeddings | None) -> None:
-        """Embed new chunks with the configured model (or `embeddings`) from now on."""
+        """Embed new chunks with the configured model (or `embeddings`) from now on.
+
+        A model that cannot embed leaves the index's vectors as they are: new chunks
+        are found by BM25 until a run that has the model embeds them.
+        """
+        embeddings = embeddings or embedding_model(self.settings)
         wanted = self.settings.embedding_model
         if self.dense is not None and self.model != wanted:
+            if not self._can_embed(embeddings):
+                return
             # Vectors from two models do not share a space: embed everything with the new one.
             self.dense = None
             self.reembed_all = True
         self.model = self.report.embedding_model = wanted
-        self.embeddings = embeddings or embedding_model(self.settings)
+        self.embeddings = embeddings
+
+    def _can_embed(self, embeddings: Embeddings) -> bool:
+        """Embed one word, so a missing model is known before anything is changed for it.
+
+        Asked only where a failure would otherwise cost something: before vectors
+        are dropped for a new model, and before a commit that would only add vectors.
+        """
+        try:
+            embed_texts(
+                embeddings,
+                ["probe"],
+                policy=RetryPolicy.from_settings(self.settings),
+                settings=self.settings,
+            )
+        except MullError as exc:
+            self.report.dense_note = self._no_vectors_note(exc, self.settings.embedding_model)
+            return False
+        return True
 
     def close(self) -> None:
         self.store.close()
@@ -171,6 +196,7 @@ class _Writer:
         gone = [p for p in known if _under(p, roots) and p not in found and not Path(p).exists()]
         batch: list[_Loaded] = []
         new_chunks = 0
+        indexed = self.store.count_chunks()
         for done, path in enumerate(files, start=1):
             loaded = self._load(path, known)
             if loaded is not None:
@@ -180,9 +206,10 @@ class _Writer:
             if self.progress:
                 self.progress.files(done, len(files), new_chunks)
             pending = sum(len(item.chunks) for item in batch)
-            if pending >= max(MIN_COMMIT_CHUNKS, self.store.count_chunks()):
+            if pending >= max(MIN_COMMIT_CHUNKS, indexed):
                 self.commit(batch, [])
                 batch = []
+                indexed = self.store.count_chunks()
         self.commit(batch, gone)
 
     def remove(self, paths: Sequence[Path]) -> None:
@@ -219,7 +246,9 @@ class _Writer:
         pending_vectors = self.embeddings is not None and (
             self.reembed_all or self.store.count_chunks(embedded=False)
         )
-        if not batch and not gone and not pending_vectors and self.generation:
+        # Only vectors to add: not worth a new generation unless the model can make them.
+        nothing_else = not batch and not gone and self.generation
+        if nothing_else and not (pending_vectors and self._can_embed(self.embeddings)):
             return
         with self.store.transaction():
             if self.reembed_all:
@@ -262,7 +291,7 @@ class _Writer:
                 )
             except MullError as exc:
                 # Keep going on BM25 alone; these chunks get their vectors on a later run.
-                self.report.dense_note = self._no_vectors_note(exc)
+                self.report.dense_note = self._no_vectors_note(exc, self.model)
                 return
             if self.dense is None:
                 self.dense = DenseIndex.new(len(vectors[0]), self.settings.hnsw_threshold)
@@ -274,9 +303,10 @@ class _Writer:
             if self.progress:
                 self.progress.embeddings(self.embed_done, self.embed_total)
 
-    def _no_vectors_note(self, exc: MullError) -> str:
+    @staticmethod
+    def _no_vectors_note(exc: MullError, model: str) -> str:
         what = (
-            f"The embedding model {self.model!r} is not available"
+            f"The embedding model {model!r} is not available"
             if isinstance(exc, ModelNotFound)
             else f"Embedding failed ({exc.args[0]})"
         )
