@@ -10,7 +10,7 @@ counters decide, so a document cannot talk the run into skipping its check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -82,6 +82,8 @@ class RagInput(TypedDict):
     """What a `rag` run takes."""
 
     question: str
+    messages: NotRequired[list[AnyMessage]]
+    """Earlier turns of the conversation, e.g. handed over by the supervisor."""
 
 
 class RagOutput(TypedDict, total=False):

@@ -103,6 +103,8 @@ class CodeInput(TypedDict):
     """What a run of the `code` graph takes: the task, and optionally the tests that count."""
 
     question: str
+    messages: NotRequired[list[AnyMessage]]
+    """Earlier turns of the conversation, e.g. handed over by the supervisor."""
     user_tests: NotRequired[str | None]
 
 

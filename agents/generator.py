@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Annotated, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
@@ -62,6 +62,8 @@ class ReflexionInput(TypedDict):
     """What a run of the `reflexion` graph takes."""
 
     question: str
+    messages: NotRequired[list[AnyMessage]]
+    """Earlier turns of the conversation, e.g. handed over by the supervisor."""
 
 
 class ReflexionOutput(TypedDict):

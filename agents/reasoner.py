@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
@@ -21,11 +21,17 @@ from pydantic import BaseModel, Field
 
 from agents._run import answered_turns, record_error, start_run, validate_question
 from agents._stream import emit, repair_notifier, retry_notifier
-from core.calls import RetryPolicy, invoke_model
+from core.calls import RetryPolicy, ainvoke_model, invoke_model
 from core.errors import MullError, RunError
 from core.models import with_max_tokens
 from core.settings import Settings, get_settings
-from core.structured import finish_reason, invoke_structured, token_usage
+from core.structured import (
+    StructuredReply,
+    ainvoke_structured,
+    finish_reason,
+    invoke_structured,
+    token_usage,
+)
 
 __all__ = [
     "FINAL_ANSWER_PROMPT",
@@ -113,6 +119,8 @@ class ReasoningInput(TypedDict):
     """What a run of the `reasoning` graph takes."""
 
     question: str
+    messages: NotRequired[list[AnyMessage]]
+    """Earlier turns of the conversation, e.g. handed over by the supervisor."""
 
 
 class ReasoningOutput(TypedDict):
@@ -167,39 +175,61 @@ class Reasoner:
 
     def reason(self, state: ReasoningState) -> ReasoningState:
         """Take one step: ask for a `ReasoningStep`, or record why none could be had."""
-        steps = state.get("steps", [])
-        index = len(steps) + 1
         start = perf_counter()
         try:
             reply = invoke_structured(
-                self.model,
-                self._prompt(state),
-                ReasoningStep,
-                repairs=self.settings.repair_attempts,
-                policy=RetryPolicy.from_settings(self.settings),
-                on_retry=retry_notifier("reason"),
-                on_repair=repair_notifier("reason"),
-                settings=self.settings,
+                self.model, self._prompt(state), ReasoningStep, **self._step_call
             )
         except MullError as exc:
-            record = StepRecord(
-                index=index,
-                kind="error",
-                title="Error",
-                content=f"{exc.message} {exc.hint}".strip(),
-                seconds=perf_counter() - start,
-                attempts=getattr(exc, "attempts", 1) or 1,
+            return self._step_failed(state, exc, start)
+        return self._step_taken(state, reply, start)
+
+    async def areason(self, state: ReasoningState) -> ReasoningState:
+        """The async twin of `reason`."""
+        start = perf_counter()
+        try:
+            reply = await ainvoke_structured(
+                self.model, self._prompt(state), ReasoningStep, **self._step_call
             )
-            emit("reasoning_step", "reason", step=record)
-            error = record_error(exc, "reason")
-            return {
-                "steps": [*steps, record],
-                "error": error,
-                "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
-            }
+        except MullError as exc:
+            return self._step_failed(state, exc, start)
+        return self._step_taken(state, reply, start)
+
+    @property
+    def _step_call(self) -> dict[str, Any]:
+        return {
+            "repairs": self.settings.repair_attempts,
+            "policy": RetryPolicy.from_settings(self.settings),
+            "on_retry": retry_notifier("reason"),
+            "on_repair": repair_notifier("reason"),
+            "settings": self.settings,
+        }
+
+    def _step_failed(self, state: ReasoningState, exc: MullError, start: float) -> ReasoningState:
+        steps = state.get("steps", [])
+        record = StepRecord(
+            index=len(steps) + 1,
+            kind="error",
+            title="Error",
+            content=f"{exc.message} {exc.hint}".strip(),
+            seconds=perf_counter() - start,
+            attempts=getattr(exc, "attempts", 1) or 1,
+        )
+        emit("reasoning_step", "reason", step=record)
+        error = record_error(exc, "reason")
+        return {
+            "steps": [*steps, record],
+            "error": error,
+            "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
+        }
+
+    def _step_taken(
+        self, state: ReasoningState, reply: StructuredReply[ReasoningStep], start: float
+    ) -> ReasoningState:
+        steps = state.get("steps", [])
         step = reply.value
         record = StepRecord(
-            index=index,
+            index=len(steps) + 1,
             title=step.title,
             content=step.content,
             next_action=step.next_action,
@@ -226,27 +256,50 @@ class Reasoner:
 
     def final_answer(self, state: ReasoningState) -> ReasoningState:
         """Write the answer as free text from the question and the steps."""
+        start = perf_counter()
+        try:
+            reply = invoke_model(self.answer_model, self._answer_prompt(state), **self._answer_call)
+        except MullError as exc:
+            return self._answer_failed(state, exc, start)
+        return self._answered(state, reply, start)
+
+    async def afinal_answer(self, state: ReasoningState) -> ReasoningState:
+        """The async twin of `final_answer`."""
+        start = perf_counter()
+        try:
+            reply = await ainvoke_model(
+                self.answer_model, self._answer_prompt(state), **self._answer_call
+            )
+        except MullError as exc:
+            return self._answer_failed(state, exc, start)
+        return self._answered(state, reply, start)
+
+    @property
+    def _answer_call(self) -> dict[str, Any]:
+        return {
+            "policy": RetryPolicy.from_settings(self.settings),
+            "on_retry": retry_notifier("final_answer"),
+            "settings": self.settings,
+        }
+
+    def _answer_prompt(self, state: ReasoningState) -> list[BaseMessage]:
+        """The chain so far, then the request for the answer (noting the step cap if it was hit)."""
         capped = len(state.get("steps", [])) >= self.max_steps and (
             state["steps"][-1].next_action != "final_answer"
         )
         request = (
             STEP_CAP_NOTE.format(max_steps=self.max_steps) if capped else ""
         ) + FINAL_ANSWER_PROMPT
-        start = perf_counter()
-        try:
-            reply = invoke_model(
-                self.answer_model,
-                self._prompt(state, closing=request),
-                policy=RetryPolicy.from_settings(self.settings),
-                on_retry=retry_notifier("final_answer"),
-                settings=self.settings,
-            )
-        except MullError as exc:
-            error = record_error(exc, "final_answer")
-            return {
-                "error": error,
-                "thinking_seconds": state.get("thinking_seconds", 0.0) + perf_counter() - start,
-            }
+        return self._prompt(state, closing=request)
+
+    def _answer_failed(self, state: ReasoningState, exc: MullError, start: float) -> ReasoningState:
+        error = record_error(exc, "final_answer")
+        return {
+            "error": error,
+            "thinking_seconds": state.get("thinking_seconds", 0.0) + perf_counter() - start,
+        }
+
+    def _answered(self, state: ReasoningState, reply: AIMessage, start: float) -> ReasoningState:
         seconds = perf_counter() - start
         answer = reply.text.strip()
         truncated = finish_reason(reply) == "length"

@@ -22,7 +22,7 @@ from agents._stream import emit, repair_notifier, retry_notifier
 from core.calls import RetryPolicy
 from core.errors import MullError
 from core.settings import Settings
-from core.structured import invoke_structured
+from core.structured import ainvoke_structured, invoke_structured
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -81,7 +81,7 @@ class Reflector:
     satisfied_at: int = 8
     """The score at which a draft is good enough even if the reviewer did not say `done`."""
     max_revisions: int = 3
-    """The most revisions the `reflexion` loop asks for after the first draft."""
+    """The most revisions it asks for after the first draft (the supervisor's send-backs)."""
 
     def after_critique(self, state: dict[str, Any]) -> Literal["generate", "finish"]:
         """Revise again, or finish: when satisfied, at the revision cap, or on an error."""
@@ -117,6 +117,54 @@ class Reflector:
         )
         return {"critiques": [*critiques, critique]}
 
+    def review_answer(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Judge a specialist's answer for the supervisor; the update adds a `Critique`."""
+        start = perf_counter()
+        try:
+            reply = self._judge(self._answer_prompt(state), Critique, "review")
+        except MullError as exc:
+            return {"error": record_error(exc, "review")}
+        return self._reviewed(state, reply, start)
+
+    async def areview_answer(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The async twin of `review_answer`."""
+        start = perf_counter()
+        try:
+            reply = await self._ajudge(self._answer_prompt(state), Critique, "review")
+        except MullError as exc:
+            return {"error": record_error(exc, "review")}
+        return self._reviewed(state, reply, start)
+
+    def after_answer(self, state: dict[str, Any]) -> Literal["review", "finish"]:
+        """Review a specialist's answer, unless it failed, refused, or was already sent back."""
+        output = state.get("specialist_output") or {}
+        if state.get("error") or not state.get("answer") or output.get("refused"):
+            return "finish"
+        return "review" if len(state.get("reviews", [])) < self.max_revisions else "finish"
+
+    def after_review(self, state: dict[str, Any]) -> str:
+        """Send the answer back to its specialist when the review found real problems."""
+        reviews = state.get("reviews", [])
+        if state.get("error") or not reviews or reviews[-1].done or not reviews[-1].issues:
+            return "finish"
+        return state["route"].specialist
+
+    def _answer_prompt(self, state: dict[str, Any]) -> list[BaseMessage]:
+        review = REVIEW_PROMPT.format(task=self.task, question=state["question"])
+        return [SystemMessage(content=review), HumanMessage(content=state["answer"])]
+
+    def _reviewed(self, state: dict[str, Any], reply: Critique, start: float) -> dict[str, Any]:
+        reviews = state.get("reviews", [])
+        critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
+        emit(
+            "critique",
+            "review",
+            iteration=len(reviews) + 1,
+            critique=critique,
+            seconds=perf_counter() - start,
+        )
+        return {"reviews": [*reviews, critique]}
+
     def review_code(self, state: dict[str, Any]) -> dict[str, Any]:
         """Read the latest attempt's real test failures and say what to change.
 
@@ -137,13 +185,16 @@ class Reflector:
         return {"attempts": [*attempts[:-1], latest.model_copy(update={"feedback": review})]}
 
     def _judge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
-        return invoke_structured(
-            self.model,
-            prompt,
-            schema,
-            repairs=self.settings.repair_attempts,
-            policy=RetryPolicy.from_settings(self.settings),
-            on_retry=retry_notifier(node),
-            on_repair=repair_notifier(node),
-            settings=self.settings,
-        ).value
+        return invoke_structured(self.model, prompt, schema, **self._call(node)).value
+
+    async def _ajudge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
+        return (await ainvoke_structured(self.model, prompt, schema, **self._call(node))).value
+
+    def _call(self, node: str) -> dict[str, Any]:
+        return {
+            "repairs": self.settings.repair_attempts,
+            "policy": RetryPolicy.from_settings(self.settings),
+            "on_retry": retry_notifier(node),
+            "on_repair": repair_notifier(node),
+            "settings": self.settings,
+        }

@@ -75,7 +75,9 @@ def chat_model(
         api_key=settings.openai_api_key,
         temperature=settings.temperature,
         max_tokens=limit,
-        timeout=settings.request_timeout_s,
+        # An httpx.Timeout, being unhashable, keeps langchain-openai from handing every model
+        # one process-wide async client, which breaks in any event loop after the first.
+        timeout=httpx.Timeout(settings.request_timeout_s),
         max_retries=0,
         stream_usage=True,
     )

@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     """The longest question accepted, in characters."""
 
     checkpointer: str = "memory"
-    """Where threads are kept: `memory` (lost on restart), `sqlite:///path`, or `postgresql://...`."""
+    """Where threads are kept: `memory` (lost on restart), `sqlite:///path` (a file), or
+    `postgresql://user:password@host:5432/dbname` (shared by several app processes; tables made on first use)."""
 
     index_dir: Path = Path(".mull/index")
     """The folder that holds the document index (FAISS, BM25 and the SQLite docstore)."""
@@ -164,11 +165,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_checkpointer(cls, value: str) -> str:
         value = value.strip()
-        if value != "memory" and not value.startswith("sqlite:///"):
-            raise ValueError(
-                "use `memory` (threads last as long as the process) or `sqlite:///path/threads.db`"
-            )
-        return value
+        if value == "memory" or value.startswith(("postgresql://", "postgres://")):
+            return value
+        if value.startswith("sqlite:///") and value != "sqlite:///":
+            return value
+        raise ValueError(
+            "use `memory` (threads last as long as the process), `sqlite:///path/threads.db` "
+            "(threads outlive it) or `postgresql://user:password@host:5432/dbname` "
+            "(several app processes share threads)"
+        )
 
     @model_validator(mode="after")
     def _check_chunking(self) -> Settings:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
 
+from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -12,7 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 from core.checkpoints import allow_state_types, make_checkpointer
 from core.settings import Settings
 
-__all__ = ["CheckpointerArg", "compile_graph"]
+__all__ = ["CheckpointerArg", "compile_graph", "sync_and_async"]
 
 CheckpointerArg = BaseCheckpointSaver | Literal[False] | None
 """A checkpointer; None for the one the settings name; False for none (LangGraph's server brings its own)."""
@@ -31,3 +32,14 @@ def compile_graph(
         return graph.compile(name=name)
     saver = checkpointer if checkpointer is not None else make_checkpointer(settings.checkpointer)
     return graph.compile(checkpointer=allow_state_types(saver, state_types), name=name)
+
+
+def sync_and_async(
+    func: Callable[[Any], dict[str, Any]], afunc: Callable[[Any], Awaitable[dict[str, Any]]]
+) -> RunnableLambda:
+    """A node that runs `func` under `invoke`/`stream` and `afunc` under `ainvoke`/`astream`.
+
+    Without its async twin a node runs in the event loop's thread pool (a handful of
+    threads), so concurrent async runs would queue on it instead of on the model server.
+    """
+    return RunnableLambda(func, afunc=afunc, name=getattr(func, "__name__", None))

@@ -13,23 +13,40 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from agents.coder import CodeAttempt
-from agents.generator import Draft
-from agents.grounding import GroundingVerdict
-from agents.reasoner import StepRecord
-from agents.reflector import CodeFeedback, Critique
 from core.errors import MullError, RunError
-from tools.retrieval import SearchHit
-from tools.testing import TestRun
+from graphs._event_types import (
+    CUSTOM_EVENTS,
+    CodeAttemptEvent,
+    CodeFeedbackEvent,
+    CodeRunEvent,
+    CritiqueEvent,
+    CustomEvent,
+    DraftEvent,
+    ErrorEvent,
+    Event,
+    FinalAnswer,
+    GroundingEvent,
+    NodeFinished,
+    NodeStarted,
+    ReasoningStepEvent,
+    RepairEvent,
+    RetrievalEvent,
+    RetryEvent,
+    RouteEvent,
+    RunFinished,
+    RunStarted,
+    Token,
+    parse_event,
+)
 
 __all__ = [
+    "DURABILITY",
     "STREAM_MODES",
     "CodeAttemptEvent",
     "CodeFeedbackEvent",
@@ -47,6 +64,7 @@ __all__ = [
     "RepairEvent",
     "RetrievalEvent",
     "RetryEvent",
+    "RouteEvent",
     "RunFinished",
     "RunStarted",
     "Token",
@@ -57,227 +75,9 @@ __all__ = [
 
 STREAM_MODES = ["updates", "messages", "custom", "tasks"]
 
-
-class _Event(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    ts: float = Field(default_factory=time.time)
-    """Wall-clock time the event was made (Unix seconds)."""
-    namespace: tuple[str, ...] = ()
-    """The path of subgraph nodes the event came from; empty at the top level."""
-
-
-class RunStarted(_Event):
-    """A run began."""
-
-    type: Literal["run_started"] = "run_started"
-    graph: str
-    thread_id: str | None = None
-
-
-class NodeStarted(_Event):
-    """A node began work."""
-
-    type: Literal["node_started"] = "node_started"
-    node: str
-
-
-class Token(_Event):
-    """A piece of text a model produced, as it produced it."""
-
-    type: Literal["token"] = "token"
-    node: str
-    text: str
-    message_id: str | None = None
-    """The model reply the token belongs to; a retried call's new reply has a new id."""
-
-
-class NodeFinished(_Event):
-    """A node finished, with the update it wrote to the state."""
-
-    type: Literal["node_finished"] = "node_finished"
-    node: str
-    duration_s: float
-    update: dict[str, Any] | None = None
-
-
-class ReasoningStepEvent(_Event):
-    """The reasoning chain recorded a step (or an error step)."""
-
-    type: Literal["reasoning_step"] = "reasoning_step"
-    node: str
-    step: StepRecord
-
-
-class DraftEvent(_Event):
-    """The generator wrote a draft (or a revision)."""
-
-    type: Literal["draft"] = "draft"
-    node: str
-    draft: Draft
-
-
-class CritiqueEvent(_Event):
-    """The reflector judged the latest draft."""
-
-    type: Literal["critique"] = "critique"
-    node: str
-    iteration: int
-    critique: Critique
-    seconds: float
-
-
-class CodeAttemptEvent(_Event):
-    """The coder wrote a solution and its tests."""
-
-    type: Literal["code_attempt"] = "code_attempt"
-    node: str
-    attempt: CodeAttempt
-
-
-class CodeRunEvent(_Event):
-    """An attempt's tests ran in the sandbox."""
-
-    type: Literal["code_run"] = "code_run"
-    node: str
-    attempt: int
-    run: TestRun
-    report: str
-
-
-class CodeFeedbackEvent(_Event):
-    """The reflector said what to change after a failed test run."""
-
-    type: Literal["code_feedback"] = "code_feedback"
-    node: str
-    attempt: int
-    feedback: CodeFeedback
-
-
-class RetrievalEvent(_Event):
-    """The retriever searched the documents: what for, how, and the chunks it found."""
-
-    type: Literal["retrieval"] = "retrieval"
-    node: str
-    query: str
-    mode: str
-    hits: list[SearchHit]
-    note: str | None = None
-    """Why the search fell back to BM25 alone, when it did."""
-
-
-class GroundingEvent(_Event):
-    """The checker judged whether the answer is supported by its sources."""
-
-    type: Literal["grounding"] = "grounding"
-    node: str
-    verdict: GroundingVerdict
-
-
-class RetryEvent(_Event):
-    """A model call failed transiently and will be tried again; tokens since its start are void."""
-
-    type: Literal["retry"] = "retry"
-    node: str
-    attempt: int
-    error: str
-    delay_s: float
-
-
-class RepairEvent(_Event):
-    """A reply broke its JSON schema and is being repaired; tokens since its start are void."""
-
-    type: Literal["repair"] = "repair"
-    node: str
-    attempt: int
-    problem: str
-
-
-class ErrorEvent(_Event):
-    """Something failed, where it happened, and how to fix it."""
-
-    type: Literal["error"] = "error"
-    node: str = ""
-    error: RunError
-
-
-class FinalAnswer(_Event):
-    """The run's answer."""
-
-    type: Literal["final_answer"] = "final_answer"
-    node: str
-    answer: str
-    thinking_seconds: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    truncated: bool = False
-    """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
-    ok: bool = True
-    """False when the answer reports a failure, e.g. code whose tests still fail."""
-
-    TRUNCATED_NOTE: ClassVar[str] = (
-        "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS for longer answers."
-    )
-
-
-class CustomEvent(_Event):
-    """Anything else a node sent on the custom stream, passed through."""
-
-    type: Literal["custom"] = "custom"
-    data: dict[str, Any]
-
-
-class RunFinished(_Event):
-    """The run ended; `ok` is false when any error was reported."""
-
-    type: Literal["run_finished"] = "run_finished"
-    ok: bool
-    duration_s: float
-    thread_id: str | None = None
-
-
-Event = Annotated[
-    RunStarted
-    | NodeStarted
-    | Token
-    | NodeFinished
-    | ReasoningStepEvent
-    | DraftEvent
-    | CritiqueEvent
-    | CodeAttemptEvent
-    | CodeRunEvent
-    | CodeFeedbackEvent
-    | RetrievalEvent
-    | GroundingEvent
-    | RetryEvent
-    | RepairEvent
-    | ErrorEvent
-    | FinalAnswer
-    | CustomEvent
-    | RunFinished,
-    Field(discriminator="type"),
-]
-
-_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-_CUSTOM: dict[str, type[_Event]] = {
-    "reasoning_step": ReasoningStepEvent,
-    "draft": DraftEvent,
-    "critique": CritiqueEvent,
-    "code_attempt": CodeAttemptEvent,
-    "code_run": CodeRunEvent,
-    "code_feedback": CodeFeedbackEvent,
-    "retrieval": RetrievalEvent,
-    "grounding": GroundingEvent,
-    "retry": RetryEvent,
-    "repair": RepairEvent,
-    "error": ErrorEvent,
-    "final_answer": FinalAnswer,
-}
-
-
-def parse_event(line: str | bytes) -> Event:
-    """Read back one NDJSON line written from `event.model_dump_json()`."""
-    return _EVENT_ADAPTER.validate_json(line)
+DURABILITY = "sync"
+"""Each step's checkpoint is written before the next step starts: a process killed in the
+middle of a model call loses no finished step (LangGraph's default writes it meanwhile)."""
 
 
 def _node_path(namespace: tuple[str, ...]) -> tuple[str, ...]:
@@ -292,7 +92,7 @@ class _Normaliser:
         self.started: dict[tuple[tuple[str, ...], str], float] = {}
         self.failed = False
 
-    def feed(self, namespace: tuple[str, ...], mode: str, payload: Any) -> Iterator[_Event]:
+    def feed(self, namespace: tuple[str, ...], mode: str, payload: Any) -> Iterator[Event]:
         path = _node_path(namespace)
         if mode == "tasks":
             yield from self._task(path, payload)
@@ -311,7 +111,7 @@ class _Normaliser:
         elif mode == "custom":
             yield self._custom(path, payload)
 
-    def _task(self, path: tuple[str, ...], payload: dict[str, Any]) -> Iterator[_Event]:
+    def _task(self, path: tuple[str, ...], payload: dict[str, Any]) -> Iterator[Event]:
         node = payload["name"]
         if node.startswith("__"):
             return
@@ -320,8 +120,8 @@ class _Normaliser:
             self.started[(path, node)] = time.perf_counter()
             yield NodeStarted(namespace=path, node=node)
 
-    def _custom(self, path: tuple[str, ...], payload: Any) -> _Event:
-        if isinstance(payload, dict) and (kind := _CUSTOM.get(payload.get("event", ""))):
+    def _custom(self, path: tuple[str, ...], payload: Any) -> Event:
+        if isinstance(payload, dict) and (kind := CUSTOM_EVENTS.get(payload.get("event", ""))):
             if kind is ErrorEvent:
                 self.failed = True
             fields = {k: v for k, v in payload.items() if k != "event"}
@@ -377,7 +177,7 @@ def stream_events(
     began = time.perf_counter()
     try:
         for namespace, mode, payload in graph.stream(
-            input, config, stream_mode=STREAM_MODES, subgraphs=True
+            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=DURABILITY
         ):
             yield from normaliser.feed(namespace, mode, payload)
     except Exception as exc:
@@ -405,7 +205,7 @@ async def astream_events(
     began = time.perf_counter()
     try:
         async for namespace, mode, payload in graph.astream(
-            input, config, stream_mode=STREAM_MODES, subgraphs=True
+            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=DURABILITY
         ):
             for event in normaliser.feed(namespace, mode, payload):
                 yield event

@@ -14,7 +14,7 @@ from agents.reasoner import Reasoner, ReasoningInput, ReasoningOutput, Reasoning
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph
+from graphs._compile import CheckpointerArg, compile_graph, sync_and_async
 
 __all__ = ["STATE_TYPES", "build_reasoning_graph"]
 
@@ -49,8 +49,8 @@ def build_reasoning_graph(
 
     graph = StateGraph(ReasoningState, input_schema=ReasoningInput, output_schema=ReasoningOutput)
     graph.add_node("ask", reasoner.ask)
-    graph.add_node("reason", reasoner.reason)
-    graph.add_node("final_answer", reasoner.final_answer)
+    graph.add_node("reason", sync_and_async(reasoner.reason, reasoner.areason))
+    graph.add_node("final_answer", sync_and_async(reasoner.final_answer, reasoner.afinal_answer))
 
     graph.add_edge(START, "ask")
     graph.add_edge("ask", "reason")

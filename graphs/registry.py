@@ -11,11 +11,19 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from core.checkpoints import allow_state_types, make_checkpointer
-from graphs import code, rag, reasoning, reflexion
+from core.checkpoints import allow_state_types, amake_checkpointer, make_checkpointer
+from graphs import code, rag, reasoning, reflexion, supervisor
 from graphs._compile import CheckpointerArg
 
-__all__ = ["GraphSpec", "build_graph", "get_graph_spec", "list_graphs", "open_checkpointer"]
+__all__ = [
+    "DEFAULT_GRAPH",
+    "GraphSpec",
+    "aopen_checkpointer",
+    "build_graph",
+    "get_graph_spec",
+    "list_graphs",
+    "open_checkpointer",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,12 @@ class GraphSpec:
 _GRAPHS: dict[str, GraphSpec] = {
     spec.name: spec
     for spec in [
+        GraphSpec(
+            name="supervisor",
+            description="Routes each request to the right specialist below, then reviews its answer.",
+            builder=supervisor.build_supervisor_graph,
+            state_types=supervisor.STATE_TYPES,
+        ),
         GraphSpec(
             name="reasoning",
             description="Step-by-step JSON reasoning chain, then a final answer (logic, math, puzzles).",
@@ -67,8 +81,12 @@ _GRAPHS: dict[str, GraphSpec] = {
 }
 
 
+DEFAULT_GRAPH = "supervisor"
+"""The graph the app and `mull run` use unless told otherwise."""
+
+
 def list_graphs() -> list[GraphSpec]:
-    """Every graph mull offers, in a stable order."""
+    """Every graph mull offers, the default first, in a stable order."""
     return list(_GRAPHS.values())
 
 
@@ -107,7 +125,23 @@ def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
     Share one between graphs, the threads API and the faces of one process.
 
     Args:
-        url: `memory` or `sqlite:///path`; the `checkpointer` setting when omitted.
+        url: `memory`, `sqlite:///path` or `postgresql://...`; the `checkpointer`
+            setting when omitted.
     """
-    types = [t for spec in _GRAPHS.values() for t in spec.state_types]
-    return allow_state_types(make_checkpointer(url), types)
+    return allow_state_types(make_checkpointer(url), _all_state_types())
+
+
+async def aopen_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
+    """The async twin of `open_checkpointer`, for graphs run with `ainvoke` / `astream`.
+
+    SQLite and Postgres need their async savers there; `memory` serves both.
+
+    Args:
+        url: `memory`, `sqlite:///path` or `postgresql://...`; the `checkpointer`
+            setting when omitted.
+    """
+    return allow_state_types(await amake_checkpointer(url), _all_state_types())
+
+
+def _all_state_types() -> list[type]:
+    return [t for spec in _GRAPHS.values() for t in spec.state_types]

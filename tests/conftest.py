@@ -92,3 +92,6 @@ def env_for(
 
     yield apply
     get_settings.cache_clear()
+
+
+from tests._postgres import postgres_server, postgres_url  # noqa: E402, F401

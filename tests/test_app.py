@@ -21,9 +21,13 @@ def app(env_for):
     st.cache_resource.clear()
     st.cache_data.clear()
 
-    def start(**settings: object) -> AppTest:
+    def start(graph: str | None = "reasoning", **settings: object) -> AppTest:
+        """The app on `graph` (most tests script a reasoning chain); None keeps the default."""
         env_for("ollama", **settings)
-        return AppTest.from_file(APP, default_timeout=30).run()
+        at = AppTest.from_file(APP, default_timeout=30).run()
+        if graph and not at.exception:
+            at = at.selectbox(key="graph_name").set_value(graph).run()
+        return at
 
     yield start
     st.cache_resource.clear()
@@ -54,7 +58,7 @@ def test_a_question_shows_nodes_steps_and_the_answer(server, app):
 
 def test_sidebar_shows_health_models_and_the_memory_warning(server, app):
     server.models.append("llama3.1:8b")
-    at = app()
+    at = app(graph=None)
     assert "is up and has 'qwen2.5:7b'" in at.sidebar.success[0].value
     assert at.sidebar.selectbox(key="model").options == ["qwen2.5:7b", "bge-m3", "llama3.1:8b"]
     assert "vanish when the app restarts" in at.sidebar.warning[0].value
@@ -68,8 +72,29 @@ def test_graph_choice_comes_from_the_registry(server, app):
     assert [o.split(" — ")[0] for o in options] == [spec.name for spec in list_graphs()]
 
 
+def test_the_supervisor_is_the_default_and_shows_its_route_and_review(server, app):
+    import json
+
+    at = app(graph=None)
+    assert at.selectbox(key="graph_name").value == "supervisor"
+    at = at.selectbox(key="specialist").set_value("reasoning").run()
+    server.script(
+        *chain("Compare", answer="0.9 is larger."),
+        json.dumps({"issues": [], "score": 9, "done": True}),
+    )
+    at = ask(at, QUESTION)
+
+    assert not at.exception
+    shown = labels(at)
+    assert shown[1] == "Route · reasoning"
+    assert any(label.startswith("Step 1 · Compare") for label in shown)
+    assert "Review · score 9/10 · satisfied" in shown
+    assert "0.9 is larger." in [m.value for m in at.markdown]
+    assert len(server.chat_requests) == 3  # forced: no routing call; step, answer, review
+
+
 def test_server_down_shows_the_fix_not_a_traceback(free_port, app):
-    at = app(ollama_host=f"127.0.0.1:{free_port}")
+    at = app(graph=None, ollama_host=f"127.0.0.1:{free_port}")
     assert "ollama serve" in at.sidebar.error[0].value
     at = ask(at, QUESTION)
     assert not at.exception

@@ -186,8 +186,11 @@ def open_app(session: _Session) -> Page:
     expect(healthy.or_(crashed).first).to_be_visible(timeout=TIMEOUT_MS)
     if crashed.count():
         pytest.fail(f"the app crashed:\n{crashed.first.inner_text()}", pytrace=False)
-    # The scripted replies are reasoning steps: the Ask page must start on that graph.
+    # The scripted replies are reasoning steps: choose that graph (the supervisor is the default).
     graph = page.get_by_test_id("stMainBlockContainer").get_by_role("combobox", name="Graph")
+    expect(graph).to_have_value(re.compile(r"^supervisor — "))
+    graph.click()
+    page.get_by_role("option", name=re.compile(r"^reasoning — ")).click()
     expect(graph).to_have_value(re.compile(r"^reasoning — "))
     return page
 

@@ -197,7 +197,7 @@ def test_a_retry_during_the_answer_says_the_answer_starts_again(server, mull):
     ("variable", "value", "said"),
     [
         ("MULL_MAX_STEPS", "0", "MULL_MAX_STEPS"),
-        ("MULL_CHECKPOINTER", "postgresql://db/mull", "MULL_CHECKPOINTER"),
+        ("MULL_CHECKPOINTER", "mysql://db/mull", "MULL_CHECKPOINTER"),
         ("MULL_ROLE_MODELS", "coder=x", "role_models"),
     ],
 )

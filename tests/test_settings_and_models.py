@@ -68,7 +68,7 @@ def test_ollama_host_matches_the_ollama_client():
     [
         ("provider", "llamafile", "provider"),
         ("role_models", {"reasonr": "x"}, "unknown role"),
-        ("checkpointer", "postgresql://db/mull", "sqlite:///"),
+        ("checkpointer", "mysql://db/mull", "sqlite:///"),
         ("max_steps", 0, "max_steps"),
     ],
 )

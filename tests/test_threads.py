@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from agents.reasoner import StepRecord
-from core.checkpoints import make_checkpointer
+from core.checkpoints import close_checkpointer, make_checkpointer
 from graphs import build_graph, stream_events
 from graphs.events import NodeStarted, RunFinished
 from graphs.threads import (
@@ -38,15 +38,14 @@ QUESTION = "Which is larger, 0.9 or 0.11?"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def saver(request, tmp_path):
     """A bare checkpointer of each kind, as `make_checkpointer` makes it."""
-    checkpointer = make_checkpointer(
-        "memory" if request.param == "memory" else f"sqlite:///{tmp_path}/t.db"
-    )
+    urls = {"memory": "memory", "sqlite": f"sqlite:///{tmp_path}/t.db"}
+    url = urls.get(request.param) or request.getfixturevalue("postgres_url")
+    checkpointer = make_checkpointer(url)
     yield checkpointer
-    if hasattr(checkpointer, "conn"):
-        checkpointer.conn.close()
+    close_checkpointer(checkpointer)
 
 
 @pytest.fixture
@@ -402,7 +401,7 @@ def test_an_unknown_checkpoint_raises_key_error(server, graph, call):
 WRITER = textwrap.dedent(
     """
     import sys
-    from core.checkpoints import make_checkpointer
+    from core.checkpoints import close_checkpointer, make_checkpointer
     from core.settings import Settings
     from graphs import build_graph, stream_events
     from graphs.threads import thread_config

@@ -32,6 +32,7 @@ from graphs.events import (
     RepairEvent,
     RetrievalEvent,
     RetryEvent,
+    RouteEvent,
     RunFinished,
     Token,
 )
@@ -91,6 +92,12 @@ class LiveRun:
                     event, f"Draft {draft.iteration} · {draft.seconds:.1f} s{tokens}", draft.text
                 )
                 self.revisions.append((f"Draft {draft.iteration}", draft.text))
+            case RouteEvent(decision=decision):
+                self._title(event, f"Route · {decision.specialist}", decision.reason)
+            case CritiqueEvent(node="review", critique=critique):
+                verdict = "satisfied" if critique.done or not critique.issues else "sent back"
+                issues = "\n".join(f"- {issue}" for issue in critique.issues) or "No issues."
+                self._title(event, f"Review · score {critique.score}/10 · {verdict}", issues)
             case CritiqueEvent(iteration=iteration, critique=critique):
                 verdict = "satisfied" if critique.done else "revise"
                 issues = "\n".join(f"- {issue}" for issue in critique.issues) or "No issues."

@@ -28,6 +28,7 @@ from graphs.events import (
     RepairEvent,
     RetrievalEvent,
     RetryEvent,
+    RouteEvent,
     RunFinished,
     Token,
 )
@@ -41,6 +42,9 @@ _WORKING = {
     "execute": "running the tests…",
     "retrieve": "searching your documents…",
     "check": "checking the answer against its sources…",
+    "route": "choosing a specialist…",
+    "review": "reviewing the answer…",
+    "direct": "replying…",
 }
 """What the spinner says while a node that streams no readable text works."""
 
@@ -111,6 +115,19 @@ class HumanRenderer:
             case DraftEvent(draft=draft):
                 self.console.print(f"\n[dim](draft {draft.iteration}, {draft.seconds:.1f} s)[/]")
                 self.answer_streamed = False
+            case RouteEvent(decision=decision):
+                self._stop_spin()
+                self.console.print(
+                    f"[bold blue]Route · {decision.specialist}[/] [dim]{escape(decision.reason)}[/]"
+                )
+            case CritiqueEvent(node="review", critique=critique):
+                self._stop_spin()
+                verdict = "satisfied" if critique.done or not critique.issues else "sent back"
+                self.console.print(
+                    f"\n[bold magenta]Review · score {critique.score}/10 · {verdict}[/]"
+                )
+                for issue in critique.issues:
+                    self.console.print(f"  - {escape(issue)}", highlight=False)
             case CritiqueEvent(iteration=iteration, critique=critique):
                 self._stop_spin()
                 verdict = "satisfied" if critique.done else "revise"

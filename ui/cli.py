@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 
+from agents.router import SPECIALISTS
 from core.calls import RetryPolicy
 from core.checkpoints import is_ephemeral
 from core.errors import InvalidInput, MullError, RunError
@@ -33,6 +34,7 @@ from core.models import chat_model, check_health
 from core.settings import Provider, Settings, get_settings
 from core.structured import invoke_structured
 from graphs import (
+    DEFAULT_GRAPH,
     GraphSpec,
     build_graph,
     get_graph_spec,
@@ -97,6 +99,9 @@ ModelOption = Annotated[str | None, typer.Option(help="The model, overriding MUL
 ProviderOption = Annotated[
     Provider | None, typer.Option(help="ollama or openai (vLLM), overriding MULL_PROVIDER.")
 ]
+SpecialistChoice = StrEnum("SpecialistChoice", {name: name for name in SPECIALISTS})
+"""The specialists `--specialist` may name."""
+
 MaxStepsOption = Annotated[
     int | None, typer.Option(min=1, help="The step cap, overriding MULL_MAX_STEPS.")
 ]
@@ -172,9 +177,14 @@ def _stream_run(
 
 @app.command()
 def run(
-    graph: Annotated[str, typer.Argument(help="Which graph to run; `mull graphs` lists them.")],
-    question: Annotated[
-        str, typer.Argument(help="The question; `-` reads it from standard input.")
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[GRAPH] QUESTION",
+            help=f"The question (`-` reads it from standard input), after the graph to run "
+            f"when not the {DEFAULT_GRAPH} (`mull graphs` lists them).",
+            show_default=False,
+        ),
     ],
     json_output: JsonOption = False,
     thread: Annotated[
@@ -183,6 +193,10 @@ def run(
     model: ModelOption = None,
     provider: ProviderOption = None,
     max_steps: MaxStepsOption = None,
+    specialist: Annotated[
+        SpecialistChoice | None,
+        typer.Option(help="For the supervisor: hand the question to this specialist."),
+    ] = None,
     tests: Annotated[
         Path | None,
         typer.Option(
@@ -194,7 +208,13 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run GRAPH on QUESTION, streaming each step live, then the answer."""
+    """Run a graph (the supervisor unless named) on QUESTION, streaming each step live."""
+    if len(words) > 2:
+        raise _usage_error(
+            f"Expected [GRAPH] QUESTION but got {len(words)} arguments.",
+            'Quote the question: mull run "What is 17 * 23?"',
+        )
+    graph, question = (DEFAULT_GRAPH, words[0]) if len(words) == 1 else words
     settings = _settings(model, provider)
     try:
         spec = get_graph_spec(graph)
@@ -203,6 +223,8 @@ def run(
     options = _graph_options(spec, max_steps)
     if tests and graph != "code":
         raise _usage_error("--tests applies to the code graph only.")
+    if specialist and graph != "supervisor":
+        raise _usage_error("--specialist applies to the supervisor graph only.")
     from agents.reasoner import validate_question
 
     try:
@@ -225,6 +247,8 @@ def run(
     run_input = {"question": text}
     if tests:
         run_input["user_tests"] = tests.read_text(encoding="utf-8")
+    if specialist:
+        run_input["specialist"] = specialist.value
     events = stream_events(compiled, run_input, config, graph_name=graph)
     _stream_run(events, render, json_output=json_output, thread_id=thread_id)
 

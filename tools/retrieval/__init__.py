@@ -14,7 +14,7 @@ from tools.retrieval.documents import (
     discover_files,
     load_file,
 )
-from tools.retrieval.index import Index, IndexInfo, IndexNotFound, open_index
+from tools.retrieval.index import Index, IndexInfo, IndexNotFound, index_exists, open_index
 from tools.retrieval.ingest import IndexProgress, IndexReport, index_paths, remove_paths
 from tools.retrieval.search import SearchHit, SearchMode, SearchResults, fuse_rankings
 
@@ -34,6 +34,7 @@ __all__ = [
     "SearchResults",
     "discover_files",
     "fuse_rankings",
+    "index_exists",
     "index_paths",
     "load_file",
     "open_index",

@@ -24,7 +24,15 @@ from tools.retrieval._docstore import DOCSTORE_NAME, Docstore, FileRecord
 from tools.retrieval._lexical import LexicalIndex
 from tools.retrieval.search import SearchHit, SearchMode, SearchResults, fuse_rankings
 
-__all__ = ["Index", "IndexInfo", "IndexNotFound", "dense_path", "lexical_path", "open_index"]
+__all__ = [
+    "Index",
+    "IndexInfo",
+    "IndexNotFound",
+    "dense_path",
+    "index_exists",
+    "lexical_path",
+    "open_index",
+]
 
 _LOAD_ATTEMPTS = 3
 
@@ -264,6 +272,11 @@ class Index:
 
 _OPEN: dict[tuple[str, str, str], Index] = {}
 _OPEN_LOCK = threading.Lock()
+
+
+def index_exists(index_dir: str | Path) -> bool:
+    """Whether `index_dir` holds an index that `mull index` made (without loading it)."""
+    return (Path(index_dir).expanduser() / DOCSTORE_NAME).is_file()
 
 
 def open_index(index_dir: str | Path | None = None, settings: Settings | None = None) -> Index:

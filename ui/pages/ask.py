@@ -7,6 +7,7 @@ from contextlib import suppress
 import streamlit as st
 
 from agents.reasoner import validate_question
+from agents.router import SPECIALISTS
 from core.errors import InvalidInput
 from graphs import list_graphs, stream_events
 from graphs.threads import thread_config
@@ -17,7 +18,7 @@ from ui._state_view import draw_conversation, shorten
 settings = st.session_state.settings
 specs = {spec.name: spec for spec in list_graphs()}
 
-top = st.columns([3, 1], vertical_alignment="bottom")
+top = st.columns([3, 1.3, 1], vertical_alignment="bottom")
 graph_name = top[0].selectbox(
     "Graph",
     list(specs),
@@ -25,7 +26,16 @@ graph_name = top[0].selectbox(
     key="graph_name",
     on_change=new_thread,  # a thread belongs to one graph
 )
-if top[1].button("New thread", use_container_width=True):
+specialist = None
+if graph_name == "supervisor":
+    specialist = top[1].selectbox(
+        "Specialist",
+        [None, *SPECIALISTS],
+        format_func=lambda name: "auto (the router picks)" if name is None else name,
+        key="specialist",
+        help="Hand every question to this specialist instead of letting the router choose.",
+    )
+if top[2].button("New thread", use_container_width=True):
     new_thread()
 thread_id = current_thread()
 graph = compiled_graph(graph_name, settings)
@@ -72,9 +82,8 @@ if question is not None:
             help="Stop the run; its checkpoints are kept.",
         )
         live = LiveRun(st.container())
-        events = stream_events(
-            graph, {"question": text}, thread_config(thread_id), graph_name=graph_name
-        )
+        run_input = {"question": text} | ({"specialist": specialist} if specialist else {})
+        events = stream_events(graph, run_input, thread_config(thread_id), graph_name=graph_name)
         # A crash is drawn as an ErrorEvent before it is raised; the page stays usable.
         with suppress(Exception):
             for event in events:

@@ -1,0 +1,217 @@
+"""The supervisor's own roles: start a turn, hand it to a specialist graph, answer small talk.
+
+A specialist is one of mull's graphs, compiled without a checkpointer and run
+from a node, so it is a subgraph: it keeps its checkpoints in the supervisor's
+checkpointer under its own namespace, and its events and tokens reach the
+supervisor's stream (with `subgraphs=True`). It is handed the request and the
+conversation so far; when the reviewer sends an answer back, the specialist
+sees its answer and the review as the conversation's latest turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Annotated, Any, NotRequired, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+
+from agents._run import answered_turns, record_error, start_run
+from agents._stream import emit, retry_notifier
+from agents.reflector import Critique
+from agents.router import RouteDecision, SpecialistName
+from core.calls import RetryPolicy, ainvoke_model, invoke_model
+from core.errors import MullError, RunError
+from core.settings import Settings
+from core.structured import finish_reason, token_usage
+
+__all__ = [
+    "DIRECT_PROMPT",
+    "SEND_BACK_PROMPT",
+    "Delegate",
+    "DirectResponder",
+    "SupervisorInput",
+    "SupervisorOutput",
+    "SupervisorState",
+    "finish_turn",
+    "start_turn",
+]
+
+DIRECT_PROMPT = """\
+You are mull, a friendly assistant that runs on the user's own computer. Reply briefly and
+warmly to small talk and to questions about this conversation. For anything that needs real
+work, you may say that asking a precise question gets it reasoned through, coded, or looked
+up in the user's documents.
+"""
+
+SEND_BACK_PROMPT = """\
+A reviewer found problems with your answer:
+{issues}
+
+Answer my previous question again, complete and on its own, fixing every problem.
+"""
+
+
+class SupervisorInput(TypedDict):
+    """What a run of the `supervisor` graph takes."""
+
+    question: str
+    specialist: NotRequired[SpecialistName | None]
+    """Force this specialist for this turn instead of letting the router choose."""
+
+
+class SupervisorOutput(TypedDict):
+    """What a run of the `supervisor` graph returns."""
+
+    answer: str
+    route: RouteDecision | None
+    reviews: list[Critique]
+    specialist_output: dict[str, Any]
+    error: RunError | None
+
+
+class SupervisorState(TypedDict, total=False):
+    """The `supervisor` graph's state; everything but `messages` belongs to the current turn."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+    specialist: SpecialistName | None
+    route: RouteDecision | None
+    answer: str
+    reviews: list[Critique]
+    specialist_output: dict[str, Any]
+    """What the specialist's graph returned: its steps, citations, attempts, ..."""
+    error: RunError | None
+
+
+def start_turn(settings: Settings) -> Callable[[SupervisorState], dict[str, Any]]:
+    """The supervisor's `ask` node: check the question and reset the turn's fields."""
+
+    def ask(state: SupervisorState) -> dict[str, Any]:
+        return start_run(
+            state.get("question"), settings, route=None, reviews=[], specialist_output={}
+        )
+
+    return ask
+
+
+def finish_turn(state: SupervisorState) -> dict[str, Any]:
+    """Add the turn's answer to the conversation (its `final_answer` event was already sent)."""
+    if not (answer := state.get("answer")):
+        return {}
+    return {"messages": [AIMessage(content=answer, name="final_answer")]}
+
+
+def _earlier_turns(messages: list[AnyMessage]) -> list[BaseMessage]:
+    """The answered turns before the current question, as the specialists' `ask` reads them."""
+    last_question = max(
+        (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0
+    )
+    return [
+        m
+        for m in messages[:last_question]
+        if isinstance(m, HumanMessage) or (isinstance(m, AIMessage) and m.name == "final_answer")
+    ]
+
+
+@dataclass
+class Delegate:
+    """Hands the turn to one specialist graph, run as a subgraph."""
+
+    graph: CompiledStateGraph
+    """The specialist, compiled without a checkpointer so that it uses the supervisor's."""
+
+    def run(self, state: SupervisorState) -> dict[str, Any]:
+        """Run the specialist on the turn and take its answer."""
+        return self._taken(self.graph.invoke(self._handover(state)))
+
+    async def arun(self, state: SupervisorState) -> dict[str, Any]:
+        """The async twin of `run`."""
+        return self._taken(await self.graph.ainvoke(self._handover(state)))
+
+    @staticmethod
+    def _handover(state: SupervisorState) -> dict[str, Any]:
+        turns = _earlier_turns(state.get("messages", []))
+        reviews = state.get("reviews", [])
+        if not reviews:
+            return {"question": state["question"], "messages": turns}
+        issues = "\n".join(f"- {issue}" for issue in reviews[-1].issues)
+        return {
+            "question": SEND_BACK_PROMPT.format(issues=issues),
+            "messages": [
+                *turns,
+                HumanMessage(content=state["question"]),
+                AIMessage(content=state.get("answer", ""), name="final_answer"),
+            ],
+        }
+
+    @staticmethod
+    def _taken(output: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "answer": output.get("answer", ""),
+            "error": output.get("error"),
+            "specialist_output": output,
+        }
+
+
+@dataclass
+class DirectResponder:
+    """Answers small talk with one plain call; no chain, no tools."""
+
+    model: BaseChatModel
+    """The chat model that replies."""
+    settings: Settings
+    """Retries."""
+
+    def reply(self, state: SupervisorState) -> dict[str, Any]:
+        """Reply to the turn."""
+        start = perf_counter()
+        try:
+            message = invoke_model(self.model, self._prompt(state), **self._call)
+        except MullError as exc:
+            return {"error": record_error(exc, "direct")}
+        return self._replied(message, start)
+
+    async def areply(self, state: SupervisorState) -> dict[str, Any]:
+        """The async twin of `reply`."""
+        start = perf_counter()
+        try:
+            message = await ainvoke_model(self.model, self._prompt(state), **self._call)
+        except MullError as exc:
+            return {"error": record_error(exc, "direct")}
+        return self._replied(message, start)
+
+    @property
+    def _call(self) -> dict[str, Any]:
+        return {
+            "policy": RetryPolicy.from_settings(self.settings),
+            "on_retry": retry_notifier("direct"),
+            "settings": self.settings,
+        }
+
+    @staticmethod
+    def _prompt(state: SupervisorState) -> list[BaseMessage]:
+        return [
+            SystemMessage(content=DIRECT_PROMPT),
+            *answered_turns(_earlier_turns(state.get("messages", []))),
+            HumanMessage(content=state["question"]),
+        ]
+
+    @staticmethod
+    def _replied(message: AIMessage, start: float) -> dict[str, Any]:
+        answer = message.text.strip()
+        input_tokens, output_tokens = token_usage(message)
+        emit(
+            "final_answer",
+            "direct",
+            answer=answer,
+            seconds=perf_counter() - start,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            truncated=finish_reason(message) == "length",
+        )
+        return {"answer": answer}

@@ -1,0 +1,277 @@
+"""The typed events of a run; `graphs.events` makes them from what LangGraph streams."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from agents.coder import CodeAttempt
+from agents.generator import Draft
+from agents.grounding import GroundingVerdict
+from agents.reasoner import StepRecord
+from agents.reflector import CodeFeedback, Critique
+from agents.router import RouteDecision
+from core.errors import RunError
+from tools.retrieval import SearchHit
+from tools.testing import TestRun
+
+__all__ = [
+    "CUSTOM_EVENTS",
+    "CodeAttemptEvent",
+    "CodeFeedbackEvent",
+    "CodeRunEvent",
+    "CritiqueEvent",
+    "CustomEvent",
+    "DraftEvent",
+    "ErrorEvent",
+    "Event",
+    "FinalAnswer",
+    "GroundingEvent",
+    "NodeFinished",
+    "NodeStarted",
+    "ReasoningStepEvent",
+    "RepairEvent",
+    "RetrievalEvent",
+    "RetryEvent",
+    "RouteEvent",
+    "RunFinished",
+    "RunStarted",
+    "Token",
+    "parse_event",
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    ts: float = Field(default_factory=time.time)
+    """Wall-clock time the event was made (Unix seconds)."""
+    namespace: tuple[str, ...] = ()
+    """The path of subgraph nodes the event came from; empty at the top level."""
+
+
+class RunStarted(_Event):
+    """A run began."""
+
+    type: Literal["run_started"] = "run_started"
+    graph: str
+    thread_id: str | None = None
+
+
+class NodeStarted(_Event):
+    """A node began work."""
+
+    type: Literal["node_started"] = "node_started"
+    node: str
+
+
+class Token(_Event):
+    """A piece of text a model produced, as it produced it."""
+
+    type: Literal["token"] = "token"
+    node: str
+    text: str
+    message_id: str | None = None
+    """The model reply the token belongs to; a retried call's new reply has a new id."""
+
+
+class NodeFinished(_Event):
+    """A node finished, with the update it wrote to the state."""
+
+    type: Literal["node_finished"] = "node_finished"
+    node: str
+    duration_s: float
+    update: dict[str, Any] | None = None
+
+
+class ReasoningStepEvent(_Event):
+    """The reasoning chain recorded a step (or an error step)."""
+
+    type: Literal["reasoning_step"] = "reasoning_step"
+    node: str
+    step: StepRecord
+
+
+class DraftEvent(_Event):
+    """The generator wrote a draft (or a revision)."""
+
+    type: Literal["draft"] = "draft"
+    node: str
+    draft: Draft
+
+
+class CritiqueEvent(_Event):
+    """The reflector judged the latest draft."""
+
+    type: Literal["critique"] = "critique"
+    node: str
+    iteration: int
+    critique: Critique
+    seconds: float
+
+
+class CodeAttemptEvent(_Event):
+    """The coder wrote a solution and its tests."""
+
+    type: Literal["code_attempt"] = "code_attempt"
+    node: str
+    attempt: CodeAttempt
+
+
+class CodeRunEvent(_Event):
+    """An attempt's tests ran in the sandbox."""
+
+    type: Literal["code_run"] = "code_run"
+    node: str
+    attempt: int
+    run: TestRun
+    report: str
+
+
+class CodeFeedbackEvent(_Event):
+    """The reflector said what to change after a failed test run."""
+
+    type: Literal["code_feedback"] = "code_feedback"
+    node: str
+    attempt: int
+    feedback: CodeFeedback
+
+
+class RetrievalEvent(_Event):
+    """The retriever searched the documents: what for, how, and the chunks it found."""
+
+    type: Literal["retrieval"] = "retrieval"
+    node: str
+    query: str
+    mode: str
+    hits: list[SearchHit]
+    note: str | None = None
+    """Why the search fell back to BM25 alone, when it did."""
+
+
+class RouteEvent(_Event):
+    """The supervisor chose the specialist for the request (or the user did)."""
+
+    type: Literal["route"] = "route"
+    node: str
+    decision: RouteDecision
+    seconds: float
+
+
+class GroundingEvent(_Event):
+    """The checker judged whether the answer is supported by its sources."""
+
+    type: Literal["grounding"] = "grounding"
+    node: str
+    verdict: GroundingVerdict
+
+
+class RetryEvent(_Event):
+    """A model call failed transiently and will be tried again; tokens since its start are void."""
+
+    type: Literal["retry"] = "retry"
+    node: str
+    attempt: int
+    error: str
+    delay_s: float
+
+
+class RepairEvent(_Event):
+    """A reply broke its JSON schema and is being repaired; tokens since its start are void."""
+
+    type: Literal["repair"] = "repair"
+    node: str
+    attempt: int
+    problem: str
+
+
+class ErrorEvent(_Event):
+    """Something failed, where it happened, and how to fix it."""
+
+    type: Literal["error"] = "error"
+    node: str = ""
+    error: RunError
+
+
+class FinalAnswer(_Event):
+    """The run's answer."""
+
+    type: Literal["final_answer"] = "final_answer"
+    node: str
+    answer: str
+    thinking_seconds: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    truncated: bool = False
+    """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
+    ok: bool = True
+    """False when the answer reports a failure, e.g. code whose tests still fail."""
+
+    TRUNCATED_NOTE: ClassVar[str] = (
+        "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS for longer answers."
+    )
+
+
+class CustomEvent(_Event):
+    """Anything else a node sent on the custom stream, passed through."""
+
+    type: Literal["custom"] = "custom"
+    data: dict[str, Any]
+
+
+class RunFinished(_Event):
+    """The run ended; `ok` is false when any error was reported."""
+
+    type: Literal["run_finished"] = "run_finished"
+    ok: bool
+    duration_s: float
+    thread_id: str | None = None
+
+
+Event = Annotated[
+    RunStarted
+    | NodeStarted
+    | Token
+    | NodeFinished
+    | ReasoningStepEvent
+    | DraftEvent
+    | CritiqueEvent
+    | CodeAttemptEvent
+    | CodeRunEvent
+    | CodeFeedbackEvent
+    | RetrievalEvent
+    | GroundingEvent
+    | RouteEvent
+    | RetryEvent
+    | RepairEvent
+    | ErrorEvent
+    | FinalAnswer
+    | CustomEvent
+    | RunFinished,
+    Field(discriminator="type"),
+]
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+CUSTOM_EVENTS: dict[str, type[BaseModel]] = {
+    # The `event` names nodes send on the custom stream, and the events they become.
+    "reasoning_step": ReasoningStepEvent,
+    "draft": DraftEvent,
+    "critique": CritiqueEvent,
+    "code_attempt": CodeAttemptEvent,
+    "code_run": CodeRunEvent,
+    "code_feedback": CodeFeedbackEvent,
+    "retrieval": RetrievalEvent,
+    "grounding": GroundingEvent,
+    "route": RouteEvent,
+    "retry": RetryEvent,
+    "repair": RepairEvent,
+    "error": ErrorEvent,
+    "final_answer": FinalAnswer,
+}
+
+
+def parse_event(line: str | bytes) -> Event:
+    """Read back one NDJSON line written from `event.model_dump_json()`."""
+    return _EVENT_ADAPTER.validate_json(line)

@@ -1,0 +1,133 @@
+"""The `supervisor` graph: route each request to a specialist graph, then review its answer.
+
+START → ask → route ─┬→ reasoning ─┐
+                     ├→ code ──────┼→ review ─┬→ finish → END
+                     ├→ rag ───────┘     │    └→ back to the same specialist (once)
+                     ├→ direct ───────────────→ finish
+                     └→ finish (no route could be had)
+
+Each specialist is one of mull's graphs run as a subgraph: its events and tokens
+stream through with `subgraphs=True`, and its checkpoints live in this graph's
+checkpointer under its own namespace. Time travel works on this graph's own
+checkpoints; replaying from one re-runs a specialist whole, so to step through a
+specialist's inner steps, run and replay that specialist's own graph.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.reflector import Critique, Reflector
+from agents.router import RouteDecision, Router
+from agents.supervisor import (
+    Delegate,
+    DirectResponder,
+    SupervisorInput,
+    SupervisorOutput,
+    SupervisorState,
+    finish_turn,
+    start_turn,
+)
+from core.models import chat_model
+from core.settings import Settings, get_settings
+from graphs import code, rag, reasoning
+from graphs._compile import CheckpointerArg, compile_graph, sync_and_async
+from tools.retrieval import index_exists
+
+__all__ = ["STATE_TYPES", "build_supervisor_graph"]
+
+STATE_TYPES: tuple[type, ...] = tuple(
+    dict.fromkeys(
+        (RouteDecision, Critique, *reasoning.STATE_TYPES, *code.STATE_TYPES, *rag.STATE_TYPES)
+    )
+)
+"""The types in this graph's state, and its specialists', that its checkpoints must revive."""
+
+
+def build_supervisor_graph(
+    model: BaseChatModel | None = None,
+    checkpointer: CheckpointerArg = None,
+    *,
+    review: bool = True,
+    max_steps: int | None = None,
+    max_attempts: int = 4,
+    index_dir: str | Path | None = None,
+    router_model: BaseChatModel | None = None,
+    settings: Settings | None = None,
+) -> CompiledStateGraph:
+    """Build the `supervisor` graph.
+
+    Args:
+        model: One chat model for every role; each role's model from the settings when omitted.
+        checkpointer: Where threads are kept; a `MemorySaver` by default; False for none.
+        review: Have the reflector review each specialist's answer and send it back once
+            when it finds real problems.
+        max_steps: The `reasoning` specialist's step cap; `MULL_MAX_STEPS` when omitted.
+        max_attempts: The most solutions the `code` specialist writes.
+        index_dir: The documents' index for the `rag` specialist; `MULL_INDEX_DIR` when
+            omitted. `rag` is offered to the router only while an index exists there.
+        router_model: The model that routes; `model`, else the settings' `router` model.
+        settings: The settings to use; the process-wide ones when omitted.
+
+    Returns:
+        A compiled graph. Input: `{"question": str, "specialist": "reasoning" | "code" |
+        "rag" | "direct" | None}` (a specialist forces the route for this turn). Output:
+        `{"answer": str, "route": RouteDecision, "reviews": list[Critique],
+        "specialist_output": dict (what the specialist returned), "error"}`.
+    """
+    settings = settings or get_settings()
+    index_dir = Path(index_dir or settings.index_dir)
+    router = Router(
+        router_model or model or chat_model(settings, role="router"),
+        settings,
+        has_index=partial(index_exists, index_dir),
+    )
+    responder = DirectResponder(
+        model or chat_model(settings, role="generator", max_tokens=settings.answer_tokens),
+        settings,
+    )
+    reviewer = Reflector(model or chat_model(settings, role="reflector"), settings, max_revisions=1)
+    specialists = {
+        "reasoning": reasoning.build_reasoning_graph(
+            model, False, max_steps=max_steps, settings=settings
+        ),
+        "code": code.build_code_graph(model, False, max_attempts=max_attempts, settings=settings),
+        "rag": rag.build_rag_graph(model, False, index_dir=index_dir, settings=settings),
+    }
+
+    graph = StateGraph(
+        SupervisorState, input_schema=SupervisorInput, output_schema=SupervisorOutput
+    )
+    graph.add_node("ask", start_turn(settings))
+    graph.add_node("route", sync_and_async(router.route, router.aroute))
+    for name, specialist in specialists.items():
+        delegate = Delegate(specialist)
+        graph.add_node(name, sync_and_async(delegate.run, delegate.arun))
+    graph.add_node("direct", sync_and_async(responder.reply, responder.areply))
+    graph.add_node("review", sync_and_async(reviewer.review_answer, reviewer.areview_answer))
+    graph.add_node("finish", finish_turn)
+
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", "route")
+    graph.add_conditional_edges("route", router.after_route, [*specialists, "direct", "finish"])
+    for name in specialists:
+        if review:
+            graph.add_conditional_edges(name, reviewer.after_answer, ["review", "finish"])
+        else:
+            graph.add_edge(name, "finish")
+    graph.add_conditional_edges("review", reviewer.after_review, [*specialists, "finish"])
+    graph.add_edge("direct", "finish")
+    graph.add_edge("finish", END)
+
+    return compile_graph(
+        graph,
+        name="supervisor",
+        checkpointer=checkpointer,
+        settings=settings,
+        state_types=STATE_TYPES,
+    )
