@@ -10,7 +10,7 @@ counters decide, so a document cannot talk the run into skipping its check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -22,6 +22,7 @@ from langchain_core.messages import (
 )
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel
+from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, finish_run, record_error, start_run
 from agents.generator import Draft, write_draft

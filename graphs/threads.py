@@ -111,6 +111,8 @@ def list_threads(checkpointer: BaseCheckpointSaver) -> list[ThreadInfo]:
     """Every thread the checkpointer holds, the most recently updated first."""
     found: dict[str, dict[str, Any]] = {}
     for item in checkpointer.list(None):
+        if item.config["configurable"].get("checkpoint_ns"):
+            continue  # a subgraph's own checkpoint (a supervisor's specialist), not the thread's
         thread_id = item.config["configurable"]["thread_id"]
         entry = found.setdefault(
             thread_id, {"graph": None, "checkpoints": 0, "updated_at": None, "first": None}

@@ -1,0 +1,105 @@
+"""Importing any mull module has no side effects: no network, no settings read, no model built.
+
+Every module under mull's packages is imported in a fresh interpreter whose
+environment is broken on purpose (a provider that does not exist, a
+checkpointer URL that does not parse, a model server nobody runs), with every
+way out to the network and to subprocesses booby-trapped. A module that reads
+the settings, builds a model, opens a checkpointer or connects anywhere while
+being imported fails here, and so would fail an embedder's service at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ["core", "agents", "tools", "graphs", "ui", "evals"]
+
+# Streamlit scripts, not modules: `streamlit run ui/app.py` executes them top to
+# bottom, and their top level draws the page (st.set_page_config, reading
+# st.session_state). Importing them is not something anyone does.
+SCRIPTS = ["ui.app", "ui.pages.ask", "ui.pages.threads"]
+
+PROBE = r"""
+import gc, json, pkgutil, socket, subprocess, sys, importlib
+
+attempts = []
+
+def refuse(what, method=False):
+    def trap(*args, **kwargs):
+        # A method's self is left out: a half-made Popen cannot even be repr'd.
+        attempts.append(f"{what}{args[1:] if method else args!r}"[:200])
+        raise OSError(f"{what} during import")
+    return trap
+
+# Every way a module could reach a server (or a name server), or start a process, on import.
+socket.socket.connect = refuse("socket.connect", method=True)
+socket.socket.connect_ex = refuse("socket.connect_ex", method=True)
+socket.create_connection = refuse("socket.create_connection")
+socket.getaddrinfo = refuse("socket.getaddrinfo")
+subprocess.Popen.__init__ = refuse("subprocess.Popen", method=True)
+
+packages, scripts = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
+imported, failed = [], {}
+for package in packages:
+    names = [package]
+    root = importlib.import_module(package)
+    names += [m.name for m in pkgutil.walk_packages(root.__path__, package + ".")]
+    for name in names:
+        if name in scripts or any(name.startswith(s + ".") for s in scripts):
+            continue
+        try:
+            importlib.import_module(name)
+            imported.append(name)
+        except BaseException as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+
+# What the imports left behind: no model, embeddings, settings or checkpointer may exist yet.
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from core.settings import Settings
+
+kinds = (BaseChatModel, Embeddings, Settings, BaseCheckpointSaver)
+built = sorted({type(o).__qualname__ for o in gc.get_objects() if isinstance(o, kinds)})
+print(json.dumps({"imported": imported, "failed": failed, "attempts": attempts, "built": built}))
+"""
+
+
+def test_importing_every_module_has_no_side_effects(tmp_path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MULL_", "OLLAMA_", "OPENAI_"))
+    }
+    env.update(
+        {
+            # Any of these makes reading the settings fail, and so any import that reads them.
+            "MULL_PROVIDER": "nonsense",
+            "MULL_CHECKPOINTER": "bogus://",
+            "OLLAMA_HOST": "http://203.0.113.1:11434",  # TEST-NET-3: nothing answers there
+            "OPENAI_BASE_URL": "http://203.0.113.1:8000/v1",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(PACKAGES), json.dumps(SCRIPTS)],
+        cwd=tmp_path,  # an empty folder: no .env to read
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads(probe.stdout.strip().splitlines()[-1])
+
+    assert report["failed"] == {}
+    assert report["attempts"] == []
+    assert report["built"] == []
+    # The walk really covered mull: every package, and the modules the faces import.
+    assert set(PACKAGES) <= set(report["imported"])
+    assert {"graphs.studio", "graphs.registry", "core.models", "ui.cli"} <= set(report["imported"])
