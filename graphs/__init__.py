@@ -26,7 +26,8 @@ from agents.reflector import CodeFeedback, Critique
 from agents.router import RouteDecision, SpecialistName
 from agents.supervisor import SupervisorInput, SupervisorOutput, SupervisorState
 from core.errors import RunError
-from graphs._event_types import (
+from graphs.code import build_code_graph
+from graphs.events import (
     CodeAttemptEvent,
     CodeFeedbackEvent,
     CodeRunEvent,
@@ -47,10 +48,10 @@ from graphs._event_types import (
     RunFinished,
     RunStarted,
     Token,
+    astream_events,
     parse_event,
+    stream_events,
 )
-from graphs.code import build_code_graph
-from graphs.events import astream_events, stream_events
 from graphs.rag import build_rag_graph
 from graphs.reasoning import build_reasoning_graph
 from graphs.reflexion import build_reflexion_graph

@@ -20,56 +20,25 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import MullError, RunError
+from graphs import _event_types
+from graphs._event_types import *  # noqa: F403 -- the event types are this module's API too
 from graphs._event_types import (
     CUSTOM_EVENTS,
-    CodeAttemptEvent,
-    CodeFeedbackEvent,
-    CodeRunEvent,
-    CritiqueEvent,
     CustomEvent,
-    DraftEvent,
     ErrorEvent,
     Event,
-    FinalAnswer,
-    GroundingEvent,
     NodeFinished,
     NodeStarted,
-    ReasoningStepEvent,
-    RepairEvent,
-    RetrievalEvent,
-    RetryEvent,
-    RouteEvent,
     RunFinished,
     RunStarted,
     Token,
-    parse_event,
 )
 
 __all__ = [
+    *_event_types.__all__,
     "DURABILITY",
     "STREAM_MODES",
-    "CodeAttemptEvent",
-    "CodeFeedbackEvent",
-    "CodeRunEvent",
-    "CritiqueEvent",
-    "CustomEvent",
-    "DraftEvent",
-    "ErrorEvent",
-    "Event",
-    "FinalAnswer",
-    "GroundingEvent",
-    "NodeFinished",
-    "NodeStarted",
-    "ReasoningStepEvent",
-    "RepairEvent",
-    "RetrievalEvent",
-    "RetryEvent",
-    "RouteEvent",
-    "RunFinished",
-    "RunStarted",
-    "Token",
     "astream_events",
-    "parse_event",
     "stream_events",
 ]
 
