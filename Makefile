@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_startup
 	$(BIN)/python -m benchmarks.app_streaming
 	$(BIN)/python -m benchmarks.hybrid_search
+	$(BIN)/python -m benchmarks.concurrent_threads
 
 # A model-free server on Ollama's port, so mull can be tried without a model.
 fake-server: $(STAMP)

@@ -106,6 +106,11 @@ class _Normaliser:
         return ErrorEvent(error=RunError(kind="crash", message=f"{type(exc).__name__}: {exc}"))
 
 
+def _durability(graph: CompiledStateGraph) -> str | None:
+    # A graph without a checkpointer keeps no checkpoints, and LangGraph fails if asked to.
+    return DURABILITY if graph.checkpointer else None
+
+
 def _thread_id(config: RunnableConfig | None) -> str | None:
     return ((config or {}).get("configurable") or {}).get("thread_id")
 
@@ -146,7 +151,7 @@ def stream_events(
     began = time.perf_counter()
     try:
         for namespace, mode, payload in graph.stream(
-            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=DURABILITY
+            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=_durability(graph)
         ):
             yield from normaliser.feed(namespace, mode, payload)
     except Exception as exc:
@@ -174,7 +179,7 @@ async def astream_events(
     began = time.perf_counter()
     try:
         async for namespace, mode, payload in graph.astream(
-            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=DURABILITY
+            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=_durability(graph)
         ):
             for event in normaliser.feed(namespace, mode, payload):
                 yield event

@@ -4,10 +4,13 @@ Tests point the real ``ollama``/``openai`` clients (and the LangChain wrappers
 around them) at :attr:`FakeModelServer.url` or :attr:`FakeModelServer.openai_url`
 and script what the "model" says, including failures: HTTP 5xx, a connection
 cut mid-stream, a hang until the client times out, slow tokens and answers cut
-off by the token limit. Unscripted requests get a demo answer (schema-valid
-JSON when a schema is requested), which is also what a person gets from::
+off by the token limit. A fixed latency per chat request
+(:attr:`FakeModelServer.latency_s`) stands in for a model's time to first
+token; concurrent requests wait it out together, as a batching server (vLLM)
+serves them. Unscripted requests get a demo answer (schema-valid JSON when a
+schema is requested), which is also what a person gets from::
 
-    python -m tests.fake_server --port 11434
+    python -m tests.fake_server --port 11434 [--latency-s 0.2] [--token-delay 0.02]
 
 Example:
     >>> with FakeModelServer() as server:  # doctest: +SKIP
@@ -155,8 +158,10 @@ class _ScriptedResponse(Response):
         media_type: str,
         answer: bytes | Frames,
         n_tokens: int,
+        latency_s: float = 0.0,
     ) -> None:
         self.reply, self.stopping, self.answer, self.n_tokens = reply, stopping, answer, n_tokens
+        self.latency_s = latency_s
         self.status_code = 200
         self.raw_headers = [(b"content-type", media_type.encode())]
         # Streams get no content-length, so uvicorn uses chunked encoding like Ollama does.
@@ -173,6 +178,8 @@ class _ScriptedResponse(Response):
 
     async def _serve(self, conn: _Connection, send: Send) -> None:
         reply, answer = self.reply, self.answer
+        if self.latency_s and not await conn.wait(self.latency_s):
+            return await conn.cut()
         if reply.fault == "hang" and not await conn.wait(reply.hang_s):
             return await conn.cut()
         if isinstance(answer, bytes):
@@ -229,6 +236,8 @@ class FakeModelServer:
         responder: Called with the :class:`ChatRequest` when the queue is empty;
             may return a :class:`Reply` or a plain str.
         token_delay_s: Token delay of the demo responder's answers.
+        latency_s: Seconds every chat request waits before its first byte (any reply,
+            scripted faults included); concurrent requests wait at the same time.
     """
 
     def __init__(
@@ -239,6 +248,7 @@ class FakeModelServer:
         port: int = 0,
         *,
         token_delay_s: float = 0.0,
+        latency_s: float = 0.0,
     ) -> None:
         """Configure the server; nothing listens before :meth:`start`.
 
@@ -248,11 +258,13 @@ class FakeModelServer:
             host: Interface to listen on.
             port: Port; 0 picks a free one.
             token_delay_s: Token delay of the demo responder's answers.
+            latency_s: Seconds every chat request waits before its first byte.
         """
         self.host, self.port, self.embedding_dim = host, port, embedding_dim
-        self._defaults = (list(models), token_delay_s)
+        self._defaults = (list(models), token_delay_s, latency_s)
         self.models: list[str] = list(models)
         self.token_delay_s = token_delay_s
+        self.latency_s = latency_s
         self.requests: list[RecordedRequest] = []
         self.responder: Callable[[ChatRequest], Reply] | None = None
         self._queue: deque[Reply] = deque()
@@ -359,6 +371,7 @@ class FakeModelServer:
         self.responder = None
         self.models = list(self._defaults[0])
         self.token_delay_s = self._defaults[1]
+        self.latency_s = self._defaults[2]
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
@@ -441,7 +454,11 @@ class FakeModelServer:
         if not self._has_model(chat.model, protocol):  # checked first: consumes no reply
             return JSONResponse(wire.missing_model_body(protocol, chat.model), status_code=404)
         reply = self._next_reply(chat)
+        latency = self.latency_s
         if reply.fault in ("http_500", "http_503"):
+            if latency:  # an error takes as long to arrive as an answer's first byte
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), latency)
             status = reply.status_code or int(reply.fault[-3:])
             message = reply.content or f"fake server: scripted {reply.fault} fault"
             return JSONResponse(wire.error_body(protocol, status, message), status_code=status)
@@ -453,7 +470,14 @@ class FakeModelServer:
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             answer = wire.openai_answer(gen, chat.stream, include_usage=usage)
             media_type = "text/event-stream" if chat.stream else "application/json"
-        return _ScriptedResponse(reply, self._stopping, media_type, answer, len(gen.tokens))
+        return _ScriptedResponse(
+            reply,
+            self._stopping,
+            media_type,
+            answer,
+            len(gen.tokens),
+            latency_s=latency,
+        )
 
     async def _embed(self, request: Request) -> Response:
         body = await self._record(request)
@@ -497,12 +521,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--models", nargs="+", default=["qwen2.5:7b", "bge-m3"])
     parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
+    parser.add_argument(
+        "--latency-s",
+        type=float,
+        default=0.0,
+        help="seconds each chat request waits before its first byte (concurrent ones overlap)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not log each request (for benchmarks)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(message)s"
+    )
     server = FakeModelServer(
-        args.models, host=args.host, port=args.port, token_delay_s=args.token_delay
+        args.models,
+        host=args.host,
+        port=args.port,
+        token_delay_s=args.token_delay,
+        latency_s=args.latency_s,
     ).start()
-    print(f"Fake model server (demo responder), models: {', '.join(server.models)}")
+    latency = f", latency {args.latency_s:g} s" if args.latency_s else ""
+    print(f"Fake model server (demo responder), models: {', '.join(server.models)}{latency}")
     print(f"  Ollama:            {server.url}")
     print(f"  OpenAI-compatible: {server.openai_url}")
     print("Ctrl-C to stop.", flush=True)

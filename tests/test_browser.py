@@ -189,9 +189,13 @@ def open_app(session: _Session) -> Page:
     # The scripted replies are reasoning steps: choose that graph (the supervisor is the default).
     graph = page.get_by_test_id("stMainBlockContainer").get_by_role("combobox", name="Graph")
     expect(graph).to_have_value(re.compile(r"^supervisor — "))
+    # Chosen once the first script run is over: a choice made during it can be drawn over.
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
     graph.click()
-    page.get_by_role("option", name=re.compile(r"^reasoning — ")).click()
+    graph.press_sequentially("reasoning")  # typed: the option list still moves as it opens
+    graph.press("Enter")
     expect(graph).to_have_value(re.compile(r"^reasoning — "))
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
     return page
 
 

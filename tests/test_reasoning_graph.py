@@ -300,6 +300,20 @@ def test_async_invoke_and_stream(server, make_settings):
     assert [e.answer for e in events if isinstance(e, FinalAnswer)] == ["a2"]
 
 
+def test_events_stream_from_a_graph_compiled_without_a_checkpointer(server, make_settings):
+    server.script(*chain("One", answer="a1"), *chain("Two", answer="a2"))
+    graph = build_graph("reasoning", checkpointer=False, settings=make_settings())
+    events = list(stream_events(graph, {"question": QUESTION}))
+
+    async def go():
+        return [e async for e in astream_events(graph, {"question": QUESTION})]
+
+    for run in (events, asyncio.run(go())):
+        assert run[-1].ok and [e.type for e in run if isinstance(e, FinalAnswer)] == [
+            "final_answer"
+        ]
+
+
 def test_a_100kb_question_works(server, make_settings):
     question = "Is this long? " + "x" * 100_000
     server.script(*chain("Read it"))
