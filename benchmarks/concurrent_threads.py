@@ -38,71 +38,23 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.reasoner import FINAL_ANSWER_PROMPT, SYSTEM_PROMPT, ReasoningStep
+from benchmarks._server import ServerProcess, settings_for_url
 from core.checkpoints import make_checkpointer
 from core.models import chat_model
 from core.settings import Settings
 from core.structured import constrain
 from graphs import build_graph
 from graphs.events import RunFinished, astream_events
-
-MODEL = "qwen2.5:7b"
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class ServerProcess:
-    """`python -m tests.fake_server` in a child process, on a free port."""
-
-    def __init__(self, latency_s: float, token_delay_s: float = 0.0) -> None:
-        self.latency_s, self.token_delay_s = latency_s, token_delay_s
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> ServerProcess:
-        command = [sys.executable, "-m", "tests.fake_server", "--port", "0", "--quiet"]
-        command += ["--models", MODEL, "--latency-s", str(self.latency_s)]
-        command += ["--token-delay", str(self.token_delay_s)]
-        self._proc = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        assert self._proc.stdout is not None
-        lines = [self._proc.stdout.readline() for _ in range(2)]
-        if not lines[1].strip():
-            self._proc.kill()
-            raise RuntimeError(f"the fake server did not start: {lines!r}")
-        self.url = lines[1].split()[-1]  # "  Ollama:            http://127.0.0.1:PORT"
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(10)
-
-
-def _settings(url: str, provider: str) -> Settings:
-    return Settings(
-        _env_file=None,
-        provider=provider,
-        ollama_host=url,
-        openai_base_url=url + "/v1",
-        model=MODEL,
-        request_timeout_s=120.0,
-    )
 
 
 def _payload(i: int) -> dict[str, Any]:
@@ -199,7 +151,7 @@ async def _measure(
 ) -> list[tuple[str, Timing]]:
     runs, repeat = args.runs, args.repeat
     with ServerProcess(latency_s, token_delay_s) as server:
-        runner = Runner(_settings(server.url, args.provider))
+        runner = Runner(settings_for_url(server.url, args.provider))
         rows = [
             ("bare LangChain calls", await _async_timing(runner, runner.bare, "b", runs, repeat)),
             ("ainvoke", await _async_timing(runner, runner.ainvoke, "a", runs, repeat)),

@@ -1,7 +1,8 @@
 """mull's Streamlit app: `streamlit run ui/app.py`.
 
-Pages: Ask (a chat that shows each node's work live) and Threads (time travel:
-checkpoints, replay, fork). The sidebar picks the model and shows the server's health.
+Pages: Ask (a chat that shows each node's work live), Threads (time travel:
+checkpoints, replay, fork) and Evals (the reports of `mull eval` runs). The
+sidebar picks the model and shows the server's health.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ page = st.navigation(
     [
         st.Page(PAGES / "ask.py", title="Ask", icon=":material/chat:", default=True),
         st.Page(PAGES / "threads.py", title="Threads", icon=":material/account_tree:"),
+        st.Page(PAGES / "evals.py", title="Evals", icon=":material/analytics:"),
     ]
 )
 page.run()

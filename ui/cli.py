@@ -310,7 +310,7 @@ def doctor(
 
 
 # The thread, time-travel and document commands register themselves on `app`.
-from ui import _index_commands, _thread_commands  # noqa: E402, F401
+from ui import _eval_commands, _index_commands, _thread_commands  # noqa: E402, F401
 
 
 def _settings_problems(exc: ValidationError) -> str:

@@ -1,0 +1,167 @@
+"""`mull eval`: run strategies over a suite and report how they compare.
+
+Built on `evals` and registered on `ui.cli.app`.
+
+- `mull eval SUITE --strategy direct,reasoning --concurrency 16 --limit N --out DIR`
+  runs the strategies over the suite (`reasoning`, `code`, `rag`, or a path to a
+  HumanEval, MBPP or GSM8K jsonl file), with a progress bar on stderr when it is
+  a terminal. Each item's record is appended to `DIR/records.jsonl` as it
+  finishes: interrupted, the same command goes on where it stopped. Then the
+  report is written to DIR and its table printed.
+- `mull eval report DIR` rebuilds the report from the records.
+
+Exit codes: 0 done (items that failed are part of the results, counted by
+kind); 2 usage error (an unknown suite or strategy, a bad option, a folder that
+holds another suite's run or no run); 3 the model server is unreachable or
+lacks the model (the fix is printed); 130 interrupted with Ctrl-C (the records
+written are kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.errors import MullError
+from core.models import check_health
+from evals.report import write_report
+from evals.runner import RECORDS, EvalProgress, run_eval
+from evals.suites import load_suite
+from ui.cli import ExitCode, ModelOption, ProviderOption, _settings, _usage_error, app, err, out
+
+__all__ = ["eval_command"]
+
+INTERRUPTED = 130
+
+
+class _Bar:
+    """A progress bar of finished items, with the latest failure count; silent off a terminal."""
+
+    def __init__(self, show: bool) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[failed]} failed[/]"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not show,
+        )
+        self.task = self.bars.add_task("items", total=None, failed=0)
+        self.failed = 0
+
+    def __call__(self, progress: EvalProgress) -> None:
+        if progress.record is not None and progress.record.failure:
+            self.failed += 1
+        self.bars.update(
+            self.task, completed=progress.done, total=progress.total, failed=self.failed
+        )
+
+
+def _print_report(out_dir: Path) -> None:
+    """Write the report into the run's folder and print its Markdown."""
+    write_report(out_dir)
+    report = out_dir / "report.md"
+    # soft_wrap: a table row must stay on one line, or the Markdown is broken.
+    out.print(report.read_text(encoding="utf-8"), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"[dim]report: {report} · records: {out_dir / RECORDS}[/]")
+
+
+def _usage(exc: ValueError) -> typer.Exit:
+    if isinstance(exc, MullError):
+        return _usage_error(exc.message, exc.hint)
+    return _usage_error(str(exc))
+
+
+@app.command("eval")
+def eval_command(
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SUITE | report DIR",
+            help="A suite (reasoning, code, rag, or a jsonl path) to run, or `report DIR`.",
+            show_default=False,
+        ),
+    ],
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated strategies; every one that fits the suite by default."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Items in flight at once.")] = 8,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items.")] = None,
+    samples: Annotated[
+        int,
+        typer.Option(min=1, help="Code: samples per item (pass@k); votes for self-consistency."),
+    ] = 1,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds one item may take before it counts as a timeout.")
+    ] = 600.0,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="The run's folder; .mull/evals/SUITE-TIME by default."),
+    ] = None,
+    model: ModelOption = None,
+    provider: ProviderOption = None,
+) -> None:
+    """Run strategies over SUITE and report them side by side, or rebuild a report."""
+    if words[0] == "report":
+        if len(words) != 2:
+            raise _usage_error("Expected: mull eval report DIR")
+        folder = Path(words[1])
+        if not (folder / RECORDS).exists():
+            raise _usage_error(f"{folder} holds no eval run ({RECORDS} is missing).")
+        _print_report(folder)
+        return
+    if len(words) != 1:
+        raise _usage_error("Expected one suite: mull eval SUITE [--strategy a,b] [--out DIR]")
+    settings = _settings(model, provider)
+    try:
+        suite = load_suite(words[0])
+    except ValueError as exc:
+        raise _usage(exc) from None
+    names = [name.strip() for name in strategy.split(",") if name.strip()] if strategy else None
+    folder = out_dir or Path(".mull/evals") / f"{suite.name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+    health = check_health(settings, model=settings.model_for("generator"))
+    if not health.ok:
+        err.print(f"[bold red]Error:[/] {health.message}\n[bold]Fix:[/] {health.fix}")
+        raise typer.Exit(ExitCode.SERVER)
+
+    bar = _Bar(show=err.is_terminal)
+
+    async def go() -> None:
+        # Nodes without an async twin run in the loop's thread pool: size it to the concurrency.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=concurrency + 4)
+        )
+        await run_eval(
+            suite,
+            folder,
+            strategies=names,
+            settings=settings,
+            concurrency=concurrency,
+            limit=limit,
+            samples=samples,
+            timeout_s=timeout,
+            on_progress=bar,
+        )
+
+    try:
+        with bar.bars:
+            asyncio.run(go())
+    except KeyboardInterrupt:
+        err.print(
+            f"\n[yellow]Interrupted.[/] The records written are kept in {folder}. Run the "
+            "same command with --out on that folder to go on."
+        )
+        raise typer.Exit(INTERRUPTED) from None
+    except ValueError as exc:
+        raise _usage(exc) from None
+    _print_report(folder)
