@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.hybrid_search
 	$(BIN)/python -m benchmarks.concurrent_threads
 	$(BIN)/python -m benchmarks.eval_throughput
+	$(BIN)/python -m benchmarks.tool_step_overhead
 
 # A model-free server on Ollama's port, so mull can be tried without a model.
 fake-server: $(STAMP)

@@ -17,11 +17,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, record_error, start_run, validate_question
 from agents._stream import emit, repair_notifier, retry_notifier
+from agents.tool_user import ReasoningToolStep, ToolUser
 from core.calls import RetryPolicy, ainvoke_model, invoke_model
 from core.errors import MullError, RunError
 from core.models import with_max_tokens
@@ -100,7 +101,7 @@ class StepRecord(BaseModel):
     """The step's title (or "Error")."""
     content: str
     """The step's reasoning, or what went wrong and how to fix it."""
-    next_action: Literal["continue", "final_answer"] | None = None
+    next_action: Literal["continue", "use_tool", "final_answer"] | None = None
     """What the model chose to do next; None for an error step."""
     seconds: float
     """Wall-clock time the step took, repairs and retries included."""
@@ -110,9 +111,19 @@ class StepRecord(BaseModel):
     """Generated tokens, when the server reported them."""
     attempts: int = 1
     """Model calls it took; more than 1 when invalid JSON was repaired."""
+    tool: str | None = None
+    """With `use_tool`: the tool the step called."""
+    tool_input: dict[str, Any] | None = None
+    """With `use_tool`: the arguments it called it with."""
+    tool_call_id: str | None = None
+    """With a native tool call: the call's id."""
+    tool_result: str | None = None
+    """With `use_tool`: what the tool returned (or why it could not run), as the model read it."""
 
     def as_json(self) -> str:
-        """The step as the model wrote it: a `ReasoningStep` JSON object."""
+        """The step as the model wrote it: a `ReasoningStep`, or with a tool a tool step."""
+        if self.next_action == "use_tool":
+            return ReasoningToolStep.model_validate(self.model_dump()).model_dump_json()
         return ReasoningStep.model_validate(self.model_dump()).model_dump_json()
 
 
@@ -142,6 +153,18 @@ class ReasoningState(TypedDict, total=False):
     answer: str
     error: RunError | None
     thinking_seconds: float
+    tool_calls: int
+    """Tool calls this run made (repeats answered from earlier results not counted)."""
+    tool_cache: dict[str, str]
+    """This run's tool results by call, so that a repeated call is not run again."""
+
+
+def _unfenced(text: str) -> str:
+    """JSON a model wrapped in a Markdown fence, without the fence."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
+    return text
 
 
 @dataclass
@@ -155,11 +178,18 @@ class Reasoner:
     settings: Settings
     """Where the step cap, repairs and retries come from unless overridden."""
     max_steps: int
-    """The most steps one run may take before it must answer."""
+    """The most steps one run may take before it must answer; tool steps count."""
+    tool_user: ToolUser | None = None
+    """The tools the chain may call mid-thought, and how it asks; None for none."""
 
     @classmethod
     def from_settings(
-        cls, model: BaseChatModel, settings: Settings | None = None, *, max_steps: int | None = None
+        cls,
+        model: BaseChatModel,
+        settings: Settings | None = None,
+        *,
+        max_steps: int | None = None,
+        tool_user: ToolUser | None = None,
     ) -> Reasoner:
         """A reasoner whose options default to the settings."""
         settings = settings or get_settings()
@@ -168,19 +198,40 @@ class Reasoner:
             answer_model=with_max_tokens(model, settings.answer_tokens),
             settings=settings,
             max_steps=max_steps or settings.max_steps,
+            tool_user=tool_user,
         )
 
     def ask(self, state: ReasoningState) -> ReasoningState:
         """Start a run: check the question, add it to the conversation, reset the run's counters."""
-        return start_run(state.get("question"), self.settings, steps=[], thinking_seconds=0.0)
+        return start_run(
+            state.get("question"),
+            self.settings,
+            steps=[],
+            thinking_seconds=0.0,
+            tool_calls=0,
+            tool_cache={},
+        )
+
+    @property
+    def _schema(self) -> type[BaseModel]:
+        return ReasoningToolStep if self.tool_user else ReasoningStep
+
+    @property
+    def _native(self) -> bool:
+        return bool(self.tool_user and self.tool_user.native)
 
     def reason(self, state: ReasoningState) -> ReasoningState:
         """Take one step: ask for a `ReasoningStep`, or record why none could be had."""
         start = perf_counter()
+        prompt = self._prompt(state)
         try:
-            reply = invoke_structured(
-                self.model, self._prompt(state), ReasoningStep, **self._step_call
-            )
+            reply = None
+            if self._native:
+                called = invoke_model(self._tool_model, prompt, **self._answer_call)
+                if called.tool_calls:
+                    return self._tool_called(state, called, start)
+                reply = self._as_step(called)
+            reply = reply or invoke_structured(self.model, prompt, self._schema, **self._step_call)
         except MullError as exc:
             return self._step_failed(state, exc, start)
         return self._step_taken(state, reply, start)
@@ -188,13 +239,53 @@ class Reasoner:
     async def areason(self, state: ReasoningState) -> ReasoningState:
         """The async twin of `reason`."""
         start = perf_counter()
+        prompt = self._prompt(state)
         try:
-            reply = await ainvoke_structured(
-                self.model, self._prompt(state), ReasoningStep, **self._step_call
+            reply = None
+            if self._native:
+                called = await ainvoke_model(self._tool_model, prompt, **self._answer_call)
+                if called.tool_calls:
+                    return self._tool_called(state, called, start)
+                reply = self._as_step(called)
+            reply = reply or await ainvoke_structured(
+                self.model, prompt, self._schema, **self._step_call
             )
         except MullError as exc:
             return self._step_failed(state, exc, start)
         return self._step_taken(state, reply, start)
+
+    @property
+    def _tool_model(self) -> Any:
+        # Native calls are not JSON-constrained: a reply is a tool call, or else the step is
+        # asked for again under the JSON constraint.
+        assert self.tool_user is not None
+        return self.model.bind_tools(self.tool_user.tools)
+
+    def _as_step(self, reply: AIMessage) -> StructuredReply[BaseModel] | None:
+        """A natively asked reply that is a valid step; None to ask again under the constraint."""
+        try:
+            value = self._schema.model_validate_json(_unfenced(reply.text))
+        except ValidationError:
+            return None
+        input_tokens, output_tokens = token_usage(reply)
+        return StructuredReply(value, reply, 1, input_tokens, output_tokens)
+
+    def _tool_called(self, state: ReasoningState, reply: AIMessage, start: float) -> ReasoningState:
+        assert self.tool_user is not None
+        steps = state.get("steps", [])
+        input_tokens, output_tokens = token_usage(reply)
+        record = StepRecord(
+            index=len(steps) + 1,
+            seconds=perf_counter() - start,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            **self.tool_user.native_step(reply),
+        )
+        emit("reasoning_step", "reason", step=record)
+        return {
+            "steps": [*steps, record],
+            "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
+        }
 
     @property
     def _step_call(self) -> dict[str, Any]:
@@ -225,7 +316,7 @@ class Reasoner:
         }
 
     def _step_taken(
-        self, state: ReasoningState, reply: StructuredReply[ReasoningStep], start: float
+        self, state: ReasoningState, reply: StructuredReply[BaseModel], start: float
     ) -> ReasoningState:
         steps = state.get("steps", [])
         step = reply.value
@@ -234,6 +325,10 @@ class Reasoner:
             title=step.title,
             content=step.content,
             next_action=step.next_action,
+            tool=getattr(step, "tool", None) if step.next_action == "use_tool" else None,
+            tool_input=getattr(step, "tool_input", None)
+            if step.next_action == "use_tool"
+            else None,
             seconds=perf_counter() - start,
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
@@ -246,13 +341,20 @@ class Reasoner:
             "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
         }
 
-    def after_step(self, state: ReasoningState) -> Literal["reason", "final_answer", "__end__"]:
-        """Where the chain goes after a step: another step, the answer, or the end on error."""
+    def after_step(
+        self, state: ReasoningState
+    ) -> Literal["reason", "use_tool", "final_answer", "__end__"]:
+        """Where the chain goes after a step: a tool, another step, the answer, or the end on error.
+
+        Past the step cap, or when a tool is wanted after the tool-call cap, it answers.
+        """
         if state.get("error"):
             return END
         steps = state["steps"]
         if steps[-1].next_action == "final_answer" or len(steps) >= self.max_steps:
             return "final_answer"
+        if steps[-1].next_action == "use_tool" and self.tool_user:
+            return "final_answer" if self.tool_user.capped(state) else "use_tool"
         return "reason"
 
     def final_answer(self, state: ReasoningState) -> ReasoningState:
@@ -288,9 +390,12 @@ class Reasoner:
         capped = len(state.get("steps", [])) >= self.max_steps and (
             state["steps"][-1].next_action != "final_answer"
         )
+        tool_note = self.tool_user.cap_note(state) if self.tool_user else ""
         request = (
-            STEP_CAP_NOTE.format(max_steps=self.max_steps) if capped else ""
-        ) + FINAL_ANSWER_PROMPT
+            (STEP_CAP_NOTE.format(max_steps=self.max_steps) if capped else "")
+            + tool_note
+            + FINAL_ANSWER_PROMPT
+        )
         return self._prompt(state, closing=request)
 
     def _answer_failed(self, state: ReasoningState, exc: MullError, start: float) -> ReasoningState:
@@ -330,15 +435,28 @@ class Reasoner:
         """
         messages = state.get("messages", [])
         last_question = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+        system = SYSTEM_PROMPT + (self.tool_user.system_prompt if self.tool_user else "")
         prompt: list[BaseMessage] = [
-            SystemMessage(content=SYSTEM_PROMPT),
+            SystemMessage(content=system),
             *answered_turns(messages[:last_question]),
             HumanMessage(content=state["question"]),
             AIMessage(content=PRIMER),
         ]
         # From `steps`, not `messages`: a fork that edits a step changes what the model sees.
+        pending = ""  # a JSON action's result, read in the user turn before the next step
         for record in state.get("steps", []):
-            if record.kind == "step":
-                prompt += [HumanMessage(content=NEXT_STEP), AIMessage(content=record.as_json())]
-        prompt.append(HumanMessage(content=closing))
+            if record.kind != "step":
+                continue
+            prompt.append(HumanMessage(content=pending + NEXT_STEP))
+            pending = ""
+            if record.tool_result is not None and self.tool_user:
+                rendered = self.tool_user.render(record)
+                if isinstance(rendered[-1], HumanMessage):
+                    prompt.append(rendered[0])
+                    pending = f"{rendered[-1].content}\n\n"
+                else:  # a native call: its ToolMessage answers it
+                    prompt += rendered
+            else:
+                prompt.append(AIMessage(content=record.as_json()))
+        prompt.append(HumanMessage(content=pending + closing))
         return prompt

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ROLES", "Provider", "QueryRewrite", "Settings", "get_settings"]
+__all__ = ["ROLES", "Provider", "QueryRewrite", "Settings", "ToolCalling", "get_settings"]
 
 Provider = Literal["ollama", "openai"]
 QueryRewrite = Literal["none", "standalone", "hyde"]
+ToolCalling = Literal["json", "native", "auto"]
 
 
 ROLES = ("reasoner", "generator", "reflector", "coder", "router", "answerer", "checker")
@@ -98,7 +99,16 @@ class Settings(BaseSettings):
     """Sampling temperature for every call."""
 
     max_steps: int = Field(default=25, ge=1, le=200)
-    """The most reasoning steps one run may take before it must answer."""
+    """The most reasoning steps one run may take before it must answer (tool steps count)."""
+
+    reasoning_tools: bool = True
+    """Let the reasoning chain call tools mid-thought: run_python, and search_documents when an index exists."""
+
+    tool_calling: ToolCalling = "json"
+    """How the chain asks for a tool: `json` (a JSON action in its step; any model), `native` (bind_tools), or `auto` (native when the server says the model has tools)."""
+
+    max_tool_calls: int = Field(default=8, ge=0, le=100)
+    """The most tool calls one reasoning run may make; a repeated identical call is free."""
 
     step_tokens: int = Field(default=1024, ge=16)
     """The most tokens the model may generate for one step (Ollama `num_predict`, OpenAI `max_tokens`)."""

@@ -39,6 +39,8 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "Token",
+    "ToolCallEvent",
+    "ToolResultEvent",
     "parse_event",
 ]
 
@@ -151,6 +153,31 @@ class RetrievalEvent(_Event):
     """Why the search fell back to BM25 alone, when it did."""
 
 
+class ToolCallEvent(_Event):
+    """A reasoning step asked for a tool; `cached` when an identical earlier call answers it."""
+
+    type: Literal["tool_call"] = "tool_call"
+    node: str
+    tool: str
+    tool_input: dict[str, Any]
+    cached: bool = False
+
+
+class ToolResultEvent(_Event):
+    """What a tool returned (or why it could not run), as the model reads it."""
+
+    type: Literal["tool_result"] = "tool_result"
+    node: str
+    tool: str
+    result: str
+    ok: bool
+    """False when the call failed: bad arguments, an unknown tool, the tool's own error."""
+    cached: bool = False
+    seconds: float = 0.0
+    artifact: list[Any] | dict[str, Any] | None = None
+    """The structured result: the search hits with their sources, or the sandbox run."""
+
+
 class RouteEvent(_Event):
     """The supervisor chose the specialist for the request (or the user did)."""
 
@@ -244,6 +271,8 @@ Event = Annotated[
     | RetrievalEvent
     | GroundingEvent
     | RouteEvent
+    | ToolCallEvent
+    | ToolResultEvent
     | RetryEvent
     | RepairEvent
     | ErrorEvent
@@ -265,6 +294,8 @@ CUSTOM_EVENTS: dict[str, type[BaseModel]] = {
     "retrieval": RetrievalEvent,
     "grounding": GroundingEvent,
     "route": RouteEvent,
+    "tool_call": ToolCallEvent,
+    "tool_result": ToolResultEvent,
     "retry": RetryEvent,
     "repair": RepairEvent,
     "error": ErrorEvent,

@@ -94,7 +94,7 @@ def build_supervisor_graph(
     reviewer = Reflector(model or chat_model(settings, role="reflector"), settings, max_revisions=1)
     specialists = {
         "reasoning": reasoning.build_reasoning_graph(
-            model, False, max_steps=max_steps, settings=settings
+            model, False, max_steps=max_steps, index_dir=index_dir, settings=settings
         ),
         "code": code.build_code_graph(model, False, max_attempts=max_attempts, settings=settings),
         "rag": rag.build_rag_graph(model, False, index_dir=index_dir, settings=settings),

@@ -29,6 +29,7 @@ __all__ = [
     "Frames",
     "Generation",
     "count_words",
+    "default_capabilities",
     "demo_text",
     "embed_text",
     "embedding_inputs",
@@ -42,6 +43,8 @@ __all__ = [
     "openai_embeddings",
     "openai_models",
     "split_tokens",
+    "tools_refused",
+    "tools_unsupported_body",
 ]
 
 # A token plus the whitespace before it, so "".join(split_tokens(s)) == s.
@@ -282,17 +285,50 @@ _OLLAMA_DETAILS = {
 }
 
 
-def ollama_show(model: str) -> dict[str, Any]:
-    """The ``/api/show`` body for a model."""
+def default_capabilities(model: str) -> list[str]:
+    """What ``/api/show`` reports for a model nobody configured: embedders embed, others chat with tools."""
     embedder = "embed" in model or "bge" in model
+    return ["embedding"] if embedder else ["completion", "tools"]
+
+
+def ollama_show(model: str, capabilities: list[str] | None = None) -> dict[str, Any]:
+    """The ``/api/show`` body for a model (``capabilities`` default: :func:`default_capabilities`)."""
     return {
         "modelfile": "",
         "parameters": "",
         "template": "",
         "details": _OLLAMA_DETAILS,
         "model_info": {},
-        "capabilities": ["embedding"] if embedder else ["completion", "tools"],
+        "capabilities": default_capabilities(model) if capabilities is None else list(capabilities),
     }
+
+
+def tools_refused(request: ChatRequest) -> bool:
+    """Whether a server without tool calling would refuse this request for carrying tools.
+
+    Ollama refuses any tools for a model whose template has none. vLLM started without
+    ``--enable-auto-tool-choice`` refuses ``tool_choice="auto"`` (its default when tools
+    are sent); ``"none"``, ``"required"`` and a named function it serves by guided decoding.
+    """
+    if not request.tools:
+        return False
+    if request.protocol == "ollama":
+        return True
+    return request.body.get("tool_choice") in (None, "auto")
+
+
+def tools_unsupported_body(protocol: str, model: str) -> dict[str, Any]:
+    """The 400 body for tools sent to a model (or server) without tool calling, worded as the real ones."""
+    if protocol == "ollama":
+        full = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+        namespace = "" if "/" in full else "library/"
+        return error_body(
+            protocol, 400, f"registry.ollama.ai/{namespace}{full} does not support tools"
+        )
+    message = (
+        '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+    )
+    return error_body(protocol, 400, message)
 
 
 # ---------------------------------------------------------------- OpenAI ----

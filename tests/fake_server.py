@@ -28,7 +28,7 @@ import logging
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -57,8 +57,10 @@ class ToolCall:
 
     Attributes:
         name: Function name.
-        arguments: Function arguments (an object for Ollama, a JSON string for OpenAI).
-        id: Call id for the OpenAI protocol; generated when ``None``.
+        arguments: Function arguments; sent as an object over Ollama's protocol and as
+            a JSON string over OpenAI's.
+        id: Call id for the OpenAI protocol; generated when ``None``. Ollama's protocol
+            carries no id: ``ChatOllama`` makes up a uuid for each call.
     """
 
     name: str
@@ -232,6 +234,11 @@ class FakeModelServer:
         port: Bound port (the ephemeral one after :meth:`start` with port 0).
         embedding_dim: Dimension of the returned embeddings.
         models: Served model names; remove one to simulate "model not pulled".
+        capabilities: Per-model capability lists for ``/api/show``, overriding the default
+            (``["completion", "tools"]``; ``["embedding"]`` for embedders). A chat model
+            without ``"tools"`` refuses requests that carry tools with a 400, as Ollama does
+            for such a model and vLLM without ``--enable-auto-tool-choice`` does; see
+            :meth:`without_tools`.
         requests: Every request received, in order.
         responder: Called with the :class:`ChatRequest` when the queue is empty;
             may return a :class:`Reply` or a plain str.
@@ -249,6 +256,7 @@ class FakeModelServer:
         *,
         token_delay_s: float = 0.0,
         latency_s: float = 0.0,
+        capabilities: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Configure the server; nothing listens before :meth:`start`.
 
@@ -259,10 +267,13 @@ class FakeModelServer:
             port: Port; 0 picks a free one.
             token_delay_s: Token delay of the demo responder's answers.
             latency_s: Seconds every chat request waits before its first byte.
+            capabilities: Per-model capability overrides (see :attr:`capabilities`).
         """
         self.host, self.port, self.embedding_dim = host, port, embedding_dim
-        self._defaults = (list(models), token_delay_s, latency_s)
+        initial = {name: list(caps) for name, caps in (capabilities or {}).items()}
+        self._defaults = (list(models), token_delay_s, latency_s, initial)
         self.models: list[str] = list(models)
+        self.capabilities: dict[str, list[str]] = {k: list(v) for k, v in initial.items()}
         self.token_delay_s = token_delay_s
         self.latency_s = latency_s
         self.requests: list[RecordedRequest] = []
@@ -364,7 +375,7 @@ class FakeModelServer:
             self._queue.extend(Reply(content=r) if isinstance(r, str) else r for r in replies)
 
     def reset(self) -> None:
-        """Forget queue, requests and responder; restore models and settings."""
+        """Forget queue, requests and responder; restore models, capabilities and settings."""
         with self._lock:
             self._queue.clear()
         self.requests.clear()
@@ -372,6 +383,24 @@ class FakeModelServer:
         self.models = list(self._defaults[0])
         self.token_delay_s = self._defaults[1]
         self.latency_s = self._defaults[2]
+        self.capabilities = {k: list(v) for k, v in self._defaults[3].items()}
+
+    def capabilities_of(self, model: str) -> list[str]:
+        """What ``/api/show`` reports for a model: its override, else the default."""
+        for name in (model, f"{model}:latest", model.removesuffix(":latest")):
+            if name in self.capabilities:
+                return list(self.capabilities[name])
+        return wire.default_capabilities(model)
+
+    def without_tools(self, *models: str) -> None:
+        """Take ``"tools"`` from these models' capabilities (until :meth:`reset`).
+
+        ``/api/show`` then leaves it out, and a chat request that carries tools gets
+        the 400 a real server sends: Ollama's "... does not support tools", or vLLM's
+        "``"auto"`` tool choice requires --enable-auto-tool-choice ...".
+        """
+        for model in models:
+            self.capabilities[model] = [c for c in self.capabilities_of(model) if c != "tools"]
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
@@ -445,7 +474,7 @@ class FakeModelServer:
         name = str(body.get("model") or body.get("name") or "")
         if not self._has_model(name, "ollama"):
             return JSONResponse(wire.missing_model_body("ollama", name), status_code=404)
-        return JSONResponse(wire.ollama_show(name))
+        return JSONResponse(wire.ollama_show(name, self.capabilities_of(name)))
 
     async def _chat(self, request: Request) -> Response:
         body = await self._record(request)
@@ -453,6 +482,10 @@ class FakeModelServer:
         chat = ChatRequest.parse(protocol, body)
         if not self._has_model(chat.model, protocol):  # checked first: consumes no reply
             return JSONResponse(wire.missing_model_body(protocol, chat.model), status_code=404)
+        # Also before taking a reply, so a test can script the answer its fallback gets.
+        if "tools" not in self.capabilities_of(chat.model) and wire.tools_refused(chat):
+            body_400 = wire.tools_unsupported_body(protocol, chat.model)
+            return JSONResponse(body_400, status_code=400)
         reply = self._next_reply(chat)
         latency = self.latency_s
         if reply.fault in ("http_500", "http_503"):
@@ -520,6 +553,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--models", nargs="+", default=["qwen2.5:7b", "bge-m3"])
+    parser.add_argument(
+        "--without-tools",
+        nargs="+",
+        default=[],
+        metavar="MODEL",
+        help="models that lack tool calling (refuse requests with tools)",
+    )
     parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
     parser.add_argument(
         "--latency-s",
@@ -540,6 +580,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=args.port,
         token_delay_s=args.token_delay,
         latency_s=args.latency_s,
+        capabilities={
+            m: [c for c in wire.default_capabilities(m) if c != "tools"] for m in args.without_tools
+        },
     ).start()
     latency = f", latency {args.latency_s:g} s" if args.latency_s else ""
     print(f"Fake model server (demo responder), models: {', '.join(server.models)}{latency}")

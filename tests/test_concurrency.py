@@ -159,7 +159,8 @@ def test_hundred_threads_at_once_keep_their_own_state(server: FakeModelServer) -
     server.responder = responder
     graph = build_graph(
         "supervisor",
-        settings=settings_for(server),
+        # No tools: their prompt would add to the "next_action"s that count a run's steps.
+        settings=settings_for(server, reasoning_tools=False),
         review=False,
         checkpointer=make_checkpointer("memory"),
     )

@@ -503,6 +503,65 @@ def test_tool_calls_through_chat_models(srv):
     assert srv.chat_requests[0]["tools"][0]["function"]["name"] == "get_weather"
 
 
+def test_capabilities_per_model_in_show_and_reset(srv, oc):
+    assert srv.capabilities_of(MODEL) == ["completion", "tools"]
+    srv.without_tools(MODEL)
+    assert oc.show(MODEL).capabilities == ["completion"]
+    assert oc.show(f"{MODEL.split(':')[0]}:7b").capabilities == ["completion"]
+    srv.capabilities[EMBEDDER] = ["embedding", "vision"]
+    assert oc.show(EMBEDDER).capabilities == ["embedding", "vision"]
+    srv.reset()
+    assert oc.show(MODEL).capabilities == ["completion", "tools"]
+    assert oc.show(EMBEDDER).capabilities == ["embedding"]
+    preset = FakeModelServer(models=(MODEL,), capabilities={MODEL: ["completion"]})
+    preset.reset()
+    assert preset.capabilities_of(MODEL) == ["completion"]
+
+
+def test_model_without_tools_refuses_them_like_the_real_servers(srv, oc, ai):
+    srv.without_tools(MODEL)
+    srv.script("Plain answer.", "Second plain answer.")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+    with pytest.raises(ollama.ResponseError) as err:
+        oc.chat(model=MODEL, messages=USER, tools=tools)
+    assert err.value.status_code == 400
+    assert err.value.error == f"registry.ollama.ai/library/{MODEL} does not support tools"
+    with pytest.raises(openai.BadRequestError) as oerr:
+        ai.chat.completions.create(model=MODEL, messages=USER, tools=tools)
+    assert "--enable-auto-tool-choice" in oerr.value.body["message"]
+    # vLLM serves tool_choice="none" without tool parsing; the refusals took no reply.
+    none = ai.chat.completions.create(model=MODEL, messages=USER, tools=tools, tool_choice="none")
+    assert none.choices[0].message.content == "Plain answer."
+    assert oc.chat(model=MODEL, messages=USER).message.content == "Second plain answer."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_calls_async_through_chat_models(srv, stream):
+    call = ToolCall("get_weather", {"city": "Paris", "days": 3}, id="call_9")
+    srv.script(*[Reply(tool_calls=[call])] * 2)
+
+    async def ask(llm):
+        bound = llm.bind_tools([get_weather])
+        if not stream:
+            return await bound.ainvoke("Weather in Paris?")
+        chunks = [c async for c in bound.astream("Weather in Paris?")]
+        return sum(chunks[1:], chunks[0])
+
+    async def both():
+        # An unhashable timeout gives ChatOpenAI its own async client, not the process-wide
+        # one that an earlier test's event loop (now closed) left behind.
+        openai_llm = chat_openai(srv, timeout=httpx.Timeout(10))
+        return [await ask(ChatOllama(model=MODEL, base_url=srv.url)), await ask(openai_llm)]
+
+    from_ollama, from_openai = asyncio.run(both())
+    for msg in (from_ollama, from_openai):
+        assert [(c["name"], c["args"]) for c in msg.tool_calls] == [
+            ("get_weather", {"city": "Paris", "days": 3})
+        ]
+    assert from_openai.tool_calls[0]["id"] == "call_9" and from_ollama.tool_calls[0]["id"]
+
+
 # ------------------------------------------------------- Demo responder ----
 
 

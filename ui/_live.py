@@ -35,6 +35,8 @@ from graphs.events import (
     RouteEvent,
     RunFinished,
     Token,
+    ToolCallEvent,
+    ToolResultEvent,
 )
 from tools.retrieval import SearchHit
 
@@ -92,6 +94,21 @@ class LiveRun:
                     event, f"Draft {draft.iteration} · {draft.seconds:.1f} s{tokens}", draft.text
                 )
                 self.revisions.append((f"Draft {draft.iteration}", draft.text))
+            case ToolCallEvent(tool=tool, tool_input=arguments, cached=cached):
+                again = " · answered from an earlier identical call" if cached else ""
+                block = self._title(event, f"Tool · {tool}{again}")
+                if tool == "run_python" and isinstance(arguments.get("code"), str):
+                    block.body.code(arguments["code"], language="python")
+                else:
+                    block.body.json(arguments)
+            case ToolResultEvent(tool=tool, result=result, ok=ok, seconds=seconds):
+                block = self._block(event.namespace, event.node)
+                block.status.update(
+                    label=f"Tool · {tool} · {seconds:.2f} s",
+                    state="complete" if ok else "error",
+                    expanded=False,
+                )
+                block.body.code(result, language="text")
             case RouteEvent(decision=decision):
                 self._title(event, f"Route · {decision.specialist}", decision.reason)
             case CritiqueEvent(node="review", critique=critique):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -31,6 +32,8 @@ from graphs.events import (
     RouteEvent,
     RunFinished,
     Token,
+    ToolCallEvent,
+    ToolResultEvent,
 )
 
 __all__ = ["HumanRenderer", "JsonRenderer", "shown_path", "shown_source"]
@@ -45,6 +48,7 @@ _WORKING = {
     "route": "choosing a specialist…",
     "review": "reviewing the answer…",
     "direct": "replying…",
+    "use_tool": "running the tool…",
 }
 """What the spinner says while a node that streams no readable text works."""
 
@@ -64,6 +68,14 @@ def shown_source(source: str, page: int | None) -> str:
     """`path`, or `path, page 3`, with the path as `shown_path` writes it."""
     where = shown_path(source)
     return where if page is None else f"{where}, page {page}"
+
+
+def _clip(text: str, lines: int = 12) -> str:
+    """The first lines of a long text, saying how many more there are."""
+    kept = text.splitlines()
+    if len(kept) <= lines:
+        return text
+    return "\n".join(kept[:lines]) + f"\n… {len(kept) - lines} more lines"
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -115,6 +127,20 @@ class HumanRenderer:
             case DraftEvent(draft=draft):
                 self.console.print(f"\n[dim](draft {draft.iteration}, {draft.seconds:.1f} s)[/]")
                 self.answer_streamed = False
+            case ToolCallEvent(tool=tool, tool_input=arguments, cached=cached):
+                self._stop_spin()
+                again = " [dim](asked before: its earlier result)[/]" if cached else ""
+                self.console.print(f"[bold yellow]Tool · {escape(tool)}[/]{again}")
+                if tool == "run_python" and isinstance(arguments.get("code"), str):
+                    self.console.print(Syntax(arguments["code"], "python"))
+                else:
+                    self.console.print(
+                        escape(json.dumps(arguments, ensure_ascii=False)), highlight=False
+                    )
+            case ToolResultEvent(result=result, ok=ok):
+                self._stop_spin()
+                style = "dim" if ok else "red"
+                self.console.print(Text(_clip(result), style=style))
             case RouteEvent(decision=decision):
                 self._stop_spin()
                 self.console.print(
