@@ -93,6 +93,25 @@ def test_the_supervisor_is_the_default_and_shows_its_route_and_review(server, ap
     assert len(server.chat_requests) == 3  # forced: no routing call; step, answer, review
 
 
+def test_a_tool_step_shows_its_code_and_result(server, app):
+    import json
+
+    tool_step = {
+        "title": "Compute",
+        "content": "Code does this better.",
+        "next_action": "use_tool",
+        "tool": "run_python",
+        "tool_input": {"code": "print(1234 * 5678)"},
+    }
+    server.script(json.dumps(tool_step), *chain("Read", answer="7006652"))
+    at = ask(app(), "What is 1234 * 5678?")
+
+    assert not at.exception
+    assert any(label.startswith("Tool · run_python · ") for label in labels(at))
+    assert "print(1234 * 5678)" in [c.value for c in at.code]
+    assert any("7006652" in c.value for c in at.code)
+
+
 def test_server_down_shows_the_fix_not_a_traceback(free_port, app):
     at = app(graph=None, ollama_host=f"127.0.0.1:{free_port}")
     assert "ollama serve" in at.sidebar.error[0].value

@@ -72,6 +72,7 @@ class LiveRun:
         self.ok: bool | None = None
         self.revisions: list[tuple[str, str]] = []  # (heading, text) per draft, for side by side
         self.sources: list[SearchHit] = []  # the latest retrieval, shown beside the answer
+        self.tool_input: dict[str, object] = {}  # the call whose result comes next
 
     def handle(self, event: Event) -> None:
         """Draw one event."""
@@ -96,11 +97,8 @@ class LiveRun:
                 self.revisions.append((f"Draft {draft.iteration}", draft.text))
             case ToolCallEvent(tool=tool, tool_input=arguments, cached=cached):
                 again = " · answered from an earlier identical call" if cached else ""
-                block = self._title(event, f"Tool · {tool}{again}")
-                if tool == "run_python" and isinstance(arguments.get("code"), str):
-                    block.body.code(arguments["code"], language="python")
-                else:
-                    block.body.json(arguments)
+                self._title(event, f"Tool · {tool}{again}")
+                self.tool_input = arguments
             case ToolResultEvent(tool=tool, result=result, ok=ok, seconds=seconds):
                 block = self._block(event.namespace, event.node)
                 block.status.update(
@@ -108,7 +106,13 @@ class LiveRun:
                     state="complete" if ok else "error",
                     expanded=False,
                 )
-                block.body.code(result, language="text")
+                with block.body.container():  # the call and its result, one under the other
+                    code = self.tool_input.get("code")
+                    if tool == "run_python" and isinstance(code, str):
+                        st.code(code, language="python")
+                    else:
+                        st.json(self.tool_input)
+                    st.code(result, language="text")
             case RouteEvent(decision=decision):
                 self._title(event, f"Route · {decision.specialist}", decision.reason)
             case CritiqueEvent(node="review", critique=critique):
