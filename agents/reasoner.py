@@ -25,7 +25,7 @@ from agents._stream import emit, repair_notifier, retry_notifier
 from agents.tool_user import ReasoningToolStep, ToolUser
 from core.calls import RetryPolicy, ainvoke_model, invoke_model
 from core.errors import MullError, RunError
-from core.models import with_max_tokens
+from core.models import refuses_tools, with_max_tokens
 from core.settings import Settings, get_settings
 from core.structured import (
     StructuredReply,
@@ -227,10 +227,14 @@ class Reasoner:
         try:
             reply = None
             if self._native:
-                called = invoke_model(self._tool_model, prompt, **self._answer_call)
-                if called.tool_calls:
-                    return self._tool_called(state, called, start)
-                reply = self._as_step(called)
+                try:
+                    called = invoke_model(self._tool_model, prompt, **self._answer_call)
+                except MullError as exc:
+                    prompt = self._without_native_tools(exc, state)
+                else:
+                    if called.tool_calls:
+                        return self._tool_called(state, called, start)
+                    reply = self._as_step(called)
             reply = reply or invoke_structured(self.model, prompt, self._schema, **self._step_call)
         except MullError as exc:
             return self._step_failed(state, exc, start)
@@ -243,10 +247,14 @@ class Reasoner:
         try:
             reply = None
             if self._native:
-                called = await ainvoke_model(self._tool_model, prompt, **self._answer_call)
-                if called.tool_calls:
-                    return self._tool_called(state, called, start)
-                reply = self._as_step(called)
+                try:
+                    called = await ainvoke_model(self._tool_model, prompt, **self._answer_call)
+                except MullError as exc:
+                    prompt = self._without_native_tools(exc, state)
+                else:
+                    if called.tool_calls:
+                        return self._tool_called(state, called, start)
+                    reply = self._as_step(called)
             reply = reply or await ainvoke_structured(
                 self.model, prompt, self._schema, **self._step_call
             )
@@ -260,6 +268,20 @@ class Reasoner:
         # asked for again under the JSON constraint.
         assert self.tool_user is not None
         return self.model.bind_tools(self.tool_user.tools)
+
+    def _without_native_tools(self, exc: MullError, state: ReasoningState) -> list[BaseMessage]:
+        """After the server refused tool calling for the model: the JSON action from now on.
+
+        Returns the step's prompt again, now saying how to ask with a JSON action.
+
+        Raises:
+            MullError: `exc` itself, when it is not such a refusal.
+        """
+        if not refuses_tools(exc) or self.tool_user is None:
+            raise exc
+        self.tool_user.native = False  # the model's ability, so every later run skips the refusal
+        emit("retry", "reason", attempt=1, error=exc.message, delay_s=0.0)
+        return self._prompt(state)
 
     def _as_step(self, reply: AIMessage) -> StructuredReply[BaseModel] | None:
         """A natively asked reply that is a valid step; None to ask again under the constraint."""

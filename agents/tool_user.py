@@ -65,7 +65,7 @@ class ReasoningToolStep(BaseModel):
     )
 
 
-def _listing(tool: BaseTool) -> str:
+def _describe_tool(tool: BaseTool) -> str:
     fields = tool.args_schema.model_json_schema().get("properties", {}) if tool.args_schema else {}
     arguments = ", ".join(
         f'"{name}": {spec.get("type", "value")} ({spec.get("description", "")})'.replace(" ()", "")
@@ -122,11 +122,17 @@ class ToolUser:
         """The offered tools' names."""
         return [tool.name for tool in self.tools]
 
-    @cached_property
+    @property
     def system_prompt(self) -> str:
-        """What the system prompt says about the tools (made once: a schema costs ~1 ms)."""
-        listing = "\n".join(_listing(tool) for tool in self.tools)
-        return TOOLS_PROMPT.format(how=NATIVE_CALL if self.native else JSON_ACTION, listing=listing)
+        """What the system prompt says about the tools, for the way the chain asks now."""
+        return TOOLS_PROMPT.format(
+            how=NATIVE_CALL if self.native else JSON_ACTION, listing=self._listing
+        )
+
+    @cached_property
+    def _listing(self) -> str:
+        # Made once: each tool's JSON schema costs about a millisecond.
+        return "\n".join(_describe_tool(tool) for tool in self.tools)
 
     def capped(self, state: dict[str, Any]) -> bool:
         """Whether the run has made all the tool calls it may."""

@@ -235,3 +235,25 @@ def test_async_tool_steps(server, reasoning):
     graph = reasoning()
     result = asyncio.run(graph.ainvoke({"question": QUESTION}, thread_config("a")))
     assert result["answer"] == PRODUCT and PRODUCT in result["steps"][0].tool_result
+
+
+def test_a_server_that_refuses_native_tools_gets_the_json_action(server, reasoning):
+    server.without_tools("qwen2.5:7b")
+    server.script(
+        tool_step("run_python", {"code": "print(1234 * 5678)"}),
+        step("Read it", "Done.", "final_answer"),
+        PRODUCT,
+        step("Again", "Done.", "final_answer"),
+        PRODUCT,
+    )
+    graph = reasoning(tool_calling="native")
+    events = run(graph)
+    assert PRODUCT in next(e for e in events if isinstance(e, ToolResultEvent)).result
+    assert graph.get_state(thread_config("t")).values["answer"] == PRODUCT
+    refused = [r for r in server.chat_requests if r.get("tools")]
+    assert len(refused) == 1  # refused once; every later step asked with the JSON action
+
+    server.reset()
+    server.script(step("Again", "Done.", "final_answer"), PRODUCT)
+    run(graph, thread="u")
+    assert not any(r.get("tools") for r in server.chat_requests)
