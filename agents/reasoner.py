@@ -10,6 +10,7 @@ becomes a visible error step and the chain ends cleanly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from time import perf_counter
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -228,7 +229,7 @@ class Reasoner:
             reply = None
             if self._native:
                 try:
-                    called = invoke_model(self._tool_model, prompt, **self._answer_call)
+                    called = invoke_model(self._tool_model, prompt, **self._native_call)
                 except MullError as exc:
                     prompt = self._without_native_tools(exc, state)
                 else:
@@ -248,7 +249,7 @@ class Reasoner:
             reply = None
             if self._native:
                 try:
-                    called = await ainvoke_model(self._tool_model, prompt, **self._answer_call)
+                    called = await ainvoke_model(self._tool_model, prompt, **self._native_call)
                 except MullError as exc:
                     prompt = self._without_native_tools(exc, state)
                 else:
@@ -263,6 +264,14 @@ class Reasoner:
         return self._step_taken(state, reply, start)
 
     @property
+    def _native_call(self) -> dict[str, Any]:
+        return {
+            "policy": RetryPolicy.from_settings(self.settings),
+            "on_retry": retry_notifier("reason"),
+            "settings": self.settings,
+        }
+
+    @cached_property
     def _tool_model(self) -> Any:
         # Native calls are not JSON-constrained: a reply is a tool call, or else the step is
         # asked for again under the JSON constraint.
@@ -280,7 +289,8 @@ class Reasoner:
         if not refuses_tools(exc) or self.tool_user is None:
             raise exc
         self.tool_user.native = False  # the model's ability, so every later run skips the refusal
-        emit("retry", "reason", attempt=1, error=exc.message, delay_s=0.0)
+        problem = f"{exc.message} Asking with a JSON action instead."
+        emit("repair", "reason", attempt=1, problem=problem)
         return self._prompt(state)
 
     def _as_step(self, reply: AIMessage) -> StructuredReply[BaseModel] | None:

@@ -24,9 +24,9 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 from agents._run import answered_turns, record_error, start_run
 from agents._stream import emit, retry_notifier
 from agents.reflector import Critique
-from agents.router import RouteDecision, SpecialistName
+from agents.router import SPECIALISTS, RouteDecision, SpecialistName
 from core.calls import RetryPolicy, ainvoke_model, invoke_model
-from core.errors import MullError, RunError
+from core.errors import InvalidInput, MullError, RunError
 from core.settings import Settings
 from core.structured import finish_reason, token_usage
 
@@ -50,10 +50,12 @@ up in the user's documents.
 """
 
 SEND_BACK_PROMPT = """\
-A reviewer found problems with your answer:
+{question}
+
+A reviewer found problems with your previous answer to this:
 {issues}
 
-Answer my previous question again, complete and on its own, fixing every problem.
+Answer again, complete and on its own, fixing every problem.
 """
 
 
@@ -93,6 +95,11 @@ def start_turn(settings: Settings) -> Callable[[SupervisorState], dict[str, Any]
     """The supervisor's `ask` node: check the question and reset the turn's fields."""
 
     def ask(state: SupervisorState) -> dict[str, Any]:
+        if (forced := state.get("specialist")) and forced not in SPECIALISTS:
+            raise InvalidInput(
+                f"There is no specialist {forced!r}.",
+                hint=f"Choose one of: {', '.join(SPECIALISTS)}, or none to let the router choose.",
+            )
         return start_run(
             state.get("question"), settings, route=None, reviews=[], specialist_output={}
         )
@@ -128,11 +135,11 @@ class Delegate:
 
     def run(self, state: SupervisorState) -> dict[str, Any]:
         """Run the specialist on the turn and take its answer."""
-        return self._taken(self.graph.invoke(self._handover(state)))
+        return self._taken(state, self.graph.invoke(self._handover(state)))
 
     async def arun(self, state: SupervisorState) -> dict[str, Any]:
         """The async twin of `run`."""
-        return self._taken(await self.graph.ainvoke(self._handover(state)))
+        return self._taken(state, await self.graph.ainvoke(self._handover(state)))
 
     @staticmethod
     def _handover(state: SupervisorState) -> dict[str, Any]:
@@ -142,7 +149,8 @@ class Delegate:
             return {"question": state["question"], "messages": turns}
         issues = "\n".join(f"- {issue}" for issue in reviews[-1].issues)
         return {
-            "question": SEND_BACK_PROMPT.format(issues=issues),
+            # The task itself is repeated: not every specialist reads the conversation (code).
+            "question": SEND_BACK_PROMPT.format(question=state["question"], issues=issues),
             "messages": [
                 *turns,
                 HumanMessage(content=state["question"]),
@@ -151,7 +159,10 @@ class Delegate:
         }
 
     @staticmethod
-    def _taken(output: dict[str, Any]) -> dict[str, Any]:
+    def _taken(state: SupervisorState, output: dict[str, Any]) -> dict[str, Any]:
+        if state.get("reviews") and not output.get("answer"):
+            # A revision that failed keeps the answer the reviewer judged; its error is reported.
+            return {"error": output.get("error")}
         return {
             "answer": output.get("answer", ""),
             "error": output.get("error"),

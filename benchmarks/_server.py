@@ -55,4 +55,6 @@ def settings_for_url(url: str, provider: str = "ollama") -> Settings:
         openai_base_url=url + "/v1",
         model=MODEL,
         request_timeout_s=120.0,
+        # No tools: the bare-client baselines send the tool-less step prompt and schema.
+        reasoning_tools=False,
     )

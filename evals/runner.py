@@ -104,12 +104,20 @@ def _run_info(
     options: dict[str, Any],
     earlier: dict[str, Any],
 ) -> dict[str, Any]:
-    if earlier and earlier.get("suite") != suite.name:
-        raise InvalidInput(
-            f"The folder holds a run of the {earlier.get('suite')!r} suite, not {suite.name!r}.",
-            hint="Give this run its own --out folder.",
-        )
     named = getattr(model, "model", None) or getattr(model, "model_name", None)
+    now = {
+        "suite": suite.name,
+        "model": named or settings.model,
+        "provider": settings.provider,
+        "samples": options["samples"],
+    }
+    # Records of another suite, model, provider or sample count must not mix into one report.
+    for key, value in now.items():
+        if earlier and key in earlier and earlier[key] != value:
+            raise InvalidInput(
+                f"The folder holds a run with {key} {earlier[key]!r}, not {value!r}.",
+                hint="Give this run its own --out folder, or resume it with the same options.",
+            )
     return {
         "suite": suite.name,
         "kind": suite.kind,

@@ -91,6 +91,13 @@ class EvalContext:
             self._graphs[key] = build()
         return self._graphs[key]
 
+    @property
+    def sample_settings(self) -> Settings:
+        """The settings samples are drawn with: at the vote temperature when there are several."""
+        if self.samples == 1:
+            return self.settings
+        return self.settings.model_copy(update={"temperature": self.vote_temperature})
+
     def chat(self, *, temperature: float | None = None) -> BaseChatModel:
         """The plain model, optionally at another temperature."""
         if self.model is not None:
@@ -248,7 +255,8 @@ async def _reasoning(item: Item, context: EvalContext, config: RunnableConfig) -
     assert isinstance(item, ReasoningItem)
     graph = context.graph(
         "reasoning",
-        lambda: build_reasoning_graph(context.model, False, settings=context.settings),
+        # The chain alone, without tools: what is measured is thinking in steps.
+        lambda: build_reasoning_graph(context.model, False, tools=[], settings=context.settings),
     )
     result = await graph.ainvoke({"question": item.question}, config)
     fields = _reasoning_fields(item, result.get("answer", ""), steps=len(result.get("steps", [])))
@@ -296,7 +304,9 @@ def _code_fields(item: CodeItem, solutions: list[str], runs: list[TestRun]) -> d
 async def _single_shot(item: Item, context: EvalContext, config: RunnableConfig) -> dict[str, Any]:
     assert isinstance(item, CodeItem)
     prompt = SINGLE_SHOT_PROMPT.format(prompt=item.prompt)
-    temperatures = [None] + [context.vote_temperature] * (context.samples - 1)
+    # pass@k assumes samples drawn alike: all at the vote temperature when there are several.
+    temperature = context.vote_temperature if context.samples > 1 else None
+    temperatures = [temperature] * context.samples
     replies = await asyncio.gather(
         *(_plain_call(context, prompt, config, temperature=t) for t in temperatures)
     )
@@ -310,7 +320,10 @@ async def _code_graph(item: Item, context: EvalContext, config: RunnableConfig) 
     graph = context.graph(
         "code",
         lambda: build_code_graph(
-            context.model, False, timeout_s=context.sandbox_timeout_s, settings=context.settings
+            context.model,
+            False,
+            timeout_s=context.sandbox_timeout_s,
+            settings=context.sample_settings,
         ),
     )
     results = [

@@ -10,7 +10,7 @@ checkpoints keep them as they are).
 
 Failures the model should read rather than crash on (no index, a query that is
 empty, a sandbox that cannot start) raise `ToolException` with one short
-sentence; LangGraph's `ToolNode(tools, handle_tool_errors=True)` turns that,
+sentence; LangGraph's `ToolNode(tools, handle_tool_errors=tool_error_message)` turns that,
 and arguments that fail the schema, into an error `ToolMessage`. A program
 that runs out of time is not a failure of the tool: its result says it was
 stopped, why, and what it printed before.

@@ -3,7 +3,8 @@
 The thread and time-travel commands (`threads`, `history`, `replay`, `fork`)
 live in `ui/_thread_commands.py`, and the document commands (`index` to build,
 list and prune the index the rag graph reads, `search` to query it) in
-`ui/_index_commands.py`, both registered on the same app.
+`ui/_index_commands.py`, and `eval` (strategies over a suite, and its report) in
+`ui/_eval_commands.py`, all registered on the same app.
 
 Exit codes: 0 done; 2 usage error; 3 model server unreachable or model missing
 (the fix is printed); 4 the run failed (an error, or code whose tests still fail).

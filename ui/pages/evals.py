@@ -49,7 +49,7 @@ run = top[0].selectbox("Run, newest first", runs, format_func=_run_label, key="e
 if top[1].button(
     "Rebuild report",
     key="rebuild_report",
-    width="stretch",
+    use_container_width=True,
     help="Write report.md, report.json and the plot into the run folder from its records.",
 ):
     paths = write_report(run)
