@@ -6,10 +6,11 @@ from typing import Any
 
 from langgraph.config import get_stream_writer
 
-from core.calls import OnRetry
+from core.calls import OnRetry, RetryPolicy
+from core.settings import Settings
 from core.structured import OnRepair
 
-__all__ = ["emit", "repair_notifier", "retry_notifier"]
+__all__ = ["call_options", "emit", "structured_call_options"]
 
 
 def emit(event: str, node: str, **data: Any) -> None:
@@ -21,7 +22,7 @@ def emit(event: str, node: str, **data: Any) -> None:
     writer({"event": event, "node": node, **data})
 
 
-def retry_notifier(node: str) -> OnRetry:
+def _retry_notifier(node: str) -> OnRetry:
     """An `on_retry` callback that reports each transient retry as a `retry` event."""
 
     def notify(attempt: int, error: BaseException, delay_s: float) -> None:
@@ -36,10 +37,28 @@ def retry_notifier(node: str) -> OnRetry:
     return notify
 
 
-def repair_notifier(node: str) -> OnRepair:
+def _repair_notifier(node: str) -> OnRepair:
     """An `on_repair` callback that reports each repair of invalid JSON as a `repair` event."""
 
     def notify(attempt: int, problem: str) -> None:
         emit("repair", node, attempt=attempt, problem=problem)
 
     return notify
+
+
+def call_options(settings: Settings, node: str) -> dict[str, Any]:
+    """`invoke_model`'s options for a node: the settings' retry policy, each retry an event."""
+    return {
+        "policy": RetryPolicy.from_settings(settings),
+        "on_retry": _retry_notifier(node),
+        "settings": settings,
+    }
+
+
+def structured_call_options(settings: Settings, node: str) -> dict[str, Any]:
+    """`invoke_structured`'s options for a node: `call_options`, and the settings' repairs."""
+    return {
+        **call_options(settings, node),
+        "repairs": settings.repair_attempts,
+        "on_repair": _repair_notifier(node),
+    }

@@ -19,9 +19,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import finish_run, record_error, start_run
-from agents._stream import emit, repair_notifier, retry_notifier
+from agents._stream import emit, structured_call_options
 from agents.reflector import CodeFeedback
-from core.calls import RetryPolicy
 from core.errors import MullError, RunError, StructuredOutputError
 from core.settings import Settings
 from core.structured import invoke_structured
@@ -169,11 +168,7 @@ class Coder:
                 self.model,
                 self._prompt(state),
                 CodeSolution,
-                repairs=self.settings.repair_attempts,
-                policy=RetryPolicy.from_settings(self.settings),
-                on_retry=retry_notifier("write"),
-                on_repair=repair_notifier("write"),
-                settings=self.settings,
+                **structured_call_options(self.settings, "write"),
             ).value
         except StructuredOutputError as exc:  # unreadable output is a failed attempt, not the end
             solution = CodeSolution(

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, finish_run, record_error, start_run
-from agents._stream import emit, retry_notifier
+from agents._stream import call_options, emit
 from agents.reflector import Critique
-from core.calls import RetryPolicy, invoke_model
+from core.calls import invoke_model
 from core.errors import MullError, RunError
 from core.settings import Settings
 from core.structured import token_usage
@@ -101,13 +101,7 @@ def write_draft(
         MullError: The model could not be reached or failed.
     """
     start = perf_counter()
-    reply = invoke_model(
-        model,
-        prompt,
-        policy=RetryPolicy.from_settings(settings),
-        on_retry=retry_notifier(node),
-        settings=settings,
-    )
+    reply = invoke_model(model, prompt, **call_options(settings, node))
     draft = Draft(
         iteration=iteration,
         text=reply.text.strip(),

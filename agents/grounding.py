@@ -17,8 +17,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from agents._run import record_error
-from agents._stream import emit, repair_notifier, retry_notifier
-from core.calls import RetryPolicy
+from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import invoke_structured
@@ -168,11 +167,7 @@ class GroundingChecker:
             self.model,
             prompt,
             GroundingCheck,
-            repairs=self.settings.repair_attempts,
-            policy=RetryPolicy.from_settings(self.settings),
-            on_retry=retry_notifier("check"),
-            on_repair=repair_notifier("check"),
-            settings=self.settings,
+            **structured_call_options(self.settings, "check"),
         ).value
         unsupported = [c for c in reply.claims if not c.supported]
         problems = [

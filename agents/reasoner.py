@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, record_error, start_run, validate_question
-from agents._stream import emit, repair_notifier, retry_notifier
+from agents._stream import call_options, emit, structured_call_options
 from agents.tool_user import ReasoningToolStep, ToolUser
-from core.calls import RetryPolicy, ainvoke_model, invoke_model
+from core.calls import ainvoke_model, invoke_model
 from core.errors import MullError, RunError
 from core.models import refuses_tools, with_max_tokens
 from core.settings import Settings, get_settings
@@ -229,14 +229,18 @@ class Reasoner:
             reply = None
             if self._native:
                 try:
-                    called = invoke_model(self._tool_model, prompt, **self._native_call)
+                    called = invoke_model(
+                        self._tool_model, prompt, **call_options(self.settings, "reason")
+                    )
                 except MullError as exc:
                     prompt = self._without_native_tools(exc, state)
                 else:
                     if called.tool_calls:
                         return self._tool_called(state, called, start)
                     reply = self._as_step(called)
-            reply = reply or invoke_structured(self.model, prompt, self._schema, **self._step_call)
+            reply = reply or invoke_structured(
+                self.model, prompt, self._schema, **structured_call_options(self.settings, "reason")
+            )
         except MullError as exc:
             return self._step_failed(state, exc, start)
         return self._step_taken(state, reply, start)
@@ -249,7 +253,9 @@ class Reasoner:
             reply = None
             if self._native:
                 try:
-                    called = await ainvoke_model(self._tool_model, prompt, **self._native_call)
+                    called = await ainvoke_model(
+                        self._tool_model, prompt, **call_options(self.settings, "reason")
+                    )
                 except MullError as exc:
                     prompt = self._without_native_tools(exc, state)
                 else:
@@ -257,19 +263,11 @@ class Reasoner:
                         return self._tool_called(state, called, start)
                     reply = self._as_step(called)
             reply = reply or await ainvoke_structured(
-                self.model, prompt, self._schema, **self._step_call
+                self.model, prompt, self._schema, **structured_call_options(self.settings, "reason")
             )
         except MullError as exc:
             return self._step_failed(state, exc, start)
         return self._step_taken(state, reply, start)
-
-    @property
-    def _native_call(self) -> dict[str, Any]:
-        return {
-            "policy": RetryPolicy.from_settings(self.settings),
-            "on_retry": retry_notifier("reason"),
-            "settings": self.settings,
-        }
 
     @cached_property
     def _tool_model(self) -> Any:
@@ -317,16 +315,6 @@ class Reasoner:
         return {
             "steps": [*steps, record],
             "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
-        }
-
-    @property
-    def _step_call(self) -> dict[str, Any]:
-        return {
-            "repairs": self.settings.repair_attempts,
-            "policy": RetryPolicy.from_settings(self.settings),
-            "on_retry": retry_notifier("reason"),
-            "on_repair": repair_notifier("reason"),
-            "settings": self.settings,
         }
 
     def _step_failed(self, state: ReasoningState, exc: MullError, start: float) -> ReasoningState:
@@ -393,7 +381,11 @@ class Reasoner:
         """Write the answer as free text from the question and the steps."""
         start = perf_counter()
         try:
-            reply = invoke_model(self.answer_model, self._answer_prompt(state), **self._answer_call)
+            reply = invoke_model(
+                self.answer_model,
+                self._answer_prompt(state),
+                **call_options(self.settings, "final_answer"),
+            )
         except MullError as exc:
             return self._answer_failed(state, exc, start)
         return self._answered(state, reply, start)
@@ -403,19 +395,13 @@ class Reasoner:
         start = perf_counter()
         try:
             reply = await ainvoke_model(
-                self.answer_model, self._answer_prompt(state), **self._answer_call
+                self.answer_model,
+                self._answer_prompt(state),
+                **call_options(self.settings, "final_answer"),
             )
         except MullError as exc:
             return self._answer_failed(state, exc, start)
         return self._answered(state, reply, start)
-
-    @property
-    def _answer_call(self) -> dict[str, Any]:
-        return {
-            "policy": RetryPolicy.from_settings(self.settings),
-            "on_retry": retry_notifier("final_answer"),
-            "settings": self.settings,
-        }
 
     def _answer_prompt(self, state: ReasoningState) -> list[BaseMessage]:
         """The chain so far, then the request for the answer (noting the step cap if it was hit)."""

@@ -18,8 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, Field
 
 from agents._run import record_error
-from agents._stream import emit, repair_notifier, retry_notifier
-from core.calls import RetryPolicy
+from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import ainvoke_structured, invoke_structured
@@ -185,16 +184,13 @@ class Reflector:
         return {"attempts": [*attempts[:-1], latest.model_copy(update={"feedback": review})]}
 
     def _judge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
-        return invoke_structured(self.model, prompt, schema, **self._call(node)).value
+        return invoke_structured(
+            self.model, prompt, schema, **structured_call_options(self.settings, node)
+        ).value
 
     async def _ajudge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
-        return (await ainvoke_structured(self.model, prompt, schema, **self._call(node))).value
-
-    def _call(self, node: str) -> dict[str, Any]:
-        return {
-            "repairs": self.settings.repair_attempts,
-            "policy": RetryPolicy.from_settings(self.settings),
-            "on_retry": retry_notifier(node),
-            "on_repair": repair_notifier(node),
-            "settings": self.settings,
-        }
+        return (
+            await ainvoke_structured(
+                self.model, prompt, schema, **structured_call_options(self.settings, node)
+            )
+        ).value

@@ -17,8 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agents._run import answered_turns, record_error
-from agents._stream import emit, retry_notifier
-from core.calls import RetryPolicy, invoke_model
+from agents._stream import call_options, emit
+from core.calls import invoke_model
 from core.errors import MullError
 from core.models import with_max_tokens
 from core.settings import QueryRewrite, Settings
@@ -94,8 +94,6 @@ class Retriever:
         reply = invoke_model(
             with_max_tokens(self.model, _REWRITE_TOKENS),
             prompt,
-            policy=RetryPolicy.from_settings(self.settings),
-            on_retry=retry_notifier("retrieve"),
-            settings=self.settings,
+            **call_options(self.settings, "retrieve"),
         )
         return reply.text.strip()

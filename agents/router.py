@@ -17,8 +17,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from agents._run import answered_turns, record_error
-from agents._stream import emit, repair_notifier, retry_notifier
-from core.calls import RetryPolicy
+from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import StructuredReply, ainvoke_structured, invoke_structured
@@ -75,7 +74,10 @@ class Router:
         offered = self._offered()
         try:
             reply = invoke_structured(
-                self.model, self._prompt(state, offered), RouteDecision, **self._call
+                self.model,
+                self._prompt(state, offered),
+                RouteDecision,
+                **structured_call_options(self.settings, "route"),
             )
         except MullError as exc:
             return {"error": record_error(exc, "route"), "specialist": None}
@@ -89,7 +91,10 @@ class Router:
         offered = self._offered()
         try:
             reply = await ainvoke_structured(
-                self.model, self._prompt(state, offered), RouteDecision, **self._call
+                self.model,
+                self._prompt(state, offered),
+                RouteDecision,
+                **structured_call_options(self.settings, "route"),
             )
         except MullError as exc:
             return {"error": record_error(exc, "route"), "specialist": None}
@@ -100,16 +105,6 @@ class Router:
         """The chosen specialist's node, or `finish` when no choice could be had."""
         route = state.get("route")
         return "finish" if state.get("error") or route is None else route.specialist
-
-    @property
-    def _call(self) -> dict[str, Any]:
-        return {
-            "repairs": self.settings.repair_attempts,
-            "policy": RetryPolicy.from_settings(self.settings),
-            "on_retry": retry_notifier("route"),
-            "on_repair": repair_notifier("route"),
-            "settings": self.settings,
-        }
 
     def _offered(self) -> list[str]:
         return [name for name in SPECIALISTS if name != "rag" or self.has_index()]

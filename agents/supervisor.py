@@ -22,10 +22,10 @@ from langgraph.graph.state import CompiledStateGraph
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, record_error, start_run
-from agents._stream import emit, retry_notifier
+from agents._stream import call_options, emit
 from agents.reflector import Critique
 from agents.router import SPECIALISTS, RouteDecision, SpecialistName
-from core.calls import RetryPolicy, ainvoke_model, invoke_model
+from core.calls import ainvoke_model, invoke_model
 from core.errors import InvalidInput, MullError, RunError
 from core.settings import Settings
 from core.structured import finish_reason, token_usage
@@ -183,7 +183,9 @@ class DirectResponder:
         """Reply to the turn."""
         start = perf_counter()
         try:
-            message = invoke_model(self.model, self._prompt(state), **self._call)
+            message = invoke_model(
+                self.model, self._prompt(state), **call_options(self.settings, "direct")
+            )
         except MullError as exc:
             return {"error": record_error(exc, "direct")}
         return self._replied(message, start)
@@ -192,18 +194,12 @@ class DirectResponder:
         """The async twin of `reply`."""
         start = perf_counter()
         try:
-            message = await ainvoke_model(self.model, self._prompt(state), **self._call)
+            message = await ainvoke_model(
+                self.model, self._prompt(state), **call_options(self.settings, "direct")
+            )
         except MullError as exc:
             return {"error": record_error(exc, "direct")}
         return self._replied(message, start)
-
-    @property
-    def _call(self) -> dict[str, Any]:
-        return {
-            "policy": RetryPolicy.from_settings(self.settings),
-            "on_retry": retry_notifier("direct"),
-            "settings": self.settings,
-        }
 
     @staticmethod
     def _prompt(state: SupervisorState) -> list[BaseMessage]:
