@@ -1,18 +1,47 @@
-# `make test` and `make bench` create .venv when it is missing and install mull into it.
+# `make run`, `make test` and `make bench` create .venv when it is missing and install exactly
+# the versions in uv.lock into it. pyproject.toml keeps the ranges people who embed mull get.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The uv that installs the lock; pip brings it into the venv, and the lock keeps it there.
+UV_VERSION := 0.13.9
+# uv's cache and the venv may sit on different filesystems, where hard links cannot reach.
+export UV_LINK_MODE := copy
 
-.PHONY: install run test lint bench fake-server clean
+.PHONY: install run test test-latest test-openai2 lint lock bench fake-server clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv sync --quiet --frozen --extra dev
 	touch $(STAMP)
+
+# Refresh uv.lock to the newest versions pyproject.toml's ranges allow; then run `make test`.
+lock: $(STAMP)
+	$(BIN)/uv lock --upgrade
+
+# The suite on the newest versions the ranges allow, in a scratch venv: what a fresh
+# `pip install mull` gets today. Run it before `make lock` to see breakage before users do.
+test-latest: $(STAMP)
+	rm -rf .venv-latest
+	$(BIN)/uv venv --quiet --python $(PYTHON) .venv-latest
+	$(BIN)/uv pip install --quiet --python .venv-latest/bin/python --upgrade -e '.[dev]'
+	.venv-latest/bin/python -m pytest -p no:cacheprovider
+
+# The locked versions but openai 2 (on httpx, where openai 3 is on httpx2): the tests of the
+# OpenAI-compatible path, on the older major that pyproject.toml still allows.
+test-openai2: $(STAMP)
+	rm -rf .venv-openai2
+	$(BIN)/uv venv --quiet --python $(PYTHON) .venv-openai2
+	$(BIN)/uv export --quiet --frozen --extra dev --no-emit-project -o .venv-openai2/locked.txt
+	echo 'openai>=2,<3' > .venv-openai2/overrides.txt
+	$(BIN)/uv pip install --quiet --python .venv-openai2/bin/python -r .venv-openai2/locked.txt \
+		--overrides .venv-openai2/overrides.txt -e .
+	.venv-openai2/bin/python -c 'import openai; print("openai", openai.__version__)'
+	.venv-openai2/bin/python -m pytest -p no:cacheprovider -q -k 'openai or call_errors'
 
 # The app, on this machine only (127.0.0.1); MULL_PORT picks another port.
 run: $(STAMP)
@@ -39,4 +68,4 @@ fake-server: $(STAMP)
 	$(BIN)/python -m tests.fake_server --port 11434
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .venv-openai2 .pytest_cache .ruff_cache

@@ -63,20 +63,34 @@ DEFAULT_RETRY = RetryPolicy()
 """Three retries, waiting 0.5 s, 1 s, 2 s."""
 
 
+# Errors are told apart by each client's own exception classes. openai 3 wraps every transport
+# failure, mid-stream too, in its own `APIConnectionError` / `APITimeoutError`, whichever HTTP
+# stack (httpx2) sits underneath; openai 2 lets httpx's escape from a stream it is reading; the
+# ollama client raises httpx's as they are, and makes a refused connection the builtin
+# `ConnectionError`. httpx here is the ollama client's and openai 2's, never openai 3's.
+
+
 def _status_code(exc: BaseException) -> int | None:
-    code = getattr(exc, "status_code", None)
-    if isinstance(code, int):
-        return code
-    response = getattr(exc, "response", None)
-    code = getattr(response, "status_code", None)
-    return code if isinstance(code, int) else None
+    import ollama
+    import openai
+
+    if isinstance(exc, openai.APIStatusError | ollama.ResponseError):
+        return exc.status_code
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    return None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APITimeoutError | httpx.TimeoutException)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     import openai
 
-    # The ollama client turns httpx.ConnectError into the builtin ConnectionError.
-    return isinstance(exc, httpx.TransportError | ConnectionError | openai.APIConnectionError)
+    return isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError)
 
 
 def _failed_mid_reply(exc: BaseException) -> bool:
@@ -103,20 +117,18 @@ def translate_error(
     """Turn a client's exception into one of mull's errors, with the fix in words.
 
     Args:
-        exc: What the ollama, openai or httpx client raised.
+        exc: What the ollama or openai client raised.
         model: The model that was called, for the message.
         settings: When given, the hint names the configured server and variables.
         setting: The variable that names the model, for the hint.
     """
-    import openai
-
     from core.models import fix_for_missing_model, fix_for_unreachable
 
     if isinstance(exc, MullError):
         return exc
     detail = str(exc).strip() or type(exc).__name__
     # Checked first: openai's timeout error is a kind of its connection error.
-    if isinstance(exc, httpx.TimeoutException | openai.APITimeoutError):
+    if _is_timeout(exc):
         return ModelCallFailed(
             f"The model server took too long to answer: {detail}",
             hint="Raise MULL_REQUEST_TIMEOUT_S, or use a smaller model.",

@@ -72,6 +72,7 @@ def chat_model(
             num_ctx=settings.context_tokens,
             client_kwargs={"timeout": settings.request_timeout_s},
         )
+    import openai
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
@@ -80,9 +81,10 @@ def chat_model(
         api_key=settings.openai_api_key,
         temperature=settings.temperature,
         max_tokens=limit,
-        # An httpx.Timeout, being unhashable, keeps langchain-openai from handing every model
-        # one process-wide async client, which breaks in any event loop after the first.
-        timeout=httpx.Timeout(settings.request_timeout_s),
+        # The client's own Timeout (httpx's in openai 2, httpx2's in openai 3), being unhashable,
+        # keeps langchain-openai from handing every model one process-wide async client, which
+        # breaks in any event loop after the first.
+        timeout=openai.Timeout(settings.request_timeout_s),
         max_retries=0,
         stream_usage=True,
     )

@@ -1,16 +1,40 @@
-"""Shared fixtures: one loopback fake model server per session, and settings that point at it."""
+"""Shared fixtures: one loopback fake model server per session, settings that point at it, and
+isolation from the folder and environment the suite runs in."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from core.settings import Provider, Settings, get_settings
 from tests.fake_server import FakeModelServer
 
+pytest_plugins = ["tests._no_hangs"]
+
 MODEL = "qwen2.5:7b"
+
+# What mull reads from the environment; a developer's own values must never reach a test.
+_OUTSIDE_SETTINGS = ("MULL_", "OLLAMA_", "OPENAI_")
+
+
+@pytest.fixture(autouse=True)
+def isolated(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
+    """Run each test in its own empty folder (no `.env`, no `.mull/`) with none of the
+    developer's mull, Ollama or OpenAI variables. `live` tests keep them: they are the point."""
+    if request.node.get_closest_marker("live") is None:
+        monkeypatch.chdir(tmp_path)
+        for key in list(os.environ):
+            if key.startswith(_OUTSIDE_SETTINGS):
+                monkeypatch.delenv(key)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -64,18 +88,9 @@ def make_settings(server: FakeModelServer, provider: Provider) -> Callable[..., 
 
 @pytest.fixture
 def env_for(
-    monkeypatch: pytest.MonkeyPatch, tmp_path, server: FakeModelServer
-) -> Callable[..., None]:
-    """Point the process-wide settings (what the CLI reads) at the fake server.
-
-    Runs in an empty folder so no `.env` is read, and clears inherited MULL_ variables.
-    """
-    import os
-
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith(("MULL_", "OLLAMA_", "OPENAI_")):
-            monkeypatch.delenv(key)
+    monkeypatch: pytest.MonkeyPatch, server: FakeModelServer
+) -> Iterator[Callable[..., None]]:
+    """Point the process-wide settings (what the CLI reads) at the fake server."""
 
     def apply(provider: Provider = "ollama", **overrides: object) -> None:
         values = {

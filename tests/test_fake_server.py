@@ -551,7 +551,7 @@ def test_tool_calls_async_through_chat_models(srv, stream):
     async def both():
         # An unhashable timeout gives ChatOpenAI its own async client, not the process-wide
         # one that an earlier test's event loop (now closed) left behind.
-        openai_llm = chat_openai(srv, timeout=httpx.Timeout(10))
+        openai_llm = chat_openai(srv, timeout=openai.Timeout(10))
         return [await ask(ChatOllama(model=MODEL, base_url=srv.url)), await ask(openai_llm)]
 
     from_ollama, from_openai = asyncio.run(both())

@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from core.checkpoints import aclose_checkpointer
 from graphs import (
     CritiqueEvent,
     FinalAnswer,
@@ -224,16 +225,17 @@ def test_time_travel_works_at_the_supervisors_own_level(server, supervisor):
 def test_async_runs_and_an_async_sqlite_checkpointer(server, make_settings, tmp_path):
     async def go():
         saver = await aopen_checkpointer(f"sqlite:///{tmp_path}/threads.db")
-        graph = build_graph(
-            "supervisor", checkpointer=saver, settings=make_settings(), review=False
-        )
-        server.script(route("reasoning"), *chain("Async", answer="async answer"))
-        events = [
-            e async for e in astream_events(graph, {"question": QUESTION}, thread_config("a"))
-        ]
-        state = await graph.aget_state(thread_config("a"))
-        await saver.conn.close()
-        return events, state
+        try:
+            graph = build_graph(
+                "supervisor", checkpointer=saver, settings=make_settings(), review=False
+            )
+            server.script(route("reasoning"), *chain("Async", answer="async answer"))
+            events = [
+                e async for e in astream_events(graph, {"question": QUESTION}, thread_config("a"))
+            ]
+            return events, await graph.aget_state(thread_config("a"))
+        finally:
+            await aclose_checkpointer(saver)
 
     events, state = asyncio.run(go())
     assert events[-1].ok and state.values["answer"] == "async answer"
