@@ -245,6 +245,9 @@ class FakeModelServer:
         token_delay_s: Token delay of the demo responder's answers.
         latency_s: Seconds every chat request waits before its first byte (any reply,
             scripted faults included); concurrent requests wait at the same time.
+        props: The body of ``GET /props``, as llama.cpp's ``llama-server`` answers it (e.g.
+            ``{"default_generation_settings": {"n_ctx": 16384}, "build_info": "b1"}``);
+            None (the default) answers 404, as Ollama and vLLM do.
     """
 
     def __init__(
@@ -276,6 +279,7 @@ class FakeModelServer:
         self.capabilities: dict[str, list[str]] = {k: list(v) for k, v in initial.items()}
         self.token_delay_s = token_delay_s
         self.latency_s = latency_s
+        self.props: dict[str, Any] | None = None
         self.requests: list[RecordedRequest] = []
         self.responder: Callable[[ChatRequest], Reply] | None = None
         self._queue: deque[Reply] = deque()
@@ -375,7 +379,7 @@ class FakeModelServer:
             self._queue.extend(Reply(content=r) if isinstance(r, str) else r for r in replies)
 
     def reset(self) -> None:
-        """Forget queue, requests and responder; restore models, capabilities and settings."""
+        """Forget queue, requests and responder; restore models, capabilities, props and settings."""
         with self._lock:
             self._queue.clear()
         self.requests.clear()
@@ -383,6 +387,7 @@ class FakeModelServer:
         self.models = list(self._defaults[0])
         self.token_delay_s = self._defaults[1]
         self.latency_s = self._defaults[2]
+        self.props = None
         self.capabilities = {k: list(v) for k, v in self._defaults[3].items()}
 
     def capabilities_of(self, model: str) -> list[str]:
@@ -431,6 +436,7 @@ class FakeModelServer:
             Route("/api/version", self._get, methods=["GET"]),
             Route("/api/tags", self._get, methods=["GET"]),
             Route("/v1/models", self._get, methods=["GET"]),
+            Route("/props", self._get, methods=["GET"]),
             Route("/api/show", self._show, methods=["POST"]),
             Route("/api/chat", self._chat, methods=["POST"]),
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -463,6 +469,10 @@ class FakeModelServer:
             return JSONResponse({"version": "0.12.0"})
         if path == "/api/tags":
             return JSONResponse(wire.ollama_tags(self.models))
+        if path == "/props":
+            if self.props is None:
+                return PlainTextResponse("404 page not found", status_code=404)
+            return JSONResponse(self.props)
         return JSONResponse(wire.openai_models(self.models))
 
     async def _not_found(self, request: Request) -> Response:

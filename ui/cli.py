@@ -13,7 +13,6 @@ Exit codes: 0 done; 2 usage error; 3 model server unreachable or model missing
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from enum import IntEnum, StrEnum
@@ -21,19 +20,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 
 from agents.router import SPECIALISTS
-from core.calls import RetryPolicy
 from core.checkpoints import is_ephemeral
-from core.errors import InvalidInput, MullError, RunError
-from core.models import chat_model, check_health
+from core.errors import InvalidInput, RunError
+from core.models import check_health
+from core.probes import (
+    Probe,
+    ServerInfo,
+    probe_embeddings,
+    probe_structured_output,
+    probe_tool_calling,
+    server_info,
+)
 from core.settings import Provider, Settings, get_settings
-from core.structured import invoke_structured
 from graphs import (
     DEFAULT_GRAPH,
     GraphSpec,
@@ -261,11 +265,36 @@ def graphs_command() -> None:
         out.print(f"[bold]{spec.name}[/]  {spec.description}")
 
 
-class _Probe(BaseModel):
-    """The tiny schema `mull doctor` asks for to test structured output."""
+def _mark(ok: bool | None) -> str:
+    return {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]![/]"}[ok]
 
-    ok: bool
-    word: str
+
+def _report(probe: Probe) -> None:
+    out.print(f"{_mark(probe.ok)} {probe.message}")
+    if probe.ok is not True and probe.fix:
+        out.print(f"  [bold]Fix:[/] {probe.fix}")
+
+
+def _report_context(info: ServerInfo, settings: Settings) -> None:
+    if info.context_tokens is None:
+        out.print("[yellow]![/] context size unknown (the server does not say)")
+        return
+    trained = (
+        f"; the model was trained for {info.model_context_tokens}"
+        if info.model_context_tokens
+        else ""
+    )
+    line = f"context {info.context_tokens} tokens ({info.context_source}{trained})"
+    # A chain resends every earlier step: a window a few replies long is outgrown quickly.
+    if info.context_tokens < 4 * settings.step_tokens:
+        out.print(f"[yellow]![/] {line}")
+        out.print(
+            f"  [bold]Fix:[/] a long chain outgrows a window under {4 * settings.step_tokens} "
+            "tokens; give the server a larger one (llama-server -c, vLLM --max-model-len, "
+            "MULL_CONTEXT_TOKENS for Ollama)."
+        )
+    else:
+        out.print(f"[green]✓[/] {line}")
 
 
 @app.command()
@@ -273,7 +302,7 @@ def doctor(
     model: ModelOption = None,
     provider: ProviderOption = None,
 ) -> None:
-    """Check the model server, the model and a structured-output round trip, and say what to fix."""
+    """Check the server, the model, structured output, tools, embeddings and the context size."""
     settings = _settings(model, provider)
     name = settings.model_for("reasoner")
     out.print(f"provider      {settings.provider}  ({settings.server_url})")
@@ -283,31 +312,24 @@ def doctor(
     if not health.ok:
         out.print(f"[red]✗[/] {health.message}\n  [bold]Fix:[/] {health.fix}")
         raise typer.Exit(ExitCode.SERVER)
-    out.print(f"[green]✓[/] {health.message}")
-    started = time.perf_counter()
-    try:
-        reply = invoke_structured(
-            chat_model(settings, model=name, max_tokens=64),
-            [HumanMessage(content='Reply with the JSON object {"ok": true, "word": "mull"}.')],
-            _Probe,
-            repairs=settings.repair_attempts,
-            policy=RetryPolicy.from_settings(settings),
-            settings=settings,
-        )
-    except MullError as exc:
-        out.print(f"[red]✗[/] structured output failed: {exc.message}\n  [bold]Fix:[/] {exc.hint}")
-        code = ExitCode.SERVER if exc.kind in _SERVER_ERRORS else ExitCode.FAILED
-        raise typer.Exit(code) from None
-    seconds = time.perf_counter() - started
-    out.print(
-        f"[green]✓[/] structured output round trip in {seconds:.2f} s "
-        f"({reply.attempts} attempt{'s' if reply.attempts > 1 else ''})"
-    )
+    info = server_info(settings, name)
+    out.print(f"[green]✓[/] {health.message} Server: {info.label}.")
+    structured = probe_structured_output(settings, name)
+    _report(structured)
+    if not structured.ok:
+        raise typer.Exit(ExitCode.SERVER if structured.kind in _SERVER_ERRORS else ExitCode.FAILED)
+    tools = probe_tool_calling(settings, name)
+    _report(tools)
+    _report(probe_embeddings(settings))
+    _report_context(info, settings)
     if settings.checkpointer == "memory":
         out.print(
             "[yellow]![/] threads live in memory and vanish when the process exits; "
             "set MULL_CHECKPOINTER=sqlite:///.mull/threads.db to keep them."
         )
+    if tools.ok is False and settings.tool_calling == "native":
+        # The chain was told to use native calls, which this server refuses.
+        raise typer.Exit(ExitCode.FAILED)
 
 
 # The thread, time-travel and document commands register themselves on `app`.
