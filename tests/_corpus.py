@@ -21,9 +21,16 @@ SOUP = (
 )
 ASTRONOMY = "Mars has two small moons, called Phobos and Deimos.\n"
 
-GOOD = ("manual.md", "great_wall.txt", "soup.html", "notes/astronomy.txt", "handbook.pdf")
+GOOD = (
+    "manual.md",
+    "great_wall.txt",
+    "soup.html",
+    "notes/astronomy.txt",
+    "handbook.pdf",
+    "latin1.txt",
+)
 """The files `make_corpus` writes that can be read."""
-BROKEN = ("image.txt", "empty.md", "latin1.txt", "locked.pdf")
+BROKEN = ("image.txt", "empty.md", "locked.pdf")
 """The files `make_corpus` writes that cannot be read, each for its own reason."""
 
 

@@ -125,6 +125,34 @@ def test_when_no_path_can_be_indexed_it_is_a_usage_error_with_the_reasons(server
     assert "docs/broken.txt: binary" in result.stderr
 
 
+def test_other_encodings_and_word_files_are_indexed_and_unknown_types_summed_up(server, mull, docs):
+    import docx
+
+    (docs / "说明.txt").write_bytes(CHINESE.encode("gbk"))
+    document = docx.Document()
+    document.add_paragraph("The Zorblax toaster has four slots.")
+    document.save(str(docs / "toaster.docx"))
+    for name in ("a.bin", "b.xlsx", "c.xlsx"):
+        (docs / name).write_bytes(b"PK\x03\x04")
+
+    result = mull("index", "docs")
+    assert result.exit_code == 0, result.output
+    assert "added 4" in result.stdout and "failed" not in result.stdout
+    assert result.stdout.count("skipped 3 files of unsupported types: .bin, .xlsx") == 1
+    listed = mull("index", "--list")
+    row = next(line for line in listed.stdout.splitlines() if "说明.txt" in line)
+    assert "gb18030" in row
+    result = mull("search", "保修期", "--k", "1")
+    assert first_hit(result.stdout).startswith("1. docs/说明.txt")
+
+    only_unknown = docs.parent / "other"
+    only_unknown.mkdir()
+    (only_unknown / "sheet.xlsx").write_bytes(b"PK\x03\x04")
+    result = mull("index", "other")
+    assert result.exit_code == 2
+    assert "skipped 1 file of unsupported type: .xlsx" in " ".join(result.stderr.split())
+
+
 def test_index_without_paths_is_a_usage_error(mull):
     result = mull("index")
     assert result.exit_code == 2 and "--list" in result.output

@@ -74,12 +74,12 @@ def test_discover_walks_folders_skipping_hidden_and_unsupported_and_reports_the_
     docs = tmp_path / "docs"
     for name in ("b.txt", "sub/a.MD", "sub/deeper/c.pdf", "sub/z.html", "a.htm"):
         _write(docs / name, "x")
-    for name in (".git/config.txt", ".mull/index.txt", ".hidden.md", "notes.docx", "sub/x.py"):
+    for name in (".git/config.txt", ".mull/index.txt", ".hidden.md", "notes.xlsx", "sub/x.py"):
         _write(docs / name, "x")
-    _write(tmp_path / "report.docx", "x")
+    _write(tmp_path / "report.xlsx", "x")
 
-    files, failures = discover_files(
-        [docs, tmp_path / "report.docx", str(tmp_path / "missing.txt"), docs / "b.txt"]
+    files, failures, unsupported = discover_files(
+        [docs, tmp_path / "report.xlsx", str(tmp_path / "missing.txt"), docs / "b.txt"]
     )
 
     assert files == [
@@ -88,16 +88,19 @@ def test_discover_walks_folders_skipping_hidden_and_unsupported_and_reports_the_
     ]
     assert all(path.is_absolute() for path in files)
     assert [(f.source, f.reason) for f in failures] == [
-        (str(tmp_path / "report.docx"), "unsupported file type .docx"),
+        (str(tmp_path / "report.xlsx"), "unsupported file type .xlsx"),
         (str(tmp_path / "missing.txt"), "no such file or directory"),
     ]
+    # Found in a folder, the unsupported ones are listed (hidden ones are not), to be summed up.
+    assert unsupported == [str(docs / "notes.xlsx"), str(docs / "sub/x.py")]
 
 
 def test_discover_keeps_an_explicitly_named_hidden_file_and_orders_stably(tmp_path: Path) -> None:
     hidden = _write(tmp_path / ".notes.md", "x")
     plain = _write(tmp_path / "plain.txt", "x")
-    assert discover_files([plain, hidden, tmp_path]) == ([plain.resolve(), hidden.resolve()], [])
-    assert {".txt", ".md", ".markdown", ".pdf", ".html", ".htm"} == SUPPORTED_SUFFIXES
+    found = discover_files([plain, hidden, tmp_path])
+    assert found == ([plain.resolve(), hidden.resolve()], [], [])
+    assert {".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".docx"} == SUPPORTED_SUFFIXES
 
 
 # --- loading text ------------------------------------------------------------------
@@ -107,7 +110,10 @@ def test_plain_text_keeps_its_text_with_newlines_normalised(tmp_path: Path) -> N
     path = _write(tmp_path / "a.txt", b"line one\r\nline two\rline three\n")
     [page] = load_file(path)
     assert page == DocumentPage(
-        source=str(path.resolve()), page=None, text="line one\nline two\nline three\n"
+        source=str(path.resolve()),
+        page=None,
+        text="line one\nline two\nline three\n",
+        encoding="utf-8",
     )
 
 
@@ -130,11 +136,11 @@ def test_chinese_utf8_text_is_read(tmp_path: Path) -> None:
     ("name", "data", "expected"),
     [
         ("a.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
-        ("a.md", "café".encode("latin-1"), "not UTF-8 text (invalid byte 0xe9 at offset 3)"),
         ("a.txt", b"", "empty"),
         ("a.md", b" \n\t\r\n", "empty"),
         ("a.html", b"<html><head><title>T</title></head><body> </body></html>", "empty"),
-        ("a.docx", b"PK\x03\x04", "unsupported file type .docx"),
+        ("a.docx", b"PK\x03\x04", "not a readable Word document (BadZipFile)"),
+        ("a.xlsx", b"PK\x03\x04", "unsupported file type .xlsx"),
     ],
 )
 def test_unreadable_files_raise_document_error_with_a_reason(

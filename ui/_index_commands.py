@@ -212,6 +212,8 @@ def _print_index_report(report: IndexReport) -> None:
         )
     if report.removed:
         out.print(f"  removed: {escape(_names(report.removed))}", highlight=False)
+    if report.unsupported_note:
+        out.print(f"  {escape(report.unsupported_note)}", highlight=False)
     _print_totals(report)
 
 
@@ -245,8 +247,10 @@ def _index(
         raise typer.Exit(ExitCode.USAGE)
     if nothing:
         readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        skipped = f" ({report.unsupported_note})" if report.unsupported_note else ""
         raise _usage_error(
-            "Found no documents to index there.", f"mull indexes files ending in {readable}."
+            f"Found no documents to index there{skipped}.",
+            f"mull indexes files ending in {readable}.",
         )
     _warn_failures(report)
     if not json_output:
@@ -295,12 +299,14 @@ def _list(index_dir: Path | None, settings: Settings, json_output: bool) -> None
         table.add_column("file", ratio=1, overflow="fold")
         table.add_column("chunks", justify="right", no_wrap=True)
         table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("encoding", no_wrap=True)
         table.add_column("indexed", no_wrap=True)
         for record in files:
             table.add_row(
                 Text(shown_path(record.path)),
                 f"{record.chunks:,}",
                 _size(record.size),
+                record.encoding or "—",
                 datetime.fromtimestamp(record.indexed_at).strftime("%Y-%m-%d %H:%M"),
             )
         out.print(table)

@@ -10,9 +10,11 @@ from tools.retrieval.documents import (
     SUPPORTED_SUFFIXES,
     DocumentError,
     DocumentPage,
+    Found,
     LoadFailure,
     discover_files,
     load_file,
+    unsupported_note,
 )
 from tools.retrieval.index import Index, IndexInfo, IndexNotFound, index_exists, open_index
 from tools.retrieval.ingest import IndexProgress, IndexReport, index_paths, remove_paths
@@ -23,6 +25,7 @@ __all__ = [
     "Chunk",
     "DocumentError",
     "DocumentPage",
+    "Found",
     "Index",
     "IndexInfo",
     "IndexNotFound",
@@ -40,4 +43,5 @@ __all__ = [
     "open_index",
     "remove_paths",
     "split_pages",
+    "unsupported_note",
 ]

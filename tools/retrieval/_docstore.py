@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    encoding TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,6 +58,8 @@ class FileRecord(NamedTuple):
     """When it was indexed (Unix time)."""
     chunks: int
     """How many chunks it has in the index."""
+    encoding: str | None = None
+    """The encoding its text was decoded from (text and HTML files); None for PDF and Word."""
 
 
 class StoredChunk(NamedTuple):
@@ -95,6 +98,14 @@ class Docstore:
             self._db.executescript(_SCHEMA)
             if self.meta("version") is None:
                 self._db.execute("INSERT INTO meta VALUES ('version', ?)", (SCHEMA_VERSION,))
+            if not self._has_encoding():
+                # An index made before encodings were recorded: its files say none.
+                self._db.execute("ALTER TABLE files ADD COLUMN encoding TEXT")
+
+    def _has_encoding(self) -> bool:
+        with self._lock:
+            columns = self._db.execute("PRAGMA table_info(files)").fetchall()
+        return any(column[1] == "encoding" for column in columns)
 
     def close(self) -> None:
         """Close the connection."""
@@ -133,21 +144,30 @@ class Docstore:
 
     def files(self) -> dict[str, FileRecord]:
         """Every indexed file by path."""
+        encoding = "f.encoding" if self._has_encoding() else "NULL"
         with self._lock:
             rows = self._db.execute(
-                "SELECT f.path, f.sha256, f.size, f.indexed_at, COUNT(c.id) FROM files f "
-                "LEFT JOIN chunks c ON c.path = f.path GROUP BY f.path ORDER BY f.path"
+                f"SELECT f.path, f.sha256, f.size, f.indexed_at, COUNT(c.id), {encoding} "
+                "FROM files f LEFT JOIN chunks c ON c.path = f.path GROUP BY f.path ORDER BY f.path"
             ).fetchall()
         return {row[0]: FileRecord(*row) for row in rows}
 
     def put_file(
-        self, path: str, sha256: str, size: int, indexed_at: float, chunks: Sequence[Chunk]
+        self,
+        path: str,
+        sha256: str,
+        size: int,
+        indexed_at: float,
+        chunks: Sequence[Chunk],
+        encoding: str | None = None,
     ) -> list[int]:
         """Record a file with its chunks, replacing what it had; returns the new chunk ids."""
         with self._lock:
             self._db.execute("DELETE FROM files WHERE path = ?", (path,))
             self._db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?)", (path, sha256, size, indexed_at)
+                "INSERT INTO files (path, sha256, size, indexed_at, encoding) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (path, sha256, size, indexed_at, encoding),
             )
             ids = []
             for chunk in chunks:

@@ -2,7 +2,8 @@
 
 `discover_files` turns the paths a user gives (files or folders) into the files
 mull can read, reporting the rest; `load_file` reads one file into
-`DocumentPage`s. Plain text, Markdown, PDF and HTML are supported. A file that
+`DocumentPage`s. Plain text, Markdown, PDF, HTML and Word (.docx) are
+supported; text and HTML in any encoding (`_text.decode_bytes`). A file that
 cannot be read raises `DocumentError` with a short reason a person can act on,
 and never anything else, so one bad file cannot stop an ingest.
 """
@@ -15,15 +16,21 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from bs4 import BeautifulSoup, CData, NavigableString
+from bs4.dammit import EncodingDetector
 from pydantic import BaseModel, ConfigDict
 from pypdf import PasswordType, PdfReader
+
+from tools.retrieval._docx import NotWord, docx_text
+from tools.retrieval._text import NotText, decode_bytes
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "DocumentError",
     "DocumentPage",
+    "Found",
     "LoadFailure",
     "discover_files",
     "load_file",
@@ -33,18 +40,9 @@ logger = logging.getLogger(__name__)
 
 _TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 _HTML_SUFFIXES = frozenset({".html", ".htm"})
-SUPPORTED_SUFFIXES: frozenset[str] = _TEXT_SUFFIXES | _HTML_SUFFIXES | {".pdf"}
+SUPPORTED_SUFFIXES: frozenset[str] = _TEXT_SUFFIXES | _HTML_SUFFIXES | {".pdf", ".docx"}
 """File name endings mull can read, lower case; matched case-insensitively."""
 
-_SNIFF_BYTES = 8192
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    # UTF-32 first: its little-endian BOM begins with UTF-16's.
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-    (b"\xef\xbb\xbf", "utf-8-sig"),
-)
 # <head> goes whole, <title> with it: the title mostly repeats the page's <h1>, and
 # a stray <title> outside <head> is dropped too so both cases read the same.
 _DROPPED_HTML_TAGS = ("head", "title", "script", "style", "noscript", "template")
@@ -73,6 +71,9 @@ class DocumentPage(BaseModel):
     """1-based page number for PDFs; None for kinds without pages."""
     text: str
     """The page's text, newlines normalised to `\\n`."""
+    encoding: str | None = None
+    """The encoding the text was decoded from (`utf-8`, `gb18030`, `cp1252`, ...); None for
+    PDF and Word files, whose formats say how their text is stored."""
 
 
 class LoadFailure(BaseModel):
@@ -102,8 +103,30 @@ def _unsupported_reason(path: Path) -> str:
     return f"unsupported file type {path.suffix}" if path.suffix else "unsupported file type"
 
 
-def _walk(folder: Path, failures: list[LoadFailure]) -> list[Path]:
-    """Every supported, non-hidden file under `folder`, in sorted order."""
+class Found(NamedTuple):
+    """What `discover_files` found under the paths it was given."""
+
+    files: list[Path]
+    """The files to load, as resolved absolute paths without duplicates, in the order found."""
+    failures: list[LoadFailure]
+    """Paths that cannot be loaded (missing, not a file, or named but of an unsupported type)."""
+    unsupported: list[str]
+    """Files found in folders whose type mull cannot read, skipped (hidden files aside)."""
+
+
+def unsupported_note(paths: Iterable[str]) -> str | None:
+    """`skipped 3 files of unsupported types: .bin, .xlsx`, or None when there are none."""
+    paths = list(paths)
+    if not paths:
+        return None
+    kinds = sorted({Path(p).suffix.lower() or "(no extension)" for p in paths})
+    noun = "file" if len(paths) == 1 else "files"
+    label = "type" if len(kinds) == 1 else "types"
+    return f"skipped {len(paths):,} {noun} of unsupported {label}: {', '.join(kinds)}"
+
+
+def _walk(folder: Path, failures: list[LoadFailure], unsupported: list[str]) -> list[Path]:
+    """Every supported, non-hidden file under `folder`, in sorted order; the rest in `unsupported`."""
 
     def on_error(error: OSError) -> None:
         failures.append(
@@ -116,33 +139,39 @@ def _walk(folder: Path, failures: list[LoadFailure]) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(root, name)
-            if not name.startswith(".") and _is_supported(path) and path.is_file():
+            if name.startswith(".") or not path.is_file():
+                continue
+            if _is_supported(path):
                 found.append(path)
+            else:
+                unsupported.append(str(path))
     return found
 
 
-def discover_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadFailure]]:
+def discover_files(paths: Iterable[str | Path]) -> Found:
     """Expand files and folders into the readable files they name.
 
     Folders are walked recursively in sorted order, skipping hidden files and
-    folders (names starting with ".") and files whose type is not supported. A
-    file named explicitly is kept even when hidden, but reported when its type
-    is unsupported; a path that does not exist is reported too.
+    folders (names starting with ".") silently and files whose type is not
+    supported into `unsupported`. A file named explicitly is kept even when
+    hidden, but reported as a failure when its type is unsupported; a path that
+    does not exist is reported too.
 
     Args:
         paths: Files and folders, as given by the user.
 
     Returns:
-        The files to load, as resolved absolute paths without duplicates in the
-        order found, and the paths that cannot be loaded with their reasons.
+        The files to load, the paths that cannot be loaded with their reasons,
+        and the files of unsupported types found in folders.
     """
     files: list[Path] = []
     failures: list[LoadFailure] = []
+    unsupported: list[str] = []
     seen: set[Path] = set()
     for given in paths:
         path = Path(given).expanduser()
         if path.is_dir():
-            candidates = _walk(path, failures)
+            candidates = _walk(path, failures, unsupported)
         elif path.is_file():
             if not _is_supported(path):
                 failures.append(LoadFailure(source=str(given), reason=_unsupported_reason(path)))
@@ -159,7 +188,7 @@ def discover_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadFa
             if resolved not in seen:
                 seen.add(resolved)
                 files.append(resolved)
-    return files, failures
+    return Found(files, failures, sorted(set(unsupported)))
 
 
 def load_file(path: Path) -> list[DocumentPage]:
@@ -169,18 +198,19 @@ def load_file(path: Path) -> list[DocumentPage]:
         path: The file to read (`discover_files` gives suitable paths).
 
     Returns:
-        One page for text, Markdown and HTML; one page per PDF page that has
-        text, numbered from 1.
+        One page for text, Markdown, HTML and Word; one page per PDF page that
+        has text, numbered from 1.
 
     Raises:
         DocumentError: The file cannot be read into text: unsupported type,
-            binary or undecodable bytes, encrypted or malformed PDF, no text at
-            all, or an OS error such as a missing permission.
+            binary or undecodable bytes, encrypted or malformed PDF or Word
+            file, no text at all, or an OS error such as a missing permission.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     readers: dict[str, Callable[[Path, str], list[DocumentPage]]] = {
         ".pdf": _load_pdf,
+        ".docx": _load_docx,
         **dict.fromkeys(_TEXT_SUFFIXES, _load_text),
         **dict.fromkeys(_HTML_SUFFIXES, _load_html),
     }
@@ -213,27 +243,25 @@ def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _bom_encoding(data: bytes) -> str | None:
-    return next((encoding for bom, encoding in _BOMS if data.startswith(bom)), None)
+def _decode(data: bytes, declared: str | None = None) -> tuple[str, str]:
+    try:
+        return decode_bytes(data, declared)
+    except NotText as error:
+        raise DocumentError(error.reason) from None
 
 
 def _load_text(path: Path, source: str) -> list[DocumentPage]:
-    data = path.read_bytes()
-    encoding = _bom_encoding(data) or "utf-8"
-    # UTF-16 and UTF-32 text is full of NUL bytes, so only sniff BOM-less files.
-    if encoding == "utf-8" and b"\x00" in data[:_SNIFF_BYTES]:
-        raise DocumentError("binary file")
+    text, encoding = _decode(path.read_bytes())
+    return [
+        DocumentPage(source=source, page=None, text=_normalise_newlines(text), encoding=encoding)
+    ]
+
+
+def _load_docx(path: Path, source: str) -> list[DocumentPage]:
     try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as error:
-        name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
-        bad = data[error.start : error.start + 1].hex()
-        raise DocumentError(
-            f"not {name} text (invalid byte 0x{bad} at offset {error.start})"
-        ) from error
-    text = text.removeprefix("\ufeff")  # utf-16/32 decoders keep the BOM as U+FEFF
-    if "\x00" in text[:_SNIFF_BYTES]:
-        raise DocumentError("binary file")
+        text = docx_text(path.read_bytes())
+    except NotWord as error:
+        raise DocumentError(error.reason) from None
     return [DocumentPage(source=source, page=None, text=_normalise_newlines(text))]
 
 
@@ -285,10 +313,11 @@ class _LineBreak(_Break):
 
 def _load_html(path: Path, source: str) -> list[DocumentPage]:
     data = path.read_bytes()
-    if _bom_encoding(data) is None and b"\x00" in data[:_SNIFF_BYTES]:
-        raise DocumentError("binary file")
-    # Bytes, not str: BeautifulSoup honours the page's BOM and <meta charset>.
-    soup = BeautifulSoup(data, "html.parser")
+    # Decoded here rather than by BeautifulSoup, so that a page in GBK without a <meta charset>
+    # is read as text people have, and the index knows the encoding used.
+    declared = EncodingDetector.find_declared_encoding(data, is_html=True)
+    markup, encoding = _decode(data, declared)
+    soup = BeautifulSoup(markup, "html.parser")
     for tag in [*soup.find_all(_DROPPED_HTML_TAGS), *soup.find_all(hidden=True)]:
         tag.decompose()
     for tag in soup.find_all(True):
@@ -316,4 +345,4 @@ def _load_html(path: Path, source: str) -> list[DocumentPage]:
             pending = ""
     lines = (re.sub(r"[ \t\f\v]+", " ", line).strip() for line in "".join(parts).split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return [DocumentPage(source=source, page=None, text=text)]
+    return [DocumentPage(source=source, page=None, text=text, encoding=encoding)]

@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, Field
 
 from core.calls import RetryPolicy, embed_texts
 from core.errors import InvalidInput, ModelNotFound, MullError
@@ -28,6 +27,7 @@ from core.settings import Settings, get_settings
 from tools.retrieval._dense import DenseIndex
 from tools.retrieval._docstore import DOCSTORE_NAME, Docstore
 from tools.retrieval._lexical import LexicalIndex
+from tools.retrieval._report import IndexProgress, IndexReport
 from tools.retrieval.chunking import Chunk, split_pages
 from tools.retrieval.documents import DocumentError, LoadFailure, discover_files, load_file
 from tools.retrieval.index import dense_path, lexical_path
@@ -40,59 +40,12 @@ index already holds: each commit rebuilds BM25 over everything, so commits that 
 geometrically keep the whole run's rebuilding within about twice one build."""
 
 
-class IndexProgress(Protocol):
-    """Told how an indexing run is going, to draw a progress bar."""
-
-    def files(self, done: int, total: int, chunks: int) -> None:
-        """`done` of `total` files are read, giving `chunks` new chunks so far."""
-
-    def embeddings(self, done: int, total: int) -> None:
-        """`done` of the `total` chunks known to need a vector so far are embedded."""
-
-
-class IndexReport(BaseModel):
-    """What an indexing run did."""
-
-    index_dir: str
-    """The index folder."""
-    added: list[str] = Field(default_factory=list)
-    """Files indexed for the first time."""
-    updated: list[str] = Field(default_factory=list)
-    """Files whose content changed, indexed again."""
-    unchanged: int = 0
-    """Files skipped because their content hash is the same."""
-    removed: list[str] = Field(default_factory=list)
-    """Files that left the index (deleted on disk, or removed by request)."""
-    failures: list[LoadFailure] = Field(default_factory=list)
-    """Files that could not be read, with why; the rest of the run went on."""
-    chunks_added: int = 0
-    """New chunks written."""
-    embedded: int = 0
-    """Chunks embedded by this run."""
-    files_total: int = 0
-    """Files in the index after the run."""
-    chunks_total: int = 0
-    """Chunks in the index after the run."""
-    vectors_total: int = 0
-    """Chunks with a vector after the run."""
-    embedding_model: str = ""
-    """The embedding model asked for."""
-    dense_note: str | None = None
-    """Why some chunks have no vector (no embedding model), when so: they are found by BM25 alone."""
-    seconds: float = 0.0
-    """How long the run took."""
-
-    @property
-    def changed(self) -> bool:
-        """Whether the run changed the index."""
-        return bool(self.added or self.updated or self.removed or self.embedded)
-
-
 class _Loaded(NamedTuple):
     path: str
     sha256: str
     size: int
     chunks: list[Chunk]
+    encoding: str | None
 
 
 @contextmanager
@@ -239,7 +192,7 @@ class _Writer:
             pages, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap
         )
         (self.report.updated if record else self.report.added).append(str(path))
-        return _Loaded(str(path), sha256, size, chunks)
+        return _Loaded(str(path), sha256, size, chunks, pages[0].encoding)
 
     def commit(self, batch: Sequence[_Loaded], gone: Sequence[str]) -> None:
         """Write one generation: `batch` replaces its files' chunks, `gone` leaves the index."""
@@ -260,7 +213,9 @@ class _Writer:
             self.store.remove_files(gone)
             now = time.time()
             for item in batch:
-                self.store.put_file(item.path, item.sha256, item.size, now, item.chunks)
+                self.store.put_file(
+                    item.path, item.sha256, item.size, now, item.chunks, item.encoding
+                )
                 self.report.chunks_added += len(item.chunks)
             self.report.removed += list(gone)
             self._embed_missing()
@@ -367,17 +322,21 @@ def index_paths(
     roots = [Path(p).expanduser().resolve() for p in paths]
     if not roots:
         raise InvalidInput("No files or folders to index.", hint="mull index PATH...")
-    files, failures = discover_files(roots)
+    files, failures, unsupported = discover_files(roots)
     folder = _index_dir(index_dir, settings)
     if not files and not (folder / DOCSTORE_NAME).exists():
         # Nothing to index and nothing to remove: do not leave an empty index behind.
         return IndexReport(
-            index_dir=str(folder), failures=failures, embedding_model=settings.embedding_model
+            index_dir=str(folder),
+            failures=failures,
+            unsupported=unsupported,
+            embedding_model=settings.embedding_model,
         )
     with _writer_lock(folder):
         writer = _Writer(folder, settings, embeddings, progress)
         try:
             writer.report.failures += failures
+            writer.report.unsupported = unsupported
             writer.use_embeddings(embeddings)
             writer.add(files, [r for r in roots if r.is_dir() or not r.exists()])
             return writer.finish(started)
