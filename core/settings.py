@@ -17,10 +17,19 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ROLES", "Provider", "QueryRewrite", "Settings", "ToolCalling", "get_settings"]
+__all__ = [
+    "ROLES",
+    "Provider",
+    "QueryRewrite",
+    "RerankerKind",
+    "Settings",
+    "ToolCalling",
+    "get_settings",
+]
 
 Provider = Literal["ollama", "openai"]
 QueryRewrite = Literal["none", "standalone", "hyde"]
+RerankerKind = Literal["none", "cross-encoder", "llm"]
 ToolCalling = Literal["json", "native", "auto"]
 
 
@@ -149,6 +158,19 @@ class Settings(BaseSettings):
 
     retrieval_k: int = Field(default=5, ge=1, le=100)
     """How many chunks a search returns and the `rag` graph answers from."""
+
+    recall_k: int = Field(default=20, ge=1, le=200)
+    """How many chunks the search recalls for a reranker to reorder, before `retrieval_k` are kept."""
+
+    reranker: RerankerKind = "none"
+    """What reorders the recalled chunks: `none`, `cross-encoder` (the rerank endpoint of vLLM or
+    llama.cpp, `MULL_RERANK_MODEL`) or `llm` (the answering model ranks them; any server)."""
+
+    rerank_model: str = "BAAI/bge-reranker-v2-m3"
+    """The cross-encoder the rerank endpoint serves (vLLM: the name it serves; llama.cpp ignores it)."""
+
+    rerank_url: str = ""
+    """The rerank endpoint; empty: `/v1/rerank` on the configured server (Ollama has none)."""
 
     query_rewrite: QueryRewrite = "standalone"
     """How `rag` rewrites the question before searching: `none`, `standalone` (resolve the

@@ -5,7 +5,8 @@ Reasoning items: `direct` (one plain call), `reasoning` (the JSON chain),
 majority vote). Code items: `single-shot` (one call) and `code` (the code graph,
 which writes and runs its own tests); both are judged by the item's hidden
 tests, which no model sees. Rag items: `bm25`, `dense` and `hybrid` run the rag
-graph with that search mode over the suite's own corpus.
+graph with that search mode over the suite's own corpus; `rerank-cross-encoder`
+and `rerank-llm` recall `MULL_RECALL_K` chunks by hybrid search and rerank them.
 
 Every model call of an item is counted (calls, tokens in and out) by a callback
 handler passed in the run's config, so graphs and plain calls are measured alike.
@@ -29,7 +30,7 @@ from langchain_core.runnables import RunnableConfig
 from core.calls import RetryPolicy, ainvoke_model
 from core.errors import MullError, RunError
 from core.models import chat_model
-from core.settings import Settings
+from core.settings import RerankerKind, Settings
 from evals.items import CodeItem, FailureKind, Item, ItemRecord, RagItem, ReasoningItem, SuiteKind
 from evals.scoring import (
     answer_span,
@@ -344,17 +345,20 @@ async def _code_graph(item: Item, context: EvalContext, config: RunnableConfig) 
     }
 
 
-def _rag(mode: str) -> Runner:
+def _rag(mode: str, reranker: RerankerKind = "none") -> Runner:
     async def answer(item: Item, context: EvalContext, config: RunnableConfig) -> dict[str, Any]:
         assert isinstance(item, RagItem) and context.corpus and context.index_dir
         graph = context.graph(
-            f"rag-{mode}",
+            f"rag-{mode}-{reranker}",
             lambda: build_rag_graph(
                 context.model,
                 False,
                 index_dir=context.index_dir,
                 search_mode=mode,
                 query_rewrite="none",
+                # A reranker that fails is an error here: its row must not measure the search.
+                reranker=reranker,
+                strict_rerank=True,
                 settings=context.settings,
             ),
         )
@@ -409,6 +413,18 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("bm25", "rag", "The rag graph on BM25 alone.", _rag("bm25")),
         Strategy("dense", "rag", "The rag graph on dense vectors alone.", _rag("dense")),
         Strategy("hybrid", "rag", "The rag graph on BM25 and dense, fused.", _rag("hybrid")),
+        Strategy(
+            "rerank-cross-encoder",
+            "rag",
+            "Hybrid recall, reranked by the server's cross-encoder (/v1/rerank).",
+            _rag("hybrid", "cross-encoder"),
+        ),
+        Strategy(
+            "rerank-llm",
+            "rag",
+            "Hybrid recall, reranked listwise by the chat model.",
+            _rag("hybrid", "llm"),
+        ),
     ]
 }
 """Every strategy, by name."""

@@ -33,6 +33,7 @@ __all__ = [
     "NodeStarted",
     "ReasoningStepEvent",
     "RepairEvent",
+    "RerankEvent",
     "RetrievalEvent",
     "RetryEvent",
     "RouteEvent",
@@ -153,6 +154,22 @@ class RetrievalEvent(_Event):
     """Why the search fell back to BM25 alone, when it did."""
 
 
+class RerankEvent(RetrievalEvent):
+    """The reranker reordered the recalled chunks: `hits` are the ones kept, which the answer
+    cites as [1], [2], ...; each has its `recall_rank` and `rerank_score` beside the search's
+    scores. A kind of `RetrievalEvent`, so whatever shows the latest sources shows these."""
+
+    type: Literal["rerank"] = "rerank"  # type: ignore[assignment]
+    reranker: str
+    """`cross-encoder` or `llm`."""
+    model: str = ""
+    """The model that ranked."""
+    candidates: int = 0
+    """How many recalled chunks it ranked."""
+    seconds: float = 0.0
+    """How long ranking took."""
+
+
 class ToolCallEvent(_Event):
     """A reasoning step asked for a tool; `cached` when an identical earlier call answers it."""
 
@@ -269,6 +286,7 @@ Event = Annotated[
     | CodeRunEvent
     | CodeFeedbackEvent
     | RetrievalEvent
+    | RerankEvent
     | GroundingEvent
     | RouteEvent
     | ToolCallEvent
@@ -292,6 +310,7 @@ CUSTOM_EVENTS: dict[str, type[BaseModel]] = {
     "code_run": CodeRunEvent,
     "code_feedback": CodeFeedbackEvent,
     "retrieval": RetrievalEvent,
+    "rerank": RerankEvent,
     "grounding": GroundingEvent,
     "route": RouteEvent,
     "tool_call": ToolCallEvent,

@@ -6,6 +6,10 @@ START → ask → retrieve ─┬→ answer → check ─┬→ finish → END  
                         │                   └→ refuse → END    (still unsupported)
                         ├→ refuse → END                         (the search found nothing)
                         └→ finish → END                         (no index, or an error)
+
+With a reranker, retrieve recalls `recall_k` chunks and goes to rerank, which keeps `k`:
+retrieve → rerank ─┬→ answer …
+                   └→ finish → END                              (a strict rerank failed)
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from agents._run import unless_error
 from agents.answerer import Answerer, Citation, RagInput, RagOutput, RagState
 from agents.generator import Draft
 from agents.grounding import ClaimCheck, GroundingChecker, GroundingVerdict
+from agents.reranker import Reranker
 from agents.retriever import Retriever
 from core.errors import RunError
 from core.models import chat_model
-from core.settings import QueryRewrite, Settings, get_settings
+from core.settings import QueryRewrite, RerankerKind, Settings, get_settings
 from graphs._compile import CheckpointerArg, compile_graph
 from tools.retrieval import SearchHit, SearchMode
 
@@ -50,6 +55,9 @@ def build_rag_graph(
     query_rewrite: QueryRewrite | None = None,
     max_revisions: int = 1,
     checker_model: BaseChatModel | None = None,
+    reranker: RerankerKind | None = None,
+    recall_k: int | None = None,
+    strict_rerank: bool = False,
     settings: Settings | None = None,
 ) -> CompiledStateGraph:
     """Build the `rag` graph.
@@ -64,6 +72,10 @@ def build_rag_graph(
         query_rewrite: `none`, `standalone` or `hyde`; `MULL_QUERY_REWRITE` when omitted.
         max_revisions: How many times an unsupported answer is revised before refusing.
         checker_model: The model that checks groundedness; `model`, else the `checker` model.
+        reranker: `none`, `cross-encoder` or `llm` (ranked by `model`); `MULL_RERANKER` when omitted.
+        recall_k: How many chunks a reranker reorders; `MULL_RECALL_K` (20) when omitted.
+        strict_rerank: A failed rerank ends the run with an error instead of keeping the
+            search's order (evals, which must not measure the search twice).
         settings: The settings to use; the process-wide ones when omitted.
 
     Returns:
@@ -73,12 +85,16 @@ def build_rag_graph(
     settings = settings or get_settings()
     writer = model or chat_model(settings, role="answerer", max_tokens=settings.answer_tokens)
     judge = checker_model or model or chat_model(settings, role="checker")
+    keep = k or settings.retrieval_k
+    rewrite = query_rewrite or settings.query_rewrite
+    rerank_with = reranker or settings.reranker
+    recall = max(recall_k or settings.recall_k, keep) if rerank_with != "none" else keep
     retriever = Retriever(
         writer,
         settings,
         index_dir=Path(index_dir) if index_dir else None,
-        k=k or settings.retrieval_k,
-        rewrite=query_rewrite or settings.query_rewrite,
+        k=recall,
+        rewrite=rewrite,
         mode=search_mode,
     )
     answerer = Answerer(writer, settings)
@@ -94,7 +110,19 @@ def build_rag_graph(
 
     graph.add_edge(START, "ask")
     graph.add_conditional_edges("ask", unless_error("retrieve"), ["retrieve", "finish"])
-    graph.add_conditional_edges("retrieve", answerer.after_retrieve, ["answer", "refuse", "finish"])
+    if rerank_with == "none":
+        graph.add_conditional_edges(
+            "retrieve", answerer.after_retrieve, ["answer", "refuse", "finish"]
+        )
+    else:
+        ranker = Reranker(writer, settings, rerank_with, keep, rewrite, strict=strict_rerank)
+        graph.add_node("rerank", ranker.rerank)
+        graph.add_conditional_edges(
+            "retrieve",
+            answerer.after_retrieve,
+            {"answer": "rerank", "refuse": "refuse", "finish": "finish"},
+        )
+        graph.add_conditional_edges("rerank", unless_error("answer"), ["answer", "finish"])
     graph.add_conditional_edges("answer", unless_error("check"), ["check", "finish"])
     graph.add_conditional_edges("check", checker.after_check, ["answer", "finish", "refuse"])
     graph.add_edge("finish", END)

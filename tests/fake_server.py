@@ -41,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import _fake_protocols as wire
 from ._fake_protocols import ChatRequest, Frames, Generation
+from ._fake_rerank import RERANK_MODELS, rerank_reply
 
 __all__ = ["ChatRequest", "FakeModelServer", "RecordedRequest", "Reply", "ToolCall", "main"]
 
@@ -281,6 +282,10 @@ class FakeModelServer:
         self.latency_s = latency_s
         self.props: dict[str, Any] | None = None
         self.requests: list[RecordedRequest] = []
+        self.rerank_models: list[str] = list(RERANK_MODELS)
+        """Models `/v1/rerank` serves; a request for another is answered 404, as vLLM does."""
+        self.rerank_faults: deque[int] = deque()
+        """HTTP statuses to answer the next rerank requests with, one each, before scoring."""
         self.responder: Callable[[ChatRequest], Reply] | None = None
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -389,6 +394,8 @@ class FakeModelServer:
         self.latency_s = self._defaults[2]
         self.props = None
         self.capabilities = {k: list(v) for k, v in self._defaults[3].items()}
+        self.rerank_models = list(RERANK_MODELS)
+        self.rerank_faults.clear()
 
     def capabilities_of(self, model: str) -> list[str]:
         """What ``/api/show`` reports for a model: its override, else the default."""
@@ -443,6 +450,8 @@ class FakeModelServer:
             Route("/api/embed", self._embed, methods=["POST"]),
             Route("/api/embeddings", self._embed, methods=["POST"]),
             Route("/v1/embeddings", self._embed, methods=["POST"]),
+            Route("/v1/rerank", self._rerank, methods=["POST"]),
+            Route("/rerank", self._rerank, methods=["POST"]),
             Route("/{path:path}", self._not_found, methods=any_method),
         ]
 
@@ -521,6 +530,15 @@ class FakeModelServer:
             len(gen.tokens),
             latency_s=latency,
         )
+
+    async def _rerank(self, request: Request) -> Response:
+        body = await self._record(request)
+        if self.rerank_faults:
+            status = self.rerank_faults.popleft()
+            message = f"fake server: scripted HTTP {status}"
+            return JSONResponse(wire.error_body("openai", status, message), status_code=status)
+        status, reply = rerank_reply(body, self.rerank_models)
+        return JSONResponse(reply, status_code=status)
 
     async def _embed(self, request: Request) -> Response:
         body = await self._record(request)

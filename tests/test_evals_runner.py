@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,10 @@ class Oracle:
         if "grounded" in props:
             claim = {"claim": "28 days", "sources": [1], "supported": True}
             return json.dumps({"claims": [claim], "grounded": True})
+        if "ranking" in props:  # listwise rerank: the source that holds the answer first
+            sources = re.findall(r'<source id="(\d+)"[^>]*>\n(.*?)\n</source>', text, re.S)
+            best = [int(n) for n, passage in sources if "28 days" in passage]
+            return json.dumps({"ranking": best + [int(n) for n, _ in sources]})
         if "Complete this Python function" in text:
             body = "a - b" if self.wrong else "a + b"
             return f"```python\ndef add(a: int, b: int) -> int:\n    return {body}\n```"
@@ -146,7 +151,13 @@ def test_rag_strategies_record_retrieval_refusal_and_citations(server, make_sett
     suite = rag_suite(tmp_path / "corpus")
     found = run(suite, tmp_path / "run", make_settings())
 
-    assert {r.strategy for r in found} == {"bm25", "dense", "hybrid"}
+    assert {r.strategy for r in found} == {
+        "bm25",
+        "dense",
+        "hybrid",
+        "rerank-cross-encoder",
+        "rerank-llm",
+    }
     for record in found:
         assert record.correct, record
         if record.item_id == "q1":
@@ -156,6 +167,29 @@ def test_rag_strategies_record_retrieval_refusal_and_citations(server, make_sett
         else:
             assert record.should_refuse is True and record.refused is True
     assert (tmp_path / "run" / "index").is_dir()  # the corpus was indexed into the run's folder
+
+
+def test_rerank_strategies_put_the_relevant_chunk_first_or_fail_loudly(
+    server, make_settings, tmp_path
+):
+    server.responder = Oracle()
+    suite = rag_suite(tmp_path / "corpus")
+    names = ["rerank-cross-encoder", "rerank-llm"]
+    found = run(suite, tmp_path / "run", make_settings(), strategies=names)
+    answered = [r for r in found if r.item_id == "q1"]
+    assert sorted(r.strategy for r in answered) == names
+    assert all(r.correct and r.relevant_ranks == [1] for r in answered), answered
+    schemas = [
+        json.dumps(r.get("format") or r.get("response_format")) for r in server.chat_requests
+    ]
+    assert sum('"ranking"' in schema for schema in schemas) == len(suite.items)  # one per item
+    assert sum(r.path == "/v1/rerank" for r in server.requests) == len(suite.items)
+
+    # A server without a rerank endpoint: the row says so rather than measuring the search.
+    broken = make_settings(rerank_url=f"{server.url}/api/rerank", transient_retries=0)
+    failed = run(suite, tmp_path / "broken", broken, strategies=["rerank-cross-encoder"])
+    assert {r.failure for r in failed} == {"model_error"}
+    assert all("no rerank endpoint" in (r.error or "") for r in failed)
 
 
 def test_failures_are_recorded_by_kind(server, make_settings, tmp_path):
@@ -223,7 +257,13 @@ def test_a_folder_holding_another_suites_run_is_refused(server, make_settings, t
 
 
 def test_strategies_must_fit_the_suite():
-    assert [s.name for s in strategies_for("rag")] == ["bm25", "dense", "hybrid"]
+    assert [s.name for s in strategies_for("rag")] == [
+        "bm25",
+        "dense",
+        "hybrid",
+        "rerank-cross-encoder",
+        "rerank-llm",
+    ]
     with pytest.raises(ValueError, match="single-shot, code"):
         strategies_for("code", ["reasoning"])
 

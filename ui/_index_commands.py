@@ -49,21 +49,17 @@ from tools.retrieval import (
     SUPPORTED_SUFFIXES,
     IndexNotFound,
     IndexReport,
-    SearchHit,
-    SearchMode,
     index_paths,
     open_index,
     remove_paths,
 )
-from ui._render import shown_path, shown_source
+from ui._render import shown_path
 from ui.cli import _SERVER_ERRORS, ExitCode, _settings, _usage_error, app, err, out
 
-__all__ = ["index_command", "search_command"]
+__all__ = ["index_command"]
 
 INTERRUPTED = 130
 """The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
-PREVIEW_LINES = 3
-"""How many lines of a chunk's text `mull search` shows; `--json` gives it whole."""
 NAMES_SHOWN = 20
 """How many removed files a summary names before it says how many more there are."""
 
@@ -367,66 +363,5 @@ def index_command(
         _index(paths, index_dir, settings, json_output)
 
 
-def _scores(hit: SearchHit) -> str:
-    """The separate rankings' scores and ranks, `—` where a ranking did not find the chunk."""
-    bm25 = f"bm25 #{hit.bm25_rank} {hit.bm25_score:.3f}" if hit.bm25_rank else "bm25 —"
-    dense = f"dense #{hit.dense_rank} {hit.dense_score:.3f}" if hit.dense_rank else "dense —"
-    return f"{bm25} · {dense}"
-
-
-def _preview(text: str, indent: int = 3) -> Text:
-    """The chunk's first lines as the terminal wraps them, at most `PREVIEW_LINES`, indented."""
-    # Blank lines would spend the few preview lines on nothing.
-    dense = "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
-    lines = Text(dense).wrap(out, max(out.width - indent, 20))
-    shown = Text("\n").join(Text(" " * indent) + line for line in lines[:PREVIEW_LINES])
-    if len(lines) > PREVIEW_LINES:
-        shown.append(" …")
-    shown.stylize("dim")
-    return shown
-
-
-@app.command("search")
-def search_command(
-    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
-    k: Annotated[
-        int | None,
-        typer.Option("--k", "-k", min=1, help="How many chunks, overriding MULL_RETRIEVAL_K (5)."),
-    ] = None,
-    mode: Annotated[
-        SearchMode,
-        typer.Option(help="hybrid (BM25 and dense, fused by rank), bm25 or dense."),
-    ] = "hybrid",
-    index_dir: IndexOption = None,
-    json_output: JsonReportOption = False,
-) -> None:
-    """Search the index for QUERY and print the ranked chunks with their scores."""
-    if not query.strip():
-        raise _usage_error("The search query is empty.", 'Say what to look for: mull search "..."')
-    settings = _settings(None, None)
-    try:
-        results = open_index(index_dir, settings).search(
-            query, k or settings.retrieval_k, mode=mode
-        )
-    except MullError as exc:
-        raise _failure(exc, _exit_code(exc)) from None
-    if results.note:  # stderr, so that --json output stays one clean object
-        err.print(f"[yellow]Warning:[/] {escape(results.note)}", highlight=False)
-    if json_output:
-        sys.stdout.write(results.model_dump_json() + "\n")
-        return
-    if not results.hits:
-        out.print("No chunk matches that query.", markup=False)
-        return
-    for rank, hit in enumerate(results.hits, start=1):
-        out.print(
-            Text.assemble(
-                (f"{rank}. ", "bold"),
-                (shown_source(hit.source, hit.page), "cyan"),
-                f"  {hit.score:.4f}  ",
-                (f"({_scores(hit)})", "dim"),
-            ),
-            soft_wrap=True,
-        )
-        out.print(_preview(hit.text), soft_wrap=True)
-    out.print(f"[dim]{_count(len(results.hits), 'hit')}, {results.mode}[/]")
+# `mull search` lives beside these commands; importing it registers it on the app.
+from ui import _search_command  # noqa: E402, F401

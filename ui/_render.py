@@ -27,6 +27,7 @@ from graphs.events import (
     NodeStarted,
     ReasoningStepEvent,
     RepairEvent,
+    RerankEvent,
     RetrievalEvent,
     RetryEvent,
     RouteEvent,
@@ -44,6 +45,7 @@ _WORKING = {
     "write": "writing code…",
     "execute": "running the tests…",
     "retrieve": "searching your documents…",
+    "rerank": "reranking the passages…",
     "check": "checking the answer against its sources…",
     "route": "choosing a specialist…",
     "review": "reviewing the answer…",
@@ -257,15 +259,24 @@ class HumanRenderer:
     def _retrieval(self, event: RetrievalEvent) -> None:
         """The sources found: what was searched for when it is not the question, then each hit."""
         found = f"{len(event.hits)} source{'s' if len(event.hits) != 1 else ''}"
+        if isinstance(event, RerankEvent):
+            # The reranked sources replace the recalled ones: these are what [n] cites.
+            found += (
+                f" of {event.candidates}, {event.model or event.reranker}, {event.seconds:.2f} s"
+            )
         self.console.print(f"\n[bold blue]Sources[/] [dim]({found}, {event.mode})[/]")
         if event.query.strip() != (self.question or "").strip():
             self.console.print(f"[dim]searched for:[/] {escape(_one_line(event.query))}")
         if event.note:
             self.console.print(f"[yellow]{escape(event.note)}[/]")
         for number, hit in enumerate(event.hits, start=1):
+            score = f"{hit.score:.4f}"
+            if hit.recall_rank is not None:
+                rerank = "—" if hit.rerank_score is None else f"{hit.rerank_score:.3f}"
+                score = f"rerank {rerank} · search #{hit.recall_rank} {score}"
             self.console.print(
                 f"[cyan]{escape(f'[{number}]')}[/] {escape(shown_source(hit.source, hit.page))}  "
-                f"[dim]{hit.score:.4f}[/]",
+                f"[dim]{score}[/]",
                 highlight=False,
             )
             # One line of preview, cut at the terminal's edge rather than wrapped.

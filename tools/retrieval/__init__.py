@@ -18,11 +18,13 @@ from tools.retrieval.documents import (
 )
 from tools.retrieval.index import Index, IndexInfo, IndexNotFound, index_exists, open_index
 from tools.retrieval.ingest import IndexProgress, IndexReport, index_paths, remove_paths
+from tools.retrieval.rerank import CrossEncoder, rerank_hits, rerank_url
 from tools.retrieval.search import SearchHit, SearchMode, SearchResults, fuse_rankings
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Chunk",
+    "CrossEncoder",
     "DocumentError",
     "DocumentPage",
     "Found",
@@ -42,6 +44,8 @@ __all__ = [
     "load_file",
     "open_index",
     "remove_paths",
+    "rerank_hits",
+    "rerank_url",
     "split_pages",
     "unsupported_note",
 ]

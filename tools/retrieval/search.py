@@ -33,7 +33,7 @@ class SearchHit(BaseModel):
     text: str
     """The chunk's text."""
     score: float
-    """The score it is ranked by: the fused score in hybrid mode, else its one ranking's score."""
+    """The search's score: the fused score in hybrid mode, else its one ranking's score."""
     bm25_score: float | None = None
     """Its BM25 score, when BM25 found it."""
     bm25_rank: int | None = None
@@ -42,6 +42,11 @@ class SearchHit(BaseModel):
     """Its cosine similarity to the query, when the dense search found it."""
     dense_rank: int | None = None
     """Its 1-based rank in the dense list, when the dense search found it."""
+    recall_rank: int | None = None
+    """Its 1-based rank among the candidates the search recalled, when a reranker reordered them."""
+    rerank_score: float | None = None
+    """The reranker's score, when one reordered the candidates: a cross-encoder's relevance, or
+    for a listwise LLM rerank 1/rank for the passages it ranked and 0 for those it left out."""
 
     @property
     def location(self) -> str:
