@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 from pathlib import Path
 
 import docx
@@ -206,3 +207,24 @@ def test_a_folder_of_ordinary_files_is_indexed_and_searchable(server, make_setti
     ]:
         top = index.search(query, k=1).hits[0]
         assert (Path(top.source).name, phrase in top.text) == (name, True), query
+
+
+def test_rag_answers_a_chinese_question_from_the_gbk_note_with_a_citation(
+    server, make_settings, tmp_path
+):
+    from graphs import build_graph
+
+    settings = make_settings(index_dir=tmp_path / "index", query_rewrite="none")
+    index_paths([mixed_folder(tmp_path / "docs")], settings=settings)
+    claim = {"claim": "每天三百元", "sources": [1], "supported": True}
+    server.script("出差补贴每天三百元[1]。", json.dumps({"claims": [claim], "grounded": True}))
+
+    result = build_graph("rag", settings=settings, k=2).invoke(
+        {"question": "出差补贴每天多少钱？"}, {"configurable": {"thread_id": "gbk"}}
+    )
+
+    (citation,) = result["citations"]
+    assert (citation.number, Path(citation.source).name) == (1, "报销.txt")
+    # The model read the note's text, decoded from GBK, as source [1].
+    sources = server.chat_requests[0]["messages"][-1]["content"]
+    assert '<source id="1"' in sources and "出差补贴每天三百元" in sources.split("</source>")[0]
