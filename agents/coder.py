@@ -8,6 +8,7 @@ is recorded as a failed attempt, not a crash.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Annotated, Literal, NotRequired
@@ -18,6 +19,7 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
+from agents._fields import Code, Paragraph
 from agents._run import finish_run, record_error, start_run
 from agents._stream import emit, structured_call_options
 from agents.reflector import CodeFeedback
@@ -29,6 +31,7 @@ from tools.testing import TestRun
 __all__ = [
     "CODER_PROMPT",
     "CodeAttempt",
+    "CodeForGivenTests",
     "CodeInput",
     "CodeOutput",
     "CodeSolution",
@@ -42,11 +45,14 @@ Python 3.11 using only the standard library.
 
 Reply with one JSON object:
 - code: the complete solution module (functions and classes; no top-level I/O, no example runs);
-- tests: pytest-style tests, plain `def test_...():` functions with `assert`s, that start with
-  `from solution import *` and check the task's requirements, edge cases included;
-- explanation: two or three sentences on the approach.
+{tests_field}- explanation: two or three sentences on the approach.
 {user_tests}
 When you are told that tests failed, reply with a complete corrected solution.
+"""
+
+TESTS_FIELD = """\
+- tests: pytest-style tests, plain `def test_...():` functions with `assert`s, that start with
+  `from solution import *` and check the task's requirements, edge cases included;
 """
 
 USER_TESTS_NOTE = """
@@ -61,9 +67,16 @@ the solution with `from solution import *`.
 class CodeSolution(BaseModel):
     """What the coder must reply with."""
 
-    code: str = Field(description="The complete solution module.")
-    tests: str = Field(description="pytest-style test functions importing from solution.")
-    explanation: str = Field(description="Two or three sentences on the approach.")
+    code: Code = Field(description="The complete solution module.")
+    tests: Code = Field(description="pytest-style test functions importing from solution.")
+    explanation: Paragraph = Field(description="Two or three sentences on the approach.")
+
+
+class CodeForGivenTests(BaseModel):
+    """What the coder must reply with when the user's own tests decide: no tests of its own."""
+
+    code: Code = Field(description="The complete solution module.")
+    explanation: Paragraph = Field(description="Two or three sentences on the approach.")
 
 
 class CodeAttempt(BaseModel):
@@ -167,11 +180,12 @@ class Coder:
             solution = invoke_structured(
                 self.model,
                 self._prompt(state),
-                CodeSolution,
+                CodeForGivenTests if user_tests else CodeSolution,
                 **structured_call_options(self.settings, "write"),
             ).value
         except StructuredOutputError as exc:  # unreadable output is a failed attempt, not the end
-            solution = CodeSolution(
+            # Not the model's reply, so not held to its schema (empty tests, a long message).
+            solution = CodeSolution.model_construct(
                 code=exc.raw, tests="", explanation=f"The reply was not a solution: {exc.message}"
             )
         except MullError as exc:
@@ -179,7 +193,7 @@ class Coder:
         attempt = CodeAttempt(
             number=len(attempts) + 1,
             code=solution.code,
-            tests=user_tests or solution.tests,
+            tests=user_tests or getattr(solution, "tests", ""),
             tests_from="user" if user_tests else "model",
             explanation=solution.explanation,
             seconds=perf_counter() - start,
@@ -207,17 +221,21 @@ class Coder:
 
     def _prompt(self, state: CodeState) -> list[BaseMessage]:
         user_tests = state.get("user_tests")
-        note = USER_TESTS_NOTE.format(tests=user_tests) if user_tests else ""
+        system = CODER_PROMPT.format(
+            tests_field="" if user_tests else TESTS_FIELD,
+            user_tests=USER_TESTS_NOTE.format(tests=user_tests) if user_tests else "",
+        )
         prompt: list[BaseMessage] = [
-            SystemMessage(content=CODER_PROMPT.format(user_tests=note)),
+            SystemMessage(content=system),
             HumanMessage(content=state["question"]),
         ]
         for attempt in state.get("attempts", []):
-            written = CodeSolution(
-                code=attempt.code, tests=attempt.tests, explanation=attempt.explanation
-            )
+            # As it was written, whether or not it fitted the schema.
+            written = {"code": attempt.code, "explanation": attempt.explanation}
+            if not user_tests:
+                written = {"code": attempt.code, "tests": attempt.tests, **written}
             prompt += [
-                AIMessage(content=written.model_dump_json()),
+                AIMessage(content=json.dumps(written, ensure_ascii=False)),
                 HumanMessage(content=_revision_request(attempt)),
             ]
         return prompt

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from agents._fields import Sentence
 from agents._run import record_error
 from agents._stream import emit, structured_call_options
 from core.errors import MullError
@@ -51,15 +52,17 @@ _SOURCE_TAG_RE = re.compile(r"<(/?)(source)", re.IGNORECASE)
 class ClaimCheck(BaseModel):
     """One claim of an answer, and whether its sources state it."""
 
-    claim: str = Field(description="The claim, in a short sentence.")
-    sources: list[int] = Field(description="The numbers of the sources it cites.")
+    claim: Sentence = Field(description="The claim, in a short sentence.")
+    sources: list[Annotated[int, Field(ge=1)]] = Field(
+        max_length=20, description="The numbers of the sources it cites."
+    )
     supported: bool = Field(description="Whether those sources state it.")
 
 
 class GroundingCheck(BaseModel):
     """The checker model's reply."""
 
-    claims: list[ClaimCheck] = Field(description="The answer's factual claims.")
+    claims: list[ClaimCheck] = Field(max_length=20, description="The answer's factual claims.")
     grounded: bool = Field(description="True only when every claim is supported.")
 
 

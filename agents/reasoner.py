@@ -9,6 +9,7 @@ becomes a visible error step and the chain ends cleanly.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from time import perf_counter
@@ -18,15 +19,17 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, record_error, start_run, validate_question
+from agents._steps import ReasoningStep, step_fields
 from agents._stream import call_options, emit, structured_call_options
-from agents.tool_user import ReasoningToolStep, ToolUser
+from agents.tool_user import ToolUser
 from core.calls import ainvoke_model, invoke_model
 from core.errors import MullError, RunError
 from core.models import refuses_tools, with_max_tokens
+from core.repetition import REPETITION
 from core.settings import Settings, get_settings
 from core.structured import (
     StructuredReply,
@@ -81,16 +84,6 @@ FINAL_ANSWER_PROMPT = (
 STEP_CAP_NOTE = "You have used all {max_steps} reasoning steps you may take. "
 
 
-class ReasoningStep(BaseModel):
-    """One step of the chain, exactly as the model must write it."""
-
-    title: str = Field(description="A few words naming what this step does.")
-    content: str = Field(description="The reasoning of this step, in full sentences.")
-    next_action: Literal["continue", "final_answer"] = Field(
-        description='"continue" to take another step, "final_answer" when ready to answer.'
-    )
-
-
 class StepRecord(BaseModel):
     """A step as the run records it: the model's step, or the error that took its place."""
 
@@ -123,9 +116,14 @@ class StepRecord(BaseModel):
 
     def as_json(self) -> str:
         """The step as the model wrote it: a `ReasoningStep`, or with a tool a tool step."""
+        fields: dict[str, Any] = {
+            "title": self.title,
+            "content": self.content,
+            "next_action": self.next_action,
+        }
         if self.next_action == "use_tool":
-            return ReasoningToolStep.model_validate(self.model_dump()).model_dump_json()
-        return ReasoningStep.model_validate(self.model_dump()).model_dump_json()
+            fields |= {"tool": self.tool, "tool_input": self.tool_input or {}}
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 class ReasoningInput(TypedDict):
@@ -215,7 +213,7 @@ class Reasoner:
 
     @property
     def _schema(self) -> type[BaseModel]:
-        return ReasoningToolStep if self.tool_user else ReasoningStep
+        return self.tool_user.step_schema if self.tool_user else ReasoningStep
 
     @property
     def _native(self) -> bool:
@@ -339,16 +337,9 @@ class Reasoner:
         self, state: ReasoningState, reply: StructuredReply[BaseModel], start: float
     ) -> ReasoningState:
         steps = state.get("steps", [])
-        step = reply.value
         record = StepRecord(
             index=len(steps) + 1,
-            title=step.title,
-            content=step.content,
-            next_action=step.next_action,
-            tool=getattr(step, "tool", None) if step.next_action == "use_tool" else None,
-            tool_input=getattr(step, "tool_input", None)
-            if step.next_action == "use_tool"
-            else None,
+            **step_fields(reply.value),
             seconds=perf_counter() - start,
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
@@ -438,6 +429,7 @@ class Reasoner:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             truncated=truncated,
+            repeated=finish_reason(reply) == REPETITION,
         )
         return {
             "answer": answer,

@@ -17,6 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from agents._fields import Paragraph, Sentence
 from agents._run import record_error
 from agents._stream import emit, structured_call_options
 from core.errors import MullError
@@ -55,7 +56,9 @@ The task:
 class Critique(BaseModel):
     """The reviewer's judgement of one draft."""
 
-    issues: list[str] = Field(description="Concrete problems, each saying what to do instead.")
+    issues: list[Sentence] = Field(
+        max_length=10, description="Concrete problems, each saying what to do instead."
+    )
     score: int = Field(ge=0, le=10, description="0 to 10; 8 means an expert would be satisfied.")
     done: bool = Field(description="True when another revision would not improve the work.")
 
@@ -63,8 +66,10 @@ class Critique(BaseModel):
 class CodeFeedback(BaseModel):
     """What the reviewer makes of a failed test run."""
 
-    diagnosis: str = Field(description="What is wrong and why the failing tests fail.")
-    changes: list[str] = Field(description="The concrete changes to make.")
+    diagnosis: Paragraph = Field(description="What is wrong and why the failing tests fail.")
+    changes: list[Sentence] = Field(
+        min_length=1, max_length=10, description="The concrete changes to make."
+    )
 
 
 @dataclass

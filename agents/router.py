@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from time import perf_counter
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
+from agents._fields import Sentence
 from agents._run import answered_turns, record_error
 from agents._stream import emit, structured_call_options
 from core.errors import MullError
@@ -55,6 +57,18 @@ class RouteDecision(BaseModel):
     forced: bool = Field(default=False, description="True when the user chose the specialist.")
 
 
+@cache
+def _reply_schema(offered: tuple[str, ...]) -> type[BaseModel]:
+    # What the model must write: only the specialists on offer now, so `rag` cannot be
+    # chosen while nothing is indexed.
+    return create_model(
+        "RouteReply",
+        __doc__="The router's choice, exactly as the model must write it.",
+        specialist=(Literal[offered], Field(description="The specialist for the latest request.")),  # type: ignore[valid-type]
+        reason=(Sentence, Field(description="One short sentence saying why.")),
+    )
+
+
 @dataclass
 class Router:
     """The routing role: a node that writes a `RouteDecision`, and the edge that follows it."""
@@ -76,12 +90,12 @@ class Router:
             reply = invoke_structured(
                 self.model,
                 self._prompt(state, offered),
-                RouteDecision,
+                _reply_schema(tuple(offered)),
                 **structured_call_options(self.settings, "route"),
             )
         except MullError as exc:
             return {"error": record_error(exc, "route"), "specialist": None}
-        return self._decided(reply, offered, start)
+        return self._decided(reply, start)
 
     async def aroute(self, state: dict[str, Any]) -> dict[str, Any]:
         """The async twin of `route`."""
@@ -93,12 +107,12 @@ class Router:
             reply = await ainvoke_structured(
                 self.model,
                 self._prompt(state, offered),
-                RouteDecision,
+                _reply_schema(tuple(offered)),
                 **structured_call_options(self.settings, "route"),
             )
         except MullError as exc:
             return {"error": record_error(exc, "route"), "specialist": None}
-        return self._decided(reply, offered, start)
+        return self._decided(reply, start)
 
     @staticmethod
     def after_route(state: dict[str, Any]) -> str:
@@ -125,14 +139,7 @@ class Router:
             HumanMessage(content=state["question"]),
         ]
 
-    def _decided(
-        self, reply: StructuredReply[RouteDecision], offered: list[str], start: float
-    ) -> dict[str, Any]:
-        decision = reply.value
-        if decision.specialist not in offered:  # only `rag`, when nothing is indexed
-            decision = RouteDecision(
-                specialist="reasoning",
-                reason=f"{decision.reason} (No documents are indexed, so reasoning takes it.)",
-            )
+    def _decided(self, reply: StructuredReply[BaseModel], start: float) -> dict[str, Any]:
+        decision = RouteDecision(**reply.value.model_dump())
         emit("route", "route", decision=decision, seconds=perf_counter() - start)
         return {"route": decision, "specialist": None}

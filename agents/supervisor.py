@@ -27,6 +27,7 @@ from agents.reflector import Critique
 from agents.router import SPECIALISTS, RouteDecision, SpecialistName
 from core.calls import ainvoke_model, invoke_model
 from core.errors import InvalidInput, MullError, RunError
+from core.repetition import REPETITION
 from core.settings import Settings
 from core.structured import finish_reason, token_usage
 
@@ -221,5 +222,6 @@ class DirectResponder:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             truncated=finish_reason(message) == "length",
+            repeated=finish_reason(message) == REPETITION,
         )
         return {"answer": answer}

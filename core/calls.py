@@ -8,12 +8,14 @@ backoff. Everything that reaches the caller is one of mull's typed errors
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 import httpx
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable
 from tenacity import (
     AsyncRetrying,
@@ -25,6 +27,7 @@ from tenacity import (
 )
 
 from core.errors import ModelCallFailed, ModelNotFound, ModelServerUnreachable, MullError
+from core.repetition import REPETITION, RepetitionGuard
 from core.settings import Settings
 
 __all__ = [
@@ -182,6 +185,50 @@ def _retry_args(policy: RetryPolicy, on_retry: OnRetry | None) -> dict:
     }
 
 
+def _guarded(reply: AIMessageChunk | None, guard: RepetitionGuard) -> AIMessage:
+    """The streamed reply as one message; cut back to its first loop, marked, if it looped."""
+    if reply is None:
+        return AIMessage(content="")
+    message = message_chunk_to_message(reply)
+    assert isinstance(message, AIMessage)
+    if guard.loop_at is None:
+        return message
+    metadata = {**message.response_metadata, "finish_reason": REPETITION, "done_reason": None}
+    return message.model_copy(
+        update={
+            "content": guard.kept,
+            "response_metadata": metadata,
+            "additional_kwargs": {**message.additional_kwargs, "repeated": guard.repeated},
+        }
+    )
+
+
+def _streamed(model: Runnable[LanguageModelInput, BaseMessage], messages: list) -> AIMessage:
+    guard = RepetitionGuard()
+    reply: AIMessageChunk | None = None
+    # Closing the stream early ends the request: the server stops generating.
+    with closing(model.stream(messages)) as chunks:
+        for chunk in chunks:
+            reply = chunk if reply is None else reply + chunk  # type: ignore[operator]
+            if guard.feed(chunk.text):
+                break
+    return _guarded(reply, guard)
+
+
+async def _astreamed(model: Runnable[LanguageModelInput, BaseMessage], messages: list) -> AIMessage:
+    guard = RepetitionGuard()
+    reply: AIMessageChunk | None = None
+    chunks = model.astream(messages)
+    try:
+        async for chunk in chunks:
+            reply = chunk if reply is None else reply + chunk  # type: ignore[operator]
+            if guard.feed(chunk.text):
+                break
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    return _guarded(reply, guard)
+
+
 def invoke_model(
     model: Runnable[LanguageModelInput, BaseMessage],
     messages: Sequence[BaseMessage],
@@ -192,7 +239,10 @@ def invoke_model(
 ) -> AIMessage:
     """Call a chat model once, retrying transient failures.
 
-    Inside a LangGraph node the call streams its tokens to `stream_mode="messages"`.
+    The reply is streamed (inside a LangGraph node its tokens reach
+    `stream_mode="messages"`) and watched: a reply that starts repeating itself is
+    stopped there, cut back to the loop's first copy, and carries the finish
+    reason `repetition` (`core.repetition`).
 
     Raises:
         MullError: `ModelServerUnreachable`, `ModelNotFound` or `ModelCallFailed`.
@@ -200,10 +250,10 @@ def invoke_model(
     try:
         for attempt in Retrying(**_retry_args(policy, on_retry)):
             with attempt:
-                reply = model.invoke(list(messages))
+                reply = _streamed(model, list(messages))
     except Exception as exc:
         raise translate_error(exc, model=_model_name(model), settings=settings) from exc
-    return reply  # type: ignore[return-value]
+    return reply
 
 
 async def ainvoke_model(
@@ -218,10 +268,10 @@ async def ainvoke_model(
     try:
         async for attempt in AsyncRetrying(**_retry_args(policy, on_retry)):
             with attempt:
-                reply = await model.ainvoke(list(messages))
+                reply = await _astreamed(model, list(messages))
     except Exception as exc:
         raise translate_error(exc, model=_model_name(model), settings=settings) from exc
-    return reply  # type: ignore[return-value]
+    return reply
 
 
 def embed_texts(

@@ -62,25 +62,35 @@ def chat_model(
     name = model or settings.model_for(role)
     limit = max_tokens or settings.step_tokens
     if (provider or settings.provider) == "ollama":
-        from langchain_ollama import ChatOllama
+        from core._ollama_chat import ChatOllamaWithPenalties
 
-        return ChatOllama(
+        return ChatOllamaWithPenalties(
             model=name,
             base_url=settings.ollama_host,
             temperature=settings.temperature,
             num_predict=limit,
             num_ctx=settings.context_tokens,
+            repeat_penalty=settings.repeat_penalty,
+            frequency_penalty=settings.frequency_penalty,
+            presence_penalty=settings.presence_penalty,
             client_kwargs={"timeout": settings.request_timeout_s},
         )
     import openai
     from langchain_openai import ChatOpenAI
 
+    # vLLM calls llama.cpp's and Ollama's `repeat_penalty` `repetition_penalty`; each server
+    # ignores the name it does not know.
+    repeat = settings.repeat_penalty
+    extra_body = {"repeat_penalty": repeat, "repetition_penalty": repeat} if repeat else None
     return ChatOpenAI(
         model=name,
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
         temperature=settings.temperature,
         max_tokens=limit,
+        frequency_penalty=settings.frequency_penalty,
+        presence_penalty=settings.presence_penalty,
+        extra_body=extra_body,
         # The client's own Timeout (httpx's in openai 2, httpx2's in openai 3), being unhashable,
         # keeps langchain-openai from handing every model one process-wide async client, which
         # breaks in any event loop after the first.

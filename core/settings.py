@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     """Sampling temperature for every call."""
 
+    repeat_penalty: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Penalise repeating recent tokens, 1.0 for none (Ollama and llama.cpp `repeat_penalty`, vLLM `repetition_penalty`); empty keeps the server's default."""
+
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    """Penalise tokens by how often they appeared so far, 0 for none; empty keeps the server's default."""
+
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    """Penalise tokens that appeared at all so far, 0 for none; empty keeps the server's default."""
+
     max_steps: int = Field(default=25, ge=1, le=200)
     """The most reasoning steps one run may take before it must answer (tool steps count)."""
 

@@ -20,10 +20,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from core.calls import DEFAULT_RETRY, OnRetry, RetryPolicy, ainvoke_model, invoke_model
 from core.errors import StructuredOutputError
+from core.repetition import REPETITION
 from core.settings import Settings
 
 __all__ = [
@@ -44,6 +45,16 @@ OnRepair = Callable[[int, str], None]
 # A model that ignores the constraint may still wrap its JSON in a Markdown fence.
 # langchain's parse_json_markdown would also complete cut-off JSON, hiding a truncation.
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
+
+
+# The fix for a reply that never validated, by why the last attempt ended.
+_HINTS = {
+    REPETITION: "The model repeated itself: try a larger model, or a repetition penalty "
+    "(MULL_REPEAT_PENALTY=1.1 or MULL_FREQUENCY_PENALTY=0.5).",
+    "length": "The reply did not fit its token budget: raise MULL_STEP_TOKENS, or try a larger "
+    "model that writes shorter steps.",
+    "": "Try a larger or instruction-tuned model, or raise MULL_REPAIR_ATTEMPTS.",
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,10 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "the reply"
-        parts.append(f"{where}: {item['msg']}")
+        got = item.get("input")
+        # A short wrong value is worth quoting back: the model sees what it wrote.
+        quoted = f" (got {got!r})" if isinstance(got, str | int) and len(str(got)) <= 40 else ""
+        parts.append(f"{where}: {item['msg']}{quoted}")
     return "; ".join(parts)
 
 
@@ -155,7 +169,7 @@ class _RepairLoop(Generic[T]):
             raise StructuredOutputError(
                 f"The model's reply did not match the {self.schema.__name__} schema after "
                 f"{self.attempts} attempts: {problem}",
-                hint="Try a larger or instruction-tuned model, or raise MULL_REPAIR_ATTEMPTS.",
+                hint=_HINTS.get(finish_reason(reply) or "", _HINTS[""]),
                 raw=text,
                 attempts=self.attempts,
             )
@@ -177,16 +191,24 @@ class _RepairLoop(Generic[T]):
                 return None
             except ValidationError as exc:
                 error = error or exc
-        if finish_reason(reply) == "length":
+        reason = finish_reason(reply)
+        if reason == REPETITION:
+            repeated = str(reply.additional_kwargs.get("repeated", "")).strip()
+            return f"the reply kept repeating {repeated[:80]!r} and was stopped"
+        if reason == "length":
             return "the reply was cut off at the token limit before the JSON was complete"
         return _describe(error) if error else "the reply was empty"
 
     def _repair_request(self, problem: str) -> str:
-        fields = ", ".join(self.schema.model_fields)
+        # A RootModel (a union of step shapes, say) has one field, `root`, which is no help.
+        shape = (
+            "that fits the schema"
+            if issubclass(self.schema, RootModel)
+            else f"with the fields {', '.join(self.schema.model_fields)}"
+        )
         return (
             f"Your last reply could not be used: {problem}. Reply again with only one JSON "
-            f"object with the fields {fields}, and nothing before or after it. Keep it short "
-            "enough to finish."
+            f"object {shape}, and nothing before or after it. Keep it short enough to finish."
         )
 
 

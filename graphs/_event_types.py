@@ -250,12 +250,25 @@ class FinalAnswer(_Event):
     output_tokens: int | None = None
     truncated: bool = False
     """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
+    repeated: bool = False
+    """True when the answer began repeating itself and was stopped after the first copy."""
     ok: bool = True
     """False when the answer reports a failure, e.g. code whose tests still fail."""
 
     TRUNCATED_NOTE: ClassVar[str] = (
         "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS for longer answers."
     )
+    REPEATED_NOTE: ClassVar[str] = (
+        "The model began repeating itself, so the answer was stopped there; a larger model or a "
+        "repetition penalty (MULL_REPEAT_PENALTY=1.1) helps."
+    )
+
+    @property
+    def note(self) -> str:
+        """What the reader should know about how the answer ended, "" when it ended well."""
+        if self.repeated:
+            return self.REPEATED_NOTE
+        return self.TRUNCATED_NOTE if self.truncated else ""
 
 
 class CustomEvent(_Event):

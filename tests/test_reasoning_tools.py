@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from graphs import ToolCallEvent, ToolResultEvent, build_graph, stream_events
+from graphs import RepairEvent, ToolCallEvent, ToolResultEvent, build_graph, stream_events
 from graphs.threads import thread_config
 from tests._corpus import make_corpus
 from tests.chains import step
@@ -37,6 +37,21 @@ def run(graph, question: str = QUESTION, thread: str = "t") -> list:
 
 def user_turns(request: dict) -> list[str]:
     return [str(m["content"]) for m in request["messages"] if m["role"] == "user"]
+
+
+def tool_variants(body: dict) -> dict[str, list[str]]:
+    """The tools a step schema sent to the server lets a step call, each with its required arguments."""
+    schema = body.get("format") or body["response_format"]["json_schema"]["schema"]
+
+    def resolve(node: dict) -> dict:
+        return schema["$defs"][node["$ref"].split("/")[-1]] if "$ref" in node else node
+
+    variants = [resolve(v) for v in schema.get("oneOf") or schema.get("anyOf") or [schema]]
+    return {
+        v["properties"]["tool"]["const"]: resolve(v["properties"]["tool_input"])["required"]
+        for v in variants
+        if "tool" in v.get("properties", {})
+    }
 
 
 def tool_events(events: list) -> list:
@@ -99,27 +114,37 @@ def test_the_chain_searches_the_documents_and_cites_what_it_found(
     assert "[1: handbook.pdf]" in graph.get_state(thread_config("t")).values["answer"]
 
 
-def test_bad_arguments_become_an_error_result_and_the_run_goes_on(server, reasoning):
+def test_a_json_action_the_schema_rules_out_is_repaired_not_run(server, reasoning):
+    # A grammar-enforcing server could not write these; a server that ignores the schema can.
     server.script(
         tool_step("run_python", {"source": "print(1)"}),
-        step("Fix it", "I named the argument wrongly; I will answer instead.", "final_answer"),
+        tool_step("browse_web", {"url": "https://example.com"}),
+        step("Answer", "No tool fits; I will answer.", "final_answer"),
         "I could not run it.",
     )
     events = run(reasoning())
-    result = next(e for e in events if isinstance(e, ToolResultEvent))
-    assert not result.ok and "code" in result.result  # the error names the missing field
-    assert any("code" in turn and "Error" in turn for turn in user_turns(server.chat_requests[1]))
-    assert events[-1].ok
+
+    repairs = [e for e in events if isinstance(e, RepairEvent)]
+    assert "code" in repairs[0].problem  # run_python's own argument is named
+    assert "browse_web" in repairs[1].problem and "run_python" in repairs[1].problem
+    assert not tool_events(events) and events[-1].ok
 
 
-def test_an_unknown_tool_is_an_error_result(server, reasoning):
-    server.script(
-        tool_step("browse_web", {"url": "https://example.com"}),
-        step("Give up", "No such tool.", "final_answer"),
-        "No web access.",
-    )
-    result = next(e for e in run(reasoning()) if isinstance(e, ToolResultEvent))
-    assert not result.ok and "run_python" in result.result  # it lists the tools there are
+def test_the_step_schema_offers_each_tool_with_its_own_arguments(
+    server, reasoning, make_settings, tmp_path
+):
+    server.script(step("Answer", "Nothing to look up.", "final_answer"), "Done.")
+    run(reasoning())
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.md").write_text("The sky is blue.\n", encoding="utf-8")
+    index_paths([docs], settings=make_settings(index_dir=tmp_path / "index"))
+    server.script(step("Answer", "Nothing to look up.", "final_answer"), "Done.")
+    run(reasoning(), thread="indexed")
+
+    first, second = (r for r in server.chat_requests if "format" in r or "response_format" in r)
+    assert tool_variants(first) == {"run_python": ["code"]}
+    assert tool_variants(second) == {"search_documents": ["query"], "run_python": ["code"]}
 
 
 def test_the_tool_call_cap_stops_a_model_that_calls_tools_forever(server, reasoning):

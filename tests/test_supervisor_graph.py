@@ -45,6 +45,12 @@ def system_prompt(request: dict) -> str:
     return request["messages"][0]["content"]
 
 
+def specialists_offered(request: dict) -> list[str]:
+    """The specialists the route request's schema lets the model name."""
+    schema = request.get("format") or request["response_format"]["json_schema"]["schema"]
+    return schema["properties"]["specialist"]["enum"]
+
+
 @pytest.fixture
 def supervisor(server, make_settings, tmp_path):
     """Build a supervisor on the fake server, with no documents indexed unless told."""
@@ -147,10 +153,19 @@ def test_code_goes_to_the_code_graph(server, supervisor):
 def test_rag_is_offered_only_when_documents_are_indexed(
     server, supervisor, make_settings, tmp_path
 ):
-    server.script(route("rag", "About documents."), *chain("Think", answer="No documents."))
-    run(supervisor(review=False), "What does the handbook say?")
+    server.script(
+        route("rag", "About documents."),  # against the schema: rag is not on offer
+        route("reasoning", "Then thinking it through."),
+        *chain("Think", answer="No documents."),
+    )
+    events = run(supervisor(review=False), "What does the handbook say?")
     assert "- rag:" not in system_prompt(server.chat_requests[0])
-    assert len(server.chat_requests) == 3  # rag was not available: reasoning took it
+    assert specialists_offered(server.chat_requests[0]) == ["reasoning", "code", "direct"]
+    [repair] = [e for e in events if e.type == "repair"]
+    assert (
+        "'rag'" in repair.problem
+        and next(e for e in events if isinstance(e, RouteEvent)).decision.specialist == "reasoning"
+    )
 
     index_paths(
         [make_corpus(tmp_path / "docs")], settings=make_settings(index_dir=tmp_path / "index")
@@ -163,6 +178,7 @@ def test_rag_is_offered_only_when_documents_are_indexed(
     server.script(route("rag"), "Twenty-eight days [1].", json.dumps(verdict))
     events = run(supervisor(review=False), "How many days of paid leave?", thread="u")
     assert "- rag:" in system_prompt(server.chat_requests[0])
+    assert specialists_offered(server.chat_requests[0]) == ["reasoning", "code", "rag", "direct"]
     assert {e.namespace for e in events if e.namespace} == {("rag",)}
     assert [e.type for e in events if e.type == "retrieval"] == ["retrieval"]
 

@@ -185,7 +185,7 @@ class LiveRun:
                     block.status.update(state="error")
                 fix = f"\n\n**Fix:** {error.hint}" if error.hint else ""
                 self.container.error(f"{error.message}{fix}")
-            case FinalAnswer(answer=answer, thinking_seconds=seconds, truncated=truncated):
+            case FinalAnswer(answer=answer, thinking_seconds=seconds, note=note):
                 if len(self.revisions) > 1:
                     with self.container.expander("Revisions side by side"):
                         for column, (heading, text) in zip(
@@ -199,8 +199,8 @@ class LiveRun:
                     _draw_sources(sources_column, self.sources)
                 else:
                     self.container.markdown(answer)
-                if truncated:
-                    self.container.warning(FinalAnswer.TRUNCATED_NOTE)
+                if note:
+                    self.container.warning(note)
                 if seconds is not None:
                     self.container.caption(f"Thought for {seconds:.1f} s")
             case RunFinished(ok=ok):

@@ -233,9 +233,7 @@ class HumanRenderer:
                 self.console.print(
                     f"[yellow]invalid JSON ({escape(problem)}); asking the model to fix it[/]"
                 )
-            case FinalAnswer(
-                node=node, answer=answer, thinking_seconds=seconds, truncated=truncated
-            ):
+            case FinalAnswer(node=node, answer=answer, thinking_seconds=seconds, note=note):
                 self._stop_spin()
                 if node != "final_answer":  # written by a node that streams no answer of its own
                     self.console.print("\n[bold green]Answer[/]")
@@ -244,8 +242,8 @@ class HumanRenderer:
                     self.console.print(answer, markup=False, highlight=False, soft_wrap=True)
                 else:
                     self.console.print()
-                if truncated:
-                    self.console.print(f"[yellow]{FinalAnswer.TRUNCATED_NOTE}[/]")
+                if note:
+                    self.console.print(f"[yellow]{note}[/]", markup=True)
                 if seconds is not None:
                     self.console.print(f"\n[dim]Thought for {seconds:.1f} s[/]")
             case ErrorEvent(error=error):

@@ -1,0 +1,152 @@
+"""Degenerate generations are cut early; sampling penalties reach both providers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from agents.reasoner import ReasoningStep
+from core.calls import RetryPolicy, invoke_model
+from core.errors import StructuredOutputError
+from core.models import chat_model
+from core.repetition import REPETITION, RepetitionGuard
+from core.structured import finish_reason, invoke_structured
+from graphs import RepairEvent, build_graph, stream_events
+from graphs.threads import thread_config
+from tests.chains import chain, step
+from tests.fake_server import Reply
+
+ASK = [HumanMessage(content="Which is larger, 0.9 or 0.11?")]
+FAST = RetryPolicy(retries=0)
+LOOP = "The answer is 0.11. " * 300  # what SmolLM2 wrote under the grammar, until the cap
+LOOPING_STEP = (
+    '{"title": "Compare", "content": "Look at the digits. ' + LOOP + '", "next_action": "'
+)
+SLOW = 0.01  # seconds a token: the whole loop would take about 15 s to stream
+
+
+def guarded(text: str, piece: int = 7) -> RepetitionGuard:
+    guard = RepetitionGuard()
+    for i in range(0, len(text), piece):
+        if guard.feed(text[i : i + piece]):
+            break
+    return guard
+
+
+@pytest.mark.parametrize(
+    "looping",
+    [
+        LOOP,
+        "Step one: count. " + "1, " * 200,
+        '{"title": "x", "content": "' + "a" * 500,
+        "Thinking..." + " " * 300,  # no progress: only whitespace
+        "\n".join(["| col | col |"] * 40),
+    ],
+)
+def test_a_loop_is_seen_within_a_few_hundred_characters_and_cut_to_its_first_copy(looping):
+    guard = guarded(looping)
+
+    assert guard.loop_at is not None
+    assert len(guard.text) < 600  # stopped soon after the loop began
+    assert guard.repeated and guard.kept.endswith(guard.repeated)
+    assert len(guard.kept) < len(guard.text)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        " ".join(f"Step {i}: the digit in place {i} is {i * 7 % 10}." for i in range(60)),
+        "\n".join(f"def test_{i}():\n    assert add({i}, 1) == {i + 1}\n" for i in range(30)),
+        "| a | b |\n|---|---|\n" + "\n".join(f"| {i} | {i * i} |" for i in range(60)),
+        "0.9 is larger than 0.11: compare tenths first, 9 tenths against 1 tenth. " * 3,
+    ],
+)
+def test_real_text_is_not_taken_for_a_loop(written):
+    assert guarded(written).loop_at is None
+
+
+def test_a_looping_reply_is_stopped_early_and_marked(server, make_settings):
+    server.script(Reply(LOOP, token_delay_s=SLOW))
+    started = time.perf_counter()
+
+    reply = invoke_model(chat_model(make_settings()), ASK, policy=FAST)
+
+    assert time.perf_counter() - started < 5  # not the 15 s the whole loop would stream for
+    assert finish_reason(reply) == REPETITION
+    assert reply.text.count("The answer is 0.11") == 1
+    assert reply.additional_kwargs["repeated"].strip() in reply.text
+
+
+def test_a_looping_step_is_repaired_with_the_cause_named(server, make_settings):
+    server.script(Reply(LOOPING_STEP, token_delay_s=SLOW), step("Compare", "0.9 is larger."))
+    problems: list[str] = []
+
+    reply = invoke_structured(
+        chat_model(make_settings()),
+        ASK,
+        ReasoningStep,
+        policy=FAST,
+        on_repair=lambda attempt, problem: problems.append(problem),
+    )
+
+    assert reply.value.content == "0.9 is larger." and reply.attempts == 2
+    assert "kept repeating" in problems[0] and "The answer is 0.11" in problems[0]
+    repair_turn = server.chat_requests[1]["messages"][-2]["content"]
+    assert (
+        repair_turn.count("The answer is 0.11") == 1
+    )  # the model sees its loop once, not 300 times
+
+
+def test_a_step_that_always_loops_fails_with_the_repetition_hint(server, make_settings):
+    server.responder = lambda request: Reply(LOOPING_STEP, token_delay_s=SLOW / 10)
+
+    with pytest.raises(StructuredOutputError) as caught:
+        invoke_structured(chat_model(make_settings()), ASK, ReasoningStep, repairs=1, policy=FAST)
+
+    assert "repeated itself" in caught.value.hint and "MULL_REPEAT_PENALTY" in caught.value.hint
+    assert "larger or instruction-tuned" not in caught.value.hint
+
+
+def test_a_looping_answer_keeps_its_first_copy_and_the_run_ends(server, make_settings):
+    server.script(*chain("Compare", answer="0.9 is larger. " + "It is 0.9. " * 200))
+    graph = build_graph("reasoning", settings=make_settings(reasoning_tools=False))
+
+    events = list(stream_events(graph, {"question": "0.9 or 0.11?"}, thread_config("t")))
+
+    final = events[-1]
+    answer = next(e for e in events if e.type == "final_answer")
+    assert final.ok and answer.answer.count("It is 0.9") == 1 and answer.repeated
+    assert "repeating itself" in answer.note
+    assert not [e for e in events if isinstance(e, RepairEvent)]
+
+
+def test_sampling_penalties_reach_both_providers(server, make_settings, provider):
+    settings = make_settings(repeat_penalty=1.15, frequency_penalty=0.4, presence_penalty=0.2)
+    server.script("Fine.")
+
+    invoke_model(chat_model(settings), ASK, policy=FAST)
+
+    (body,) = server.chat_requests
+    if provider == "ollama":
+        options = body["options"]
+        sent = {
+            k: options.get(k) for k in ("repeat_penalty", "frequency_penalty", "presence_penalty")
+        }
+        assert sent == {"repeat_penalty": 1.15, "frequency_penalty": 0.4, "presence_penalty": 0.2}
+        assert options["num_predict"] == settings.step_tokens  # the rest of the options stay
+    else:
+        sent = {k: body.get(k) for k in ("frequency_penalty", "presence_penalty")}
+        assert sent == {"frequency_penalty": 0.4, "presence_penalty": 0.2}
+        assert body["repeat_penalty"] == body["repetition_penalty"] == 1.15  # llama.cpp, vLLM
+
+
+def test_unset_penalties_leave_the_servers_defaults(server, make_settings, provider):
+    server.script("Fine.")
+    invoke_model(chat_model(make_settings()), ASK, policy=FAST)
+
+    (body,) = server.chat_requests
+    sent = json.dumps(body)
+    assert "penalty" not in sent
