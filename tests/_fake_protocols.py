@@ -17,7 +17,7 @@ import re
 import struct
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -160,8 +160,11 @@ class Generation:
         model: Model name to report.
         tokens: Content tokens to send.
         tool_calls: Tool calls to send (none when the content was cut).
-        truncated: Whether the token limit cut the content.
+        truncated: Whether the token limit cut the content (or the thinking).
         prompt_tokens: Reported prompt usage.
+        thinking: Thinking tokens sent in their own field, before the content
+            (planned by :mod:`tests._fake_thinking`).
+        reasoning_field: The OpenAI message/delta field that carries ``thinking``.
     """
 
     model: str
@@ -169,6 +172,8 @@ class Generation:
     tool_calls: list[ToolCall]
     truncated: bool
     prompt_tokens: int
+    thinking: list[str] = field(default_factory=list)
+    reasoning_field: str = "reasoning"
 
     @classmethod
     def plan(cls, request: ChatRequest, reply: Reply) -> Generation:
@@ -190,9 +195,9 @@ class Generation:
 
     @property
     def completion_tokens(self) -> int:
-        """Tokens sent, counting tool-call arguments as text."""
+        """Tokens sent, counting tool-call arguments as text and thinking as generated."""
         args = sum(len(split_tokens(json.dumps(c.arguments))) for c in self.tool_calls)
-        return len(self.tokens) + args
+        return len(self.thinking) + len(self.tokens) + args
 
 
 @dataclass
@@ -248,15 +253,18 @@ def ollama_answer(gen: Generation, stream: bool) -> bytes | Frames:
     calls = [{"function": {"name": c.name, "arguments": c.arguments}} for c in gen.tool_calls]
     extra = {"tool_calls": calls} if calls else {}
     if not stream:
-        return json.dumps(_ollama_final(gen, gen.content, **extra)).encode()
+        thinking = {"thinking": "".join(gen.thinking)} if gen.thinking else {}
+        return json.dumps(_ollama_final(gen, gen.content, **thinking, **extra)).encode()
 
     def line(payload: dict[str, Any]) -> bytes:
         return json.dumps(payload).encode() + b"\n"
 
     # Ollama sends all tool calls in one chunk of their own, before the final one.
     tail = [line(_ollama_chunk(gen.model, "", **extra))] if extra else []
+    # Thinking streams first, each piece with empty content, as Ollama sends it.
+    thoughts = [line(_ollama_chunk(gen.model, "", thinking=t)) for t in gen.thinking]
     tokens = [line(_ollama_chunk(gen.model, t)) for t in gen.tokens]
-    return Frames(head=[], tokens=tokens, tail=[*tail, line(_ollama_final(gen))])
+    return Frames(head=[], tokens=[*thoughts, *tokens], tail=[*tail, line(_ollama_final(gen))])
 
 
 def ollama_tags(models: list[str]) -> dict[str, Any]:
@@ -364,6 +372,10 @@ def openai_answer(gen: Generation, stream: bool, include_usage: bool = False) ->
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": gen.model}
     if not stream:
         message: dict[str, Any] = {"role": "assistant", "content": gen.content}
+        if gen.thinking:
+            message[gen.reasoning_field] = "".join(gen.thinking)
+            # vLLM's reasoning parser leaves content null when thinking never ended.
+            message["content"] = gen.content or None
         if gen.tool_calls:
             message["content"] = gen.content or None
             message["tool_calls"] = [
@@ -391,7 +403,10 @@ def openai_answer(gen: Generation, stream: bool, include_usage: bool = False) ->
         tail.append(_sse({**usage, "usage": _openai_usage(gen)}))
     return Frames(
         head=[chunk({"role": "assistant", "content": ""})],
-        tokens=[chunk({"content": t}) for t in gen.tokens],
+        tokens=[
+            *(chunk({gen.reasoning_field: t}) for t in gen.thinking),
+            *(chunk({"content": t}) for t in gen.tokens),
+        ],
         tail=[*tail, _sse("[DONE]")],
     )
 

@@ -40,7 +40,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import _fake_protocols as wire
-from ._fake_protocols import ChatRequest, Frames, Generation
+from . import _fake_thinking as thinking
+from ._fake_protocols import ChatRequest, Frames
 from ._fake_rerank import RERANK_MODELS, rerank_reply
 
 __all__ = ["ChatRequest", "FakeModelServer", "RecordedRequest", "Reply", "ToolCall", "main"]
@@ -84,6 +85,13 @@ class Reply:
             waits this long per token before answering.
         hang_s: With ``fault="hang"``: sleep before the first byte.
         prompt_tokens: Reported prompt usage; default: words in the request messages.
+        thinking: What a thinking model thinks before ``content``; how it is sent
+            depends on the request and the style (see :mod:`tests._fake_thinking`).
+        thinking_style: ``"field"``: in Ollama's ``message.thinking`` / OpenAI's
+            :attr:`reasoning_field` when asked for; ``"inline"``: ``<think>…</think>``
+            in ``content``, as a template that thinks in tags (or vLLM without a parser).
+        reasoning_field: The OpenAI field that carries the thinking: ``"reasoning"``
+            (vLLM >= 0.10) or ``"reasoning_content"`` (older vLLM, LM Studio, DeepSeek).
     """
 
     content: str = ""
@@ -94,6 +102,9 @@ class Reply:
     token_delay_s: float = 0.0
     hang_s: float = 30.0
     prompt_tokens: int | None = None
+    thinking: str = ""
+    thinking_style: Literal["field", "inline"] = "field"
+    reasoning_field: Literal["reasoning", "reasoning_content"] = "reasoning"
 
 
 @dataclass
@@ -246,6 +257,11 @@ class FakeModelServer:
         token_delay_s: Token delay of the demo responder's answers.
         latency_s: Seconds every chat request waits before its first byte (any reply,
             scripted faults included); concurrent requests wait at the same time.
+        thinking_models: Models that think: ``/api/show`` adds ``"thinking"`` to their
+            capabilities, and Ollama requests with ``think`` true or a level for any other
+            model get the real server's 400 ("... does not support thinking").
+        format_breaks_with_think: Emulate ollama#17871 / #14645: an Ollama request with
+            ``format`` and ``think`` true or a level gets content that is not schema-valid.
         props: The body of ``GET /props``, as llama.cpp's ``llama-server`` answers it (e.g.
             ``{"default_generation_settings": {"n_ctx": 16384}, "build_info": "b1"}``);
             None (the default) answers 404, as Ollama and vLLM do.
@@ -261,6 +277,8 @@ class FakeModelServer:
         token_delay_s: float = 0.0,
         latency_s: float = 0.0,
         capabilities: Mapping[str, Sequence[str]] | None = None,
+        thinking_models: Sequence[str] = (),
+        format_breaks_with_think: bool = False,
     ) -> None:
         """Configure the server; nothing listens before :meth:`start`.
 
@@ -272,6 +290,8 @@ class FakeModelServer:
             token_delay_s: Token delay of the demo responder's answers.
             latency_s: Seconds every chat request waits before its first byte.
             capabilities: Per-model capability overrides (see :attr:`capabilities`).
+            thinking_models: Models that think (see :attr:`thinking_models`).
+            format_breaks_with_think: Emulate the upstream format-with-think bug.
         """
         self.host, self.port, self.embedding_dim = host, port, embedding_dim
         initial = {name: list(caps) for name, caps in (capabilities or {}).items()}
@@ -281,6 +301,9 @@ class FakeModelServer:
         self.token_delay_s = token_delay_s
         self.latency_s = latency_s
         self.props: dict[str, Any] | None = None
+        self._thinking_defaults = (set(thinking_models), format_breaks_with_think)
+        self.thinking_models: set[str] = set(thinking_models)
+        self.format_breaks_with_think = format_breaks_with_think
         self.requests: list[RecordedRequest] = []
         self.rerank_models: list[str] = list(RERANK_MODELS)
         """Models `/v1/rerank` serves; a request for another is answered 404, as vLLM does."""
@@ -396,13 +419,17 @@ class FakeModelServer:
         self.capabilities = {k: list(v) for k, v in self._defaults[3].items()}
         self.rerank_models = list(RERANK_MODELS)
         self.rerank_faults.clear()
+        self.thinking_models = set(self._thinking_defaults[0])
+        self.format_breaks_with_think = self._thinking_defaults[1]
 
     def capabilities_of(self, model: str) -> list[str]:
-        """What ``/api/show`` reports for a model: its override, else the default."""
+        """What ``/api/show`` reports for a model: its override, else the default (+ thinking)."""
+        caps = wire.default_capabilities(model)
         for name in (model, f"{model}:latest", model.removesuffix(":latest")):
             if name in self.capabilities:
-                return list(self.capabilities[name])
-        return wire.default_capabilities(model)
+                caps = list(self.capabilities[name])
+                break
+        return thinking.with_thinking(caps, model, self.thinking_models)
 
     def without_tools(self, *models: str) -> None:
         """Take ``"tools"`` from these models' capabilities (until :meth:`reset`).
@@ -505,6 +532,8 @@ class FakeModelServer:
         if "tools" not in self.capabilities_of(chat.model) and wire.tools_refused(chat):
             body_400 = wire.tools_unsupported_body(protocol, chat.model)
             return JSONResponse(body_400, status_code=400)
+        if thinking.thinking_refused(chat, self.capabilities_of(chat.model)):
+            return JSONResponse(thinking.thinking_unsupported_body(chat.model), status_code=400)
         reply = self._next_reply(chat)
         latency = self.latency_s
         if reply.fault in ("http_500", "http_503"):
@@ -514,7 +543,7 @@ class FakeModelServer:
             status = reply.status_code or int(reply.fault[-3:])
             message = reply.content or f"fake server: scripted {reply.fault} fault"
             return JSONResponse(wire.error_body(protocol, status, message), status_code=status)
-        gen = Generation.plan(chat, reply)
+        gen = thinking.plan(chat, reply, format_breaks=self.format_breaks_with_think)
         if protocol == "ollama":
             answer = wire.ollama_answer(gen, chat.stream)
             media_type = "application/x-ndjson" if chat.stream else "application/json"
@@ -527,7 +556,7 @@ class FakeModelServer:
             self._stopping,
             media_type,
             answer,
-            len(gen.tokens),
+            len(gen.thinking) + len(gen.tokens),
             latency_s=latency,
         )
 
