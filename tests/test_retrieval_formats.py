@@ -33,6 +33,14 @@ NOTES = [
     ("Das Gerät kostet 20 \u20ac \u2013 \u201egünstig\u201c.", "cp1252", "cp1252"),
     ("Zażółć gęślą jaźń. Gwarancja wynosi dwa lata.", "cp1250", "cp1250"),
     ("Гарантия составляет три года.", "cp1251", "cp1251"),
+    ("Гарантия составляет три года.", "koi8_r", "koi8_r"),
+    ("Déjà vu à Noël.", "latin-1", "cp1252"),  # charset-normalizer alone says cp1257
+    ("Élève à l'école, déjà très érudit, préféré du maître.", "latin-1", "cp1252"),
+    ("Årets möte hålls på fredag.", "latin-1", "cp1252"),
+    ("Příliš žluťoučký kůň úpěl ďábelské ódy.", "cp1250", "cp1250"),
+    ("Garanti süresi iki yıldır. Şubat ayında başlar.", "cp1254", "cp1254"),  # noqa: RUF001
+    ("Garantija galioja dvejus metus. Ačiū už pirkinį.", "cp1257", "cp1257"),
+    ("Η εγγύηση είναι δύο χρόνια.", "cp1253", "cp1253"),  # noqa: RUF001
     ("이 문서는 보증 기간이 3년입니다.", "cp949", "cp949"),
     ("Meeting at 10am in 会议室 B.", "gbk", "gb18030"),
     ("Plain ASCII stays UTF-8.", "ascii", "utf-8"),
@@ -72,6 +80,18 @@ def test_binary_files_are_refused_as_binary(tmp_path: Path, data: bytes) -> None
     path.write_bytes(data)
     with pytest.raises(DocumentError, match=r"^binary file$"):
         load_file(path)
+
+
+def test_utf8_with_a_little_damage_stays_utf8() -> None:
+    note = "长城是中国古代的军事防御工程。明长城的总长度为八千八百五十一公里。"
+    cut = note.encode()[:-1]  # a file cut in the middle of its last character
+    assert decode_bytes(cut) == (note[:-1] + "\ufffd", "utf-8")
+    stray = note.encode()[:30] + b"\xff" + note.encode()[30:]
+    text, encoding = decode_bytes(stray)
+    assert encoding == "utf-8" and text.replace("\ufffd", "") == note
+    # Latin-1 is not damaged UTF-8: its accented letters are never valid sequences.
+    french = "Élève à l'école, déjà très érudit, préféré du maître. " * 3
+    assert decode_bytes(french.encode("latin-1")) == (french, "cp1252")
 
 
 def test_a_declared_charset_is_used_when_the_bytes_are_not_utf8() -> None:

@@ -15,12 +15,15 @@ import codecs
 import unicodedata
 from collections.abc import Callable
 
-from charset_normalizer import from_bytes
+from charset_normalizer.cd import coherence_ratio
+from charset_normalizer.md import mess_ratio
 
 __all__ = ["NotText", "decode_bytes"]
 
 SNIFF_BYTES = 8192
 """How much of a file the binary and BOM-less UTF-16/32 checks look at."""
+PREFIX_BYTES = 65536
+"""How much of a file the candidate encodings are ranked on; the winner decodes it all."""
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     # UTF-32 first: its little-endian BOM begins with UTF-16's.
@@ -111,8 +114,48 @@ _TYPOGRAPHY = frozenset(
 )
 
 
+# The non-ASCII letters of the languages written in the Latin single-byte encodings, grouped
+# where one encoding serves them. Short texts give charset-normalizer's measures little to go
+# on ("à" read as cp1257 is "ą", a letter too), but a real text's accents come from one language.
+_LATIN_ALPHABETS = (
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "äöüß",  # German
+    "áéíñóúü",  # Spanish
+    "ãõáâàçéêíóôú",  # Portuguese
+    "àèéìíîòóù",  # Italian
+    "àçèéíïòóúü",  # Catalan
+    "éëïöüèáó",  # Dutch
+    "åæøäöéüáíóúýþð",  # Nordic
+    "ąćęłńóśźż",  # Polish
+    "áčďéěíňóřšťúůýžäĺľŕô",  # Czech, Slovak
+    "áéíóöőúüű",  # Hungarian
+    "čćđšž",  # Croatian, Slovene, Bosnian
+    "ăâîșțşţ",  # Romanian
+    "çğıöşüâî",  # Turkish
+    "ąčęėįšųūžāēģīķļņõäöü",  # Lithuanian, Latvian, Estonian
+)
+
+
 def _script(char: str) -> str:
     return unicodedata.name(char, "").split(" ", 1)[0]
+
+
+def _single_byte_plausibility(sample: str, positions: list[int]) -> float:
+    # A letter fits when its word's other letters share its script ("café", "Гарантия"; latin-1
+    # read as cp1251 gives "cafй", a Cyrillic letter in a Latin word), and Latin letters fit
+    # when they are the accents of one language.
+    good, letters = 0, []
+    for i in positions:
+        char = sample[i]
+        if char in _TYPOGRAPHY:
+            good += 1
+        elif char.isalpha():
+            neighbours = [c for c in sample[max(i - 1, 0) : i + 2] if c.isalpha() and c != char]
+            if all(_script(c) == _script(char) for c in neighbours):
+                letters.append(char.lower())
+    latin = [c for c in letters if _script(c) == "LATIN"]
+    one_language = max(sum(c in alphabet for c in latin) for alphabet in _LATIN_ALPHABETS)
+    return (good + len(letters) - len(latin) + one_language) / len(positions)
 
 
 def _plausibility(text: str, encoding: str) -> float:
@@ -122,29 +165,57 @@ def _plausibility(text: str, encoding: str) -> float:
     if not positions:
         return 1.0
     common = _COMMON.get(encoding)
-    if common is not None:
-        good = sum(common(sample[i]) or sample[i] in _TYPOGRAPHY for i in positions)
-        return good / len(positions)
-    # One byte per character: a letter fits when its word's other letters share its script
-    # ("café", "Гарантия"); Latin-1 read as cp1251 gives "cafй", a Cyrillic letter in a Latin word.
-    good = 0
-    for i in positions:
-        char = sample[i]
-        if char in _TYPOGRAPHY:
-            good += 1
-        elif char.isalpha():
-            neighbours = [c for c in sample[max(i - 1, 0) : i + 2] if c.isalpha() and c != char]
-            good += all(_script(c) == _script(char) for c in neighbours)
-    return good / len(positions)
+    if common is None:
+        return _single_byte_plausibility(sample, positions)
+    return sum(common(sample[i]) or sample[i] in _TYPOGRAPHY for i in positions) / len(positions)
 
 
 def _printable(text: str) -> bool:
     return _controls(text[:SNIFF_BYTES]) <= 0.01 * min(len(text), SNIFF_BYTES)
 
 
-def _most_used(encodings: list[str]) -> str:
-    """Of encodings that read the same bytes alike (German in cp1252 or cp1250), the most used."""
-    return min(encodings, key=lambda e: CANDIDATES.index(e) if e in CANDIDATES else len(CANDIDATES))
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few broken bytes (a file cut mid-character, a stray byte), else None.
+
+    Other encodings' non-ASCII bytes almost never form valid UTF-8 sequences, so text
+    whose many multi-byte characters are valid is UTF-8, and its few bad bytes are damage.
+    """
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = len(text) - len(text.encode("ascii", errors="ignore")) - bad  # counted in C: fast
+    return text if good >= 20 and bad <= max(2, 0.01 * good) else None
+
+
+def _detect(data: bytes) -> tuple[str, str] | None:
+    """The most plausible reading of bytes that are not UTF-8, with its encoding, or None.
+
+    Every candidate encoding that decodes the bytes cleanly is ranked: first by how common
+    its characters are for its script (`_plausibility`), then by charset-normalizer's mess
+    ratio and language coherence, then by how widely the encoding is used. Each candidate is
+    measured here rather than taken from `charset_normalizer.from_bytes`, which stops at the
+    first clean reading: for "Déjà vu" that is cp1257's "Déją vu".
+    """
+    ranked = []
+    for order, encoding in enumerate(CANDIDATES):
+        try:
+            # The head is enough to rank by; `final=False` lets it end inside a character.
+            head = codecs.getincrementaldecoder(encoding)().decode(data[:PREFIX_BYTES], False)
+        except UnicodeDecodeError:
+            continue
+        head = head[:SNIFF_BYTES]
+        if not _printable(head):
+            continue
+        coherence = max((ratio for _, ratio in coherence_ratio(head)), default=0.0)
+        rank = (-round(_plausibility(head, encoding), 2), mess_ratio(head, 1.0), -coherence, order)
+        ranked.append((rank, encoding))
+    for _, encoding in sorted(ranked):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:  # the head decoded, a later byte does not
+            continue
+        if _printable(text):
+            return text, codecs.lookup(encoding).name
+    return None
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
@@ -181,18 +252,12 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
         if not _printable(text):  # control bytes below 0x20 are valid ASCII, and binary
             raise NotText("binary file")
         return text, codecs.lookup(guess).name
-    matches = list(from_bytes(data, cp_isolation=list(CANDIDATES)))
-
-    def rank(match: object) -> tuple[float, float, float, int]:
-        name = match.encoding  # type: ignore[attr-defined]
-        order = CANDIDATES.index(name) if name in CANDIDATES else len(CANDIDATES)
-        plausible = round(_plausibility(str(match), name), 2)
-        return (-plausible, match.chaos, -match.coherence, order)  # type: ignore[attr-defined]
-
-    for match in sorted(matches, key=rank):
-        text = str(match)
-        if _printable(text):
-            return text, codecs.lookup(_most_used(match.could_be_from_charset)).name
-    if _controls(data[:SNIFF_BYTES].decode("latin-1")) > 0.01 * len(sample):
+    if (text := _mostly_utf8(data)) is not None and _printable(text):
+        return text, "utf-8"
+    if (found := _detect(data)) is not None:
+        return found
+    # Control bytes, not the 0x80-0x9F that latin-1 would also call controls: those are text
+    # in many encodings.
+    if _controls(sample.decode("ascii", errors="ignore")) > 0.01 * len(sample):
         raise NotText("binary file")
     raise NotText("not text in any known encoding (not UTF-8, GB18030, Big5, Shift-JIS, cp1252)")
