@@ -24,6 +24,7 @@ from core.calls import invoke_model
 from core.errors import MullError, RunError
 from core.settings import Settings
 from core.structured import token_usage
+from core.thinking import Thinking, thinking_of
 
 __all__ = [
     "GENERATOR_PROMPT",
@@ -57,6 +58,8 @@ class Draft(BaseModel):
     """How long it took to write."""
     output_tokens: int | None = None
     """Generated tokens, when the server reported them."""
+    thinking: Thinking | None = None
+    """What a thinking model thought before writing it."""
 
 
 class ReflexionInput(TypedDict):
@@ -107,6 +110,7 @@ def write_draft(
         text=reply.text.strip(),
         seconds=perf_counter() - start,
         output_tokens=token_usage(reply)[1],
+        thinking=thinking_of(reply),
     )
     emit("draft", node, draft=draft)
     return draft

@@ -38,6 +38,7 @@ from core.structured import (
     invoke_structured,
     token_usage,
 )
+from core.thinking import Thinking, thinking_of
 
 __all__ = [
     "FINAL_ANSWER_PROMPT",
@@ -113,6 +114,8 @@ class StepRecord(BaseModel):
     """With a native tool call: the call's id."""
     tool_result: str | None = None
     """With `use_tool`: what the tool returned (or why it could not run), as the model read it."""
+    thinking: Thinking | None = None
+    """What a thinking model thought before writing the step."""
 
     def as_json(self) -> str:
         """The step as the model wrote it: a `ReasoningStep`, or with a tool a tool step."""
@@ -307,6 +310,7 @@ class Reasoner:
             seconds=perf_counter() - start,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
+            thinking=thinking_of(reply),
             **self.tool_user.native_step(reply),
         )
         emit("reasoning_step", "reason", step=record)
@@ -340,6 +344,7 @@ class Reasoner:
         record = StepRecord(
             index=len(steps) + 1,
             **step_fields(reply.value),
+            thinking=thinking_of(reply.message),
             seconds=perf_counter() - start,
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
@@ -430,6 +435,7 @@ class Reasoner:
             output_tokens=output_tokens,
             truncated=truncated,
             repeated=finish_reason(reply) == REPETITION,
+            thinking=thinking_of(reply),
         )
         return {
             "answer": answer,

@@ -30,6 +30,7 @@ from core.errors import InvalidInput, MullError, RunError
 from core.repetition import REPETITION
 from core.settings import Settings
 from core.structured import finish_reason, token_usage
+from core.thinking import thinking_of
 
 __all__ = [
     "DIRECT_PROMPT",
@@ -223,5 +224,6 @@ class DirectResponder:
             output_tokens=output_tokens,
             truncated=finish_reason(message) == "length",
             repeated=finish_reason(message) == REPETITION,
+            thinking=thinking_of(message),
         )
         return {"answer": answer}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from time import perf_counter
 
 import httpx
 from langchain_core.embeddings import Embeddings
@@ -27,8 +28,15 @@ from tenacity import (
 )
 
 from core.errors import ModelCallFailed, ModelNotFound, ModelServerUnreachable, MullError
-from core.repetition import REPETITION, RepetitionGuard
+from core.repetition import REPETITION, RepetitionGuard, cut_loop
 from core.settings import Settings
+from core.thinking import (
+    THINKING_FIELD,
+    UNFINISHED_THINKING,
+    Thinking,
+    ThinkingSplitter,
+    split_thinking,
+)
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -157,9 +165,13 @@ def translate_error(
             f"The model server does not have the model {model!r}: {detail}", hint=hint
         )
     if code is not None:
+        # Ollama's 400 for `think` sent to a model that cannot think.
+        cannot_think = "does not support thinking" in detail
         return ModelCallFailed(
             f"The model server answered HTTP {code}: {detail}",
-            hint="See the model server's log for the cause.",
+            hint="Set MULL_THINK=auto (or off) for this model: only thinking models take it."
+            if cannot_think
+            else "See the model server's log for the cause.",
         )
     return ModelCallFailed(f"The model call failed: {type(exc).__name__}: {detail}")
 
@@ -185,48 +197,91 @@ def _retry_args(policy: RetryPolicy, on_retry: OnRetry | None) -> dict:
     }
 
 
-def _guarded(reply: AIMessageChunk | None, guard: RepetitionGuard) -> AIMessage:
-    """The streamed reply as one message; cut back to its first loop, marked, if it looped."""
-    if reply is None:
-        return AIMessage(content="")
-    message = message_chunk_to_message(reply)
-    assert isinstance(message, AIMessage)
-    if guard.loop_at is None:
-        return message
-    metadata = {**message.response_metadata, "finish_reason": REPETITION, "done_reason": None}
-    return message.model_copy(
-        update={
-            "content": guard.kept,
-            "response_metadata": metadata,
-            "additional_kwargs": {**message.additional_kwargs, "repeated": guard.repeated},
-        }
-    )
+@dataclass
+class _Reply:
+    """A reply as it streams in: its chunks, its thinking told apart, and a watch for loops."""
+
+    guard: RepetitionGuard = field(default_factory=RepetitionGuard)
+    splitter: ThinkingSplitter = field(default_factory=ThinkingSplitter)
+    chunks: AIMessageChunk | None = None
+    thinking: list[str] = field(default_factory=list)
+    content: list[str] = field(default_factory=list)
+    thought_at: list[float] = field(default_factory=list)
+
+    def add(self, chunk: AIMessageChunk) -> bool:
+        """Take a chunk; True when the reply has started repeating itself and must stop."""
+        self.chunks = chunk if self.chunks is None else self.chunks + chunk
+        separate = str(chunk.additional_kwargs.get(THINKING_FIELD) or "")
+        if separate:
+            self._thought(separate)
+        self._split(self.splitter.feed(chunk.text))
+        return self.guard.feed(separate + chunk.text)
+
+    def message(self) -> AIMessage:
+        """The whole reply: its content without the thinking, which is kept beside it."""
+        self._split(self.splitter.close())
+        if self.chunks is None:
+            return AIMessage(content="")
+        message = message_chunk_to_message(self.chunks)
+        assert isinstance(message, AIMessage)
+        thinking, content = "".join(self.thinking), "".join(self.content)
+        unfinished = self.splitter.unfinished
+        if not thinking:  # a template that opened the block itself: only its end is in the reply
+            thinking, content, unfinished = split_thinking(content)
+        meta = message.response_metadata
+        reason = meta.get("done_reason") or meta.get("finish_reason")
+        extra = {k: v for k, v in message.additional_kwargs.items() if k != THINKING_FIELD}
+        if self.guard.loop_at is not None:
+            reason, content, thinking = REPETITION, cut_loop(content), cut_loop(thinking)
+            extra["repeated"] = self.guard.repeated
+        elif unfinished or (thinking and not content.strip() and reason == "length"):
+            reason = UNFINISHED_THINKING
+        if thinking.strip():
+            extra["thinking"] = Thinking(
+                text=thinking.strip(),
+                tokens=len(self.thought_at) or None,
+                seconds=self.thought_at[-1] - self.thought_at[0] if self.thought_at else None,
+            ).model_dump()
+        return message.model_copy(
+            update={
+                "content": content if isinstance(message.content, str) else message.content,
+                "additional_kwargs": extra,
+                "response_metadata": {**meta, "finish_reason": reason, "done_reason": None},
+            }
+        )
+
+    def _split(self, pieces: list[tuple[str, str]]) -> None:
+        for kind, piece in pieces:
+            if kind == "thinking":
+                self._thought(piece)
+            else:
+                self.content.append(piece)
+
+    def _thought(self, piece: str) -> None:
+        self.thinking.append(piece)
+        self.thought_at.append(perf_counter())
 
 
 def _streamed(model: Runnable[LanguageModelInput, BaseMessage], messages: list) -> AIMessage:
-    guard = RepetitionGuard()
-    reply: AIMessageChunk | None = None
+    reply = _Reply()
     # Closing the stream early ends the request: the server stops generating.
     with closing(model.stream(messages)) as chunks:
         for chunk in chunks:
-            reply = chunk if reply is None else reply + chunk  # type: ignore[operator]
-            if guard.feed(chunk.text):
+            if reply.add(chunk):  # type: ignore[arg-type]
                 break
-    return _guarded(reply, guard)
+    return reply.message()
 
 
 async def _astreamed(model: Runnable[LanguageModelInput, BaseMessage], messages: list) -> AIMessage:
-    guard = RepetitionGuard()
-    reply: AIMessageChunk | None = None
+    reply = _Reply()
     chunks = model.astream(messages)
     try:
         async for chunk in chunks:
-            reply = chunk if reply is None else reply + chunk  # type: ignore[operator]
-            if guard.feed(chunk.text):
+            if reply.add(chunk):  # type: ignore[arg-type]
                 break
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
-    return _guarded(reply, guard)
+    return reply.message()
 
 
 def invoke_model(
@@ -242,7 +297,10 @@ def invoke_model(
     The reply is streamed (inside a LangGraph node its tokens reach
     `stream_mode="messages"`) and watched: a reply that starts repeating itself is
     stopped there, cut back to the loop's first copy, and carries the finish
-    reason `repetition` (`core.repetition`).
+    reason `repetition` (`core.repetition`). A thinking model's thinking, in a
+    field or inline, is taken out of the content and kept as
+    `additional_kwargs["thinking"]` (`core.thinking`); a reply cut off while still
+    thinking carries the finish reason `unfinished_thinking`.
 
     Raises:
         MullError: `ModelServerUnreachable`, `ModelNotFound` or `ModelCallFailed`.

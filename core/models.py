@@ -18,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
-from core.settings import Provider, Settings, get_settings
+from core.settings import Provider, Settings, ThinkMode, get_settings
 
 __all__ = [
     "Health",
@@ -31,7 +31,9 @@ __all__ = [
     "model_capabilities",
     "refuses_tools",
     "supports_tool_calling",
+    "thinks",
     "with_max_tokens",
+    "without_thinking",
 ]
 
 
@@ -61,11 +63,13 @@ def chat_model(
     settings = settings or get_settings()
     name = model or settings.model_for(role)
     limit = max_tokens or settings.step_tokens
+    think = settings.think_for(role)
     if (provider or settings.provider) == "ollama":
-        from core._ollama_chat import ChatOllamaWithPenalties
+        from core._ollama_chat import OllamaChat
 
-        return ChatOllamaWithPenalties(
+        return OllamaChat(
             model=name,
+            reasoning=_OLLAMA_THINK.get(think, think),
             base_url=settings.ollama_host,
             temperature=settings.temperature,
             num_predict=limit,
@@ -76,13 +80,15 @@ def chat_model(
             client_kwargs={"timeout": settings.request_timeout_s},
         )
     import openai
-    from langchain_openai import ChatOpenAI
+
+    from core._openai_chat import OpenAIChat
 
     # vLLM calls llama.cpp's and Ollama's `repeat_penalty` `repetition_penalty`; each server
     # ignores the name it does not know.
     repeat = settings.repeat_penalty
-    extra_body = {"repeat_penalty": repeat, "repetition_penalty": repeat} if repeat else None
-    return ChatOpenAI(
+    penalties = {"repeat_penalty": repeat, "repetition_penalty": repeat} if repeat else {}
+    extra_body = {**penalties, **_openai_think(think)} or None
+    return OpenAIChat(
         model=name,
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
@@ -98,6 +104,45 @@ def chat_model(
         max_retries=0,
         stream_usage=True,
     )
+
+
+# `auto` sends nothing: the model thinks as it does by default, in tags or in a field.
+_OLLAMA_THINK: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+
+
+def _openai_think(think: ThinkMode) -> dict[str, Any]:
+    # Qwen-style chat templates (vLLM, llama.cpp) take `enable_thinking`; a level is
+    # OpenAI's `reasoning_effort` (gpt-oss on vLLM). Servers ignore what they do not know.
+    if think == "auto":
+        return {}
+    enabled = {"chat_template_kwargs": {"enable_thinking": think != "off"}}
+    return enabled if think in ("on", "off") else {**enabled, "reasoning_effort": think}
+
+
+def thinks(model: BaseChatModel) -> bool:
+    """Whether a chat model was asked to think (on or a level, not `auto` or `off`)."""
+    from langchain_ollama import ChatOllama
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOllama):
+        return model.reasoning not in (None, False)
+    if isinstance(model, ChatOpenAI):
+        template = (model.extra_body or {}).get("chat_template_kwargs") or {}
+        return bool(template.get("enable_thinking"))
+    return False
+
+
+def without_thinking(model: BaseChatModel) -> BaseChatModel:
+    """A copy of a chat model asked not to think; other models are returned as they are."""
+    from langchain_ollama import ChatOllama
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOllama):
+        return model.model_copy(update={"reasoning": False})
+    if isinstance(model, ChatOpenAI):
+        body = {k: v for k, v in (model.extra_body or {}).items() if k != "reasoning_effort"}
+        return model.model_copy(update={"extra_body": {**body, **_openai_think("off")}})
+    return model
 
 
 def with_max_tokens(model: BaseChatModel, max_tokens: int) -> BaseChatModel:

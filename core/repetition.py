@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["REPETITION", "RepetitionGuard"]
+__all__ = ["REPETITION", "RepetitionGuard", "cut_loop"]
 
 REPETITION = "repetition"
 """The finish reason a reply stopped by the guard carries, beside the servers' `stop` and `length`."""
@@ -75,3 +75,10 @@ class RepetitionGuard:
                     start -= 1  # the loop began before the span that showed it
                 return start + unit
         return None
+
+
+def cut_loop(text: str) -> str:
+    """`text` cut back to the first copy of a loop at its end; as it is when it ends in none."""
+    guard = RepetitionGuard(text=text)
+    guard.loop_at = guard._loop_start()
+    return guard.kept

@@ -31,6 +31,7 @@ Provider = Literal["ollama", "openai"]
 QueryRewrite = Literal["none", "standalone", "hyde"]
 RerankerKind = Literal["none", "cross-encoder", "llm"]
 ToolCalling = Literal["json", "native", "auto"]
+ThinkMode = Literal["auto", "on", "off", "low", "medium", "high"]
 
 
 ROLES = ("reasoner", "generator", "reflector", "coder", "router", "answerer", "checker")
@@ -106,6 +107,12 @@ class Settings(BaseSettings):
 
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     """Sampling temperature for every call."""
+
+    think: ThinkMode = "auto"
+    """Whether thinking models think: `auto` (the model's own default), `on`, `off`, or a level (`low`, `medium`, `high`); sent as Ollama's `think`, and as `chat_template_kwargs.enable_thinking` and `reasoning_effort` to OpenAI-compatible servers."""
+
+    role_think: dict[str, ThinkMode] = Field(default_factory=dict)
+    """Per-role thinking as JSON, e.g. `{"router": "off", "reasoner": "high"}`; roles as for `role_models`."""
 
     repeat_penalty: float | None = Field(default=None, ge=0.0, le=2.0)
     """Penalise repeating recent tokens, 1.0 for none (Ollama and llama.cpp `repeat_penalty`, vLLM `repetition_penalty`); empty keeps the server's default."""
@@ -195,7 +202,7 @@ class Settings(BaseSettings):
     def _check_ollama_host(cls, value: str) -> str:
         return _normalise_ollama_host(value)
 
-    @field_validator("role_models")
+    @field_validator("role_models", "role_think")
     @classmethod
     def _check_roles(cls, value: dict[str, str]) -> dict[str, str]:
         if unknown := set(value) - set(ROLES):
@@ -232,6 +239,10 @@ class Settings(BaseSettings):
     def model_for(self, role: str | None) -> str:
         """The chat model a role uses: its own from `role_models`, else `model`."""
         return self.role_models.get(role or "", self.model)
+
+    def think_for(self, role: str | None) -> ThinkMode:
+        """How much a role's model thinks: its own from `role_think`, else `think`."""
+        return self.role_think.get(role or "", self.think)
 
     @property
     def server_url(self) -> str:

@@ -24,8 +24,10 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from core.calls import DEFAULT_RETRY, OnRetry, RetryPolicy, ainvoke_model, invoke_model
 from core.errors import StructuredOutputError
+from core.models import thinks, without_thinking
 from core.repetition import REPETITION
 from core.settings import Settings
+from core.thinking import UNFINISHED_THINKING
 
 __all__ = [
     "OnRepair",
@@ -53,6 +55,8 @@ _HINTS = {
     "(MULL_REPEAT_PENALTY=1.1 or MULL_FREQUENCY_PENALTY=0.5).",
     "length": "The reply did not fit its token budget: raise MULL_STEP_TOKENS, or try a larger "
     "model that writes shorter steps.",
+    UNFINISHED_THINKING: "The model was still thinking when it reached the token budget: raise "
+    "MULL_STEP_TOKENS, or let it think less (MULL_THINK=low, or off).",
     "": "Try a larger or instruction-tuned model, or raise MULL_REPAIR_ATTEMPTS.",
 }
 
@@ -149,6 +153,16 @@ class _RepairLoop(Generic[T]):
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
 
+    def bound(self, model: BaseChatModel) -> Runnable[LanguageModelInput, BaseMessage]:
+        """The model constrained to the schema; after a failed attempt, with its thinking off.
+
+        Thinking with a schema is where servers are weakest (Ollama's `format` with `think`
+        breaks the schema on some models: ollama#17871, #14645), so a repair asks without it.
+        """
+        if self.attempts and thinks(model):
+            model = without_thinking(model)
+        return constrain(model, self.schema)
+
     def accept(self, reply: AIMessage) -> StructuredReply[T] | None:
         """The validated reply, or None after queuing a repair; raises when out of repairs."""
         self.attempts += 1
@@ -195,6 +209,8 @@ class _RepairLoop(Generic[T]):
         if reason == REPETITION:
             repeated = str(reply.additional_kwargs.get("repeated", "")).strip()
             return f"the reply kept repeating {repeated[:80]!r} and was stopped"
+        if reason == UNFINISHED_THINKING:
+            return "the reply reached the token limit while still thinking, before any JSON"
         if reason == "length":
             return "the reply was cut off at the token limit before the JSON was complete"
         return _describe(error) if error else "the reply was empty"
@@ -240,10 +256,9 @@ def invoke_structured(
         MullError: The server could not be reached, lacks the model, or failed.
     """
     loop = _RepairLoop(schema, messages, repairs, on_repair)
-    bound = constrain(model, schema)
     while True:
         reply = invoke_model(
-            bound, loop.messages, policy=policy, on_retry=on_retry, settings=settings
+            loop.bound(model), loop.messages, policy=policy, on_retry=on_retry, settings=settings
         )
         if (result := loop.accept(reply)) is not None:
             return result
@@ -262,10 +277,9 @@ async def ainvoke_structured(
 ) -> StructuredReply[T]:
     """The async twin of `invoke_structured`."""
     loop = _RepairLoop(schema, messages, repairs, on_repair)
-    bound = constrain(model, schema)
     while True:
         reply = await ainvoke_model(
-            bound, loop.messages, policy=policy, on_retry=on_retry, settings=settings
+            loop.bound(model), loop.messages, policy=policy, on_retry=on_retry, settings=settings
         )
         if (result := loop.accept(reply)) is not None:
             return result

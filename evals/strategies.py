@@ -2,7 +2,9 @@
 
 Reasoning items: `direct` (one plain call), `reasoning` (the JSON chain),
 `reflexion` (draft, critique, revise) and `self-consistency` (N plain samples,
-majority vote). Code items: `single-shot` (one call) and `code` (the code graph,
+majority vote); for thinking models, `native-thinking` (one call, thinking on)
+and `reasoning-thinking` (the chain, thinking on at every step) answer whether
+the chain still pays when the model thinks anyway, at what cost in tokens and time. Code items: `single-shot` (one call) and `code` (the code graph,
 which writes and runs its own tests); both are judged by the item's hidden
 tests, which no model sees. Rag items: `bm25`, `dense` and `hybrid` run the rag
 graph with that search mode over the suite's own corpus; `rerank-cross-encoder`
@@ -84,7 +86,7 @@ class EvalContext:
     sandbox_timeout_s: float = 20.0
     """Wall-clock limit of one hidden-test run."""
     _graphs: dict[str, Any] = field(default_factory=dict)
-    _models: dict[float | None, BaseChatModel] = field(default_factory=dict)
+    _models: dict[tuple[float | None, str | None], BaseChatModel] = field(default_factory=dict)
 
     def graph(self, key: str, build: Callable[[], Any]) -> Any:
         """One compiled graph per strategy, shared by every item of the run."""
@@ -99,18 +101,23 @@ class EvalContext:
             return self.settings
         return self.settings.model_copy(update={"temperature": self.vote_temperature})
 
-    def chat(self, *, temperature: float | None = None) -> BaseChatModel:
-        """The plain model, optionally at another temperature."""
+    def thinking_settings(self) -> Settings:
+        """The settings with thinking on for every role: how a thinking model is measured."""
+        return self.settings.model_copy(update={"think": "on", "role_think": {}})
+
+    def chat(self, *, temperature: float | None = None, think: bool = False) -> BaseChatModel:
+        """The plain model, optionally at another temperature, or asked to think."""
         if self.model is not None:
             return self.model
-        if temperature not in self._models:  # a model's HTTP clients are costly to make
-            settings = self.settings
+        key = (temperature, "on" if think else None)
+        if key not in self._models:  # a model's HTTP clients are costly to make
+            settings = self.thinking_settings() if think else self.settings
             if temperature is not None:
                 settings = settings.model_copy(update={"temperature": temperature})
-            self._models[temperature] = chat_model(
+            self._models[key] = chat_model(
                 settings, role="generator", max_tokens=settings.answer_tokens
             )
-        return self._models[temperature]
+        return self._models[key]
 
 
 class _Meter(BaseCallbackHandler):
@@ -236,6 +243,15 @@ async def _direct(item: Item, context: EvalContext, config: RunnableConfig) -> d
     return _reasoning_fields(item, reply, steps=1)
 
 
+async def _native_thinking(
+    item: Item, context: EvalContext, config: RunnableConfig
+) -> dict[str, Any]:
+    assert isinstance(item, ReasoningItem)
+    prompt = DIRECT_PROMPT.format(question=item.question)
+    reply = await _plain_call(context, prompt, config, think=True)
+    return _reasoning_fields(item, reply, steps=1)
+
+
 async def _self_consistency(
     item: Item, context: EvalContext, config: RunnableConfig
 ) -> dict[str, Any]:
@@ -252,16 +268,23 @@ async def _self_consistency(
     return _reasoning_fields(item, winner, steps=votes)
 
 
-async def _reasoning(item: Item, context: EvalContext, config: RunnableConfig) -> dict[str, Any]:
-    assert isinstance(item, ReasoningItem)
-    graph = context.graph(
-        "reasoning",
-        # The chain alone, without tools: what is measured is thinking in steps.
-        lambda: build_reasoning_graph(context.model, False, tools=[], settings=context.settings),
-    )
-    result = await graph.ainvoke({"question": item.question}, config)
-    fields = _reasoning_fields(item, result.get("answer", ""), steps=len(result.get("steps", [])))
-    return {**fields, **_graph_failure(result)}
+def _reasoning(think: bool) -> Runner:
+    async def run(item: Item, context: EvalContext, config: RunnableConfig) -> dict[str, Any]:
+        assert isinstance(item, ReasoningItem)
+        settings = context.thinking_settings() if think else context.settings
+        graph = context.graph(
+            "reasoning-thinking" if think else "reasoning",
+            # The chain alone, without tools: what is measured is thinking in steps.
+            lambda: build_reasoning_graph(context.model, False, tools=[], settings=settings),
+        )
+        result = await graph.ainvoke({"question": item.question}, config)
+        steps = len(result.get("steps", []))
+        return {
+            **_reasoning_fields(item, result.get("answer", ""), steps=steps),
+            **_graph_failure(result),
+        }
+
+    return run
 
 
 async def _reflexion(item: Item, context: EvalContext, config: RunnableConfig) -> dict[str, Any]:
@@ -398,7 +421,19 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in [
         Strategy("direct", "reasoning", "One plain call.", _direct),
-        Strategy("reasoning", "reasoning", "The JSON reasoning chain.", _reasoning),
+        Strategy("reasoning", "reasoning", "The JSON reasoning chain.", _reasoning(think=False)),
+        Strategy(
+            "native-thinking",
+            "reasoning",
+            "One plain call to a thinking model, thinking on (MULL_THINK=on).",
+            _native_thinking,
+        ),
+        Strategy(
+            "reasoning-thinking",
+            "reasoning",
+            "The JSON reasoning chain with thinking on at every step.",
+            _reasoning(think=True),
+        ),
         Strategy("reflexion", "reasoning", "Draft, critique, revise.", _reflexion),
         Strategy(
             "self-consistency",

@@ -14,6 +14,7 @@ from agents.reasoner import StepRecord
 from agents.reflector import CodeFeedback, Critique
 from agents.router import RouteDecision
 from core.errors import RunError
+from core.thinking import Thinking
 from tools.retrieval import SearchHit
 from tools.testing import TestRun
 
@@ -78,6 +79,8 @@ class Token(_Event):
     text: str
     message_id: str | None = None
     """The model reply the token belongs to; a retried call's new reply has a new id."""
+    thinking: bool = False
+    """True for a thinking model's thinking, which comes before the reply and is not part of it."""
 
 
 class NodeFinished(_Event):
@@ -252,6 +255,8 @@ class FinalAnswer(_Event):
     """True when the answer hit its token cap (`MULL_ANSWER_TOKENS`) and is cut off."""
     repeated: bool = False
     """True when the answer began repeating itself and was stopped after the first copy."""
+    thinking: Thinking | None = None
+    """What a thinking model thought before writing the answer."""
     ok: bool = True
     """False when the answer reports a failure, e.g. code whose tests still fail."""
 

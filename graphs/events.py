@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import MullError, RunError
+from core.thinking import THINKING_FIELD, ThinkingSplitter
 from graphs import _event_types
 from graphs._event_types import *  # noqa: F403 -- the event types are this module's API too
 from graphs._event_types import (
@@ -60,6 +61,7 @@ class _Normaliser:
     def __init__(self) -> None:
         self.started: dict[tuple[tuple[str, ...], str], float] = {}
         self.failed = False
+        self.splitters: dict[str | None, ThinkingSplitter] = {}
 
     def feed(self, namespace: tuple[str, ...], mode: str, payload: Any) -> Iterator[Event]:
         path = _node_path(namespace)
@@ -67,9 +69,8 @@ class _Normaliser:
             yield from self._task(path, payload)
         elif mode == "messages":
             chunk, metadata = payload
-            if isinstance(chunk, AIMessageChunk) and (text := chunk.text):
-                node = metadata.get("langgraph_node", "")
-                yield Token(namespace=path, node=node, text=str(text), message_id=chunk.id)
+            if isinstance(chunk, AIMessageChunk):
+                yield from self._tokens(path, metadata.get("langgraph_node", ""), chunk)
         elif mode == "updates":
             for node, update in payload.items():
                 if node.startswith("__"):
@@ -79,6 +80,23 @@ class _Normaliser:
                 yield NodeFinished(namespace=path, node=node, duration_s=duration, update=update)
         elif mode == "custom":
             yield self._custom(path, payload)
+
+    def _tokens(self, path: tuple[str, ...], node: str, chunk: AIMessageChunk) -> Iterator[Event]:
+        # Thinking comes in a field of its own or inline at the start of the reply; a
+        # splitter per reply tells the inline kind apart as its pieces arrive.
+        if thought := chunk.additional_kwargs.get(THINKING_FIELD):
+            yield Token(
+                namespace=path, node=node, text=str(thought), message_id=chunk.id, thinking=True
+            )
+        splitter = self.splitters.setdefault(chunk.id, ThinkingSplitter())
+        pieces = splitter.feed(str(chunk.text))
+        if chunk.chunk_position == "last":
+            pieces += splitter.close()
+        for kind, text in pieces:
+            thinking = kind == "thinking"
+            yield Token(
+                namespace=path, node=node, text=text, message_id=chunk.id, thinking=thinking
+            )
 
     def _task(self, path: tuple[str, ...], payload: dict[str, Any]) -> Iterator[Event]:
         node = payload["name"]

@@ -91,8 +91,18 @@ def _enable_thinking(body: dict[str, Any]) -> bool:
     return not (isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False)
 
 
-def delivery(request: ChatRequest, reply: Reply, *, format_breaks: bool = False) -> Delivery:
-    """How the reply's thinking reaches the client for this request."""
+def delivery(
+    request: ChatRequest,
+    reply: Reply,
+    *,
+    format_breaks: bool = False,
+    unasked_in_field: bool = False,
+) -> Delivery:
+    """How the reply's thinking reaches the client for this request.
+
+    ``unasked_in_field``: a recent Ollama, which lets a thinking model asked without
+    ``think`` think anyway, in the field; older releases put that thinking inline.
+    """
     if request.protocol == "ollama":
         think = ollama_think(request.body)
         if format_breaks and request.schema is not None and _think_on(think):
@@ -102,7 +112,7 @@ def delivery(request: ChatRequest, reply: Reply, *, format_breaks: bool = False)
         if reply.thinking_style == "inline":
             return "inline"  # the template thinks in tags whatever the request says
         if think is None:
-            return "inline"
+            return "field" if unasked_in_field else "inline"
         return "field" if _think_on(think) else "none"
     if not reply.thinking or not _enable_thinking(request.body):
         return "none"
@@ -116,9 +126,15 @@ def broken_format_content(reply: Reply) -> str:
     return f"{thinking}\n\n{answer[: len(answer) // 2]}"
 
 
-def plan(request: ChatRequest, reply: Reply, *, format_breaks: bool = False) -> Generation:
+def plan(
+    request: ChatRequest,
+    reply: Reply,
+    *,
+    format_breaks: bool = False,
+    unasked_in_field: bool = False,
+) -> Generation:
     """What the fake model generates for a request, thinking included, within its token limit."""
-    how = delivery(request, reply, format_breaks=format_breaks)
+    how = delivery(request, reply, format_breaks=format_breaks, unasked_in_field=unasked_in_field)
     if how == "none":
         gen = Generation.plan(request, reply)
     elif how == "broken":

@@ -304,6 +304,8 @@ class FakeModelServer:
         self._thinking_defaults = (set(thinking_models), format_breaks_with_think)
         self.thinking_models: set[str] = set(thinking_models)
         self.format_breaks_with_think = format_breaks_with_think
+        # A recent Ollama: asked without `think`, a thinking model thinks in the field anyway.
+        self.think_unasked_in_field = False
         self.requests: list[RecordedRequest] = []
         self.rerank_models: list[str] = list(RERANK_MODELS)
         """Models `/v1/rerank` serves; a request for another is answered 404, as vLLM does."""
@@ -421,6 +423,7 @@ class FakeModelServer:
         self.rerank_faults.clear()
         self.thinking_models = set(self._thinking_defaults[0])
         self.format_breaks_with_think = self._thinking_defaults[1]
+        self.think_unasked_in_field = False
 
     def capabilities_of(self, model: str) -> list[str]:
         """What ``/api/show`` reports for a model: its override, else the default (+ thinking)."""
@@ -543,7 +546,12 @@ class FakeModelServer:
             status = reply.status_code or int(reply.fault[-3:])
             message = reply.content or f"fake server: scripted {reply.fault} fault"
             return JSONResponse(wire.error_body(protocol, status, message), status_code=status)
-        gen = thinking.plan(chat, reply, format_breaks=self.format_breaks_with_think)
+        gen = thinking.plan(
+            chat,
+            reply,
+            format_breaks=self.format_breaks_with_think,
+            unasked_in_field=self.think_unasked_in_field,
+        )
         if protocol == "ollama":
             answer = wire.ollama_answer(gen, chat.stream)
             media_type = "application/x-ndjson" if chat.stream else "application/json"

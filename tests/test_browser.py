@@ -355,3 +355,38 @@ def test_two_sessions_at_once_each_see_only_their_own_run(fake, sessions):
     assert sorted(responder.asked) == ["Aardvark", "Aardvark", "Zebra", "Zebra"]
     assert set(responder.asked[:2]) == {"Aardvark", "Zebra"}  # both runs were under way at once
     shot(first, "two-sessions-first")
+
+
+def test_a_steps_thinking_streams_open_then_is_folded_away(fake, sessions):
+    thought = " ".join(f"idea{i}" for i in range(60)) + " THOUGHT_END"
+    fake.script(
+        Reply(
+            step("Compare", "The tenths decide it.", "final_answer"),
+            thinking=thought,
+            token_delay_s=0.05,
+        ),
+        Reply("0.9 is larger, since 0.90 > 0.11."),
+    )
+    page = open_app(sessions("thinker"))
+
+    ask(page, QUESTION)
+
+    # Live: the thinking streams into an open "Thinking …" part of the running step.
+    live = page.get_by_test_id("stExpander").filter(has_text="Thinking …")
+    expect(live.get_by_text(re.compile(r"idea1\b"))).to_be_visible(timeout=TIMEOUT_MS)
+    shot(page, "thinking-live")
+    settled(page)
+    # Done: the step keeps its thinking, folded, with its time and token count.
+    page.get_by_text("Step 1 · Compare").first.click()
+    folded = page.get_by_test_id("stExpander").filter(has_text=re.compile(r"Thinking · .*tokens"))
+    expect(folded.first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(folded.first.get_by_text(re.compile("THOUGHT_END"))).to_be_hidden()
+    expect(markdown(page, "The tenths decide it.").first).to_be_visible()  # the step itself
+    shot(page, "thinking-folded")
+    assert "THOUGHT_END" not in markdown_texts(page)  # never in the step or the answer
+    expect(markdown(page, "0.9 is larger, since 0.90 > 0.11.").first).to_be_visible()
+
+
+def markdown_texts(page: Page) -> str:
+    """Everything the app drew as markdown (steps, answers), not what sits in expanders."""
+    return " ".join(page.get_by_test_id("stMarkdown").all_inner_texts())

@@ -15,6 +15,7 @@ from evals.items import CodeItem, Evidence, ItemRecord, RagItem, ReasoningItem, 
 from evals.runner import RECORDS, RUN_INFO, run_eval
 from evals.strategies import STRATEGIES, strategies_for
 from tests._fake_protocols import ChatRequest
+from tests.conftest import MODEL
 from tests.fake_server import Reply
 from ui.cli import app
 
@@ -109,8 +110,9 @@ def run(suite: Suite, folder: Path, settings, **options) -> list[ItemRecord]:
     return records(folder)
 
 
-def test_every_reasoning_strategy_end_to_end(server, make_settings, tmp_path):
+def test_every_reasoning_strategy_end_to_end(server, make_settings, tmp_path, provider):
     server.responder = Oracle()
+    server.thinking_models = {MODEL}  # native-thinking and reasoning-thinking ask it to think
     found = run(REASONING, tmp_path, make_settings())
 
     by = {(r.strategy, r.item_id): r for r in found}
@@ -123,6 +125,14 @@ def test_every_reasoning_strategy_end_to_end(server, make_settings, tmp_path):
     assert by[("reasoning", "r1")].steps == 1 and by[("reasoning", "r1")].model_calls == 2
     assert by[("reflexion", "r1")].reflection_rounds == 1
     assert by[("self-consistency", "r1")].model_calls == 3
+    assert by[("native-thinking", "r1")].model_calls == 1
+    assert by[("reasoning-thinking", "r1")].steps == 1
+    thinking = [b for b in server.chat_requests if b.get("think") or b.get("chat_template_kwargs")]
+    assert len(thinking) >= 4  # each thinking strategy's calls asked to think; the others did not
+    assert all(
+        b.get("think") is True or b["chat_template_kwargs"] == {"enable_thinking": True}
+        for b in thinking
+    )
 
 
 def test_wrong_answers_are_scored_wrong(server, make_settings, tmp_path):

@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from core.thinking import Thinking
 from graphs.events import (
     CodeAttemptEvent,
     CodeFeedbackEvent,
@@ -55,6 +56,10 @@ class _NodeBlock:
     text: list[str] = field(default_factory=list)
     flushed_at: float = 0.0
     done: bool = False
+    thinking: list[str] = field(default_factory=list)
+    """A thinking model's thinking as it streams, shown open above the reply."""
+    thought: Thinking | None = None
+    """The finished record's thinking, shown folded above its result."""
 
 
 class LiveRun:
@@ -80,6 +85,10 @@ class LiveRun:
             case NodeStarted(node=node):
                 status = self.container.status(f"{node} …", state="running", expanded=self.live)
                 self.blocks[(event.namespace, node)] = _NodeBlock(status, status.empty())
+            case Token(node=node, text=text, thinking=True) if self.live:
+                if block := self.blocks.get((event.namespace, node)):
+                    block.thinking.append(text)
+                    self._flush(block)
             case Token(node=node, text=text) if self.live:
                 if block := self.blocks.get((event.namespace, node)):
                     block.text.append(text)
@@ -88,9 +97,11 @@ class LiveRun:
                 tokens = f" · {step.output_tokens} tokens" if step.output_tokens else ""
                 label = f"Step {step.index} · {step.title} · {step.seconds:.1f} s{tokens}"
                 state = "error" if step.kind == "error" else "complete"
+                self._block(event.namespace, event.node).thought = step.thinking
                 self._title(event, label, step.content, state=state)
             case DraftEvent(draft=draft):
                 tokens = f" · {draft.output_tokens} tokens" if draft.output_tokens else ""
+                self._block(event.namespace, event.node).thought = draft.thinking
                 self._title(
                     event, f"Draft {draft.iteration} · {draft.seconds:.1f} s{tokens}", draft.text
                 )
@@ -178,14 +189,18 @@ class LiveRun:
                     block.status.update(
                         label=f"{node} · {duration:.2f} s", state="complete", expanded=False
                     )
-                    if block.text:
-                        block.body.text("".join(block.text))
+                    if block.text or block.thought:
+                        self._show(block, text="".join(block.text))
             case ErrorEvent(error=error):
                 if block := self.blocks.get((event.namespace, event.node)):
                     block.status.update(state="error")
                 fix = f"\n\n**Fix:** {error.hint}" if error.hint else ""
                 self.container.error(f"{error.message}{fix}")
             case FinalAnswer(answer=answer, thinking_seconds=seconds, note=note):
+                if event.thinking is not None:
+                    block = self._block(event.namespace, event.node)
+                    block.thought = event.thinking
+                    self._show(block, text="".join(block.text))
                 if len(self.revisions) > 1:
                     with self.container.expander("Revisions side by side"):
                         for column, (heading, text) in zip(
@@ -219,7 +234,7 @@ class LiveRun:
         block = self._block(event.namespace, event.node)
         block.status.update(label=label, state=state, expanded=False)
         if body is not None:
-            block.body.markdown(body)
+            self._show(block, markdown=body)
         block.done = True
         return block
 
@@ -234,9 +249,40 @@ class LiveRun:
         if now - block.flushed_at < FLUSH_INTERVAL_S:
             return
         block.flushed_at = now
-        text = "".join(block.text)
-        block.text = [text]
-        block.body.text(text[-TAIL_CHARS:])
+        block.text = ["".join(block.text)]
+        block.thinking = ["".join(block.thinking)]
+        self._show(block, text=block.text[0][-TAIL_CHARS:], live=True)
+
+    @staticmethod
+    def _show(
+        block: _NodeBlock, *, markdown: str | None = None, text: str = "", live: bool = False
+    ) -> None:
+        """A block's body: its result (markdown) or streamed text, below the model's thinking."""
+        thought = block.thought.text if block.thought else "".join(block.thinking)
+        if not thought:
+            if markdown is not None:
+                block.body.markdown(markdown)
+            else:
+                block.body.text(text)
+            return
+        # One container for both, redrawn whole: the thinking stays above what it led to.
+        with block.body.container():
+            if live and block.thought is None:
+                st.expander("Thinking …", expanded=True).text(thought[-TAIL_CHARS:])
+            else:
+                st.expander(_thinking_label(block.thought), expanded=False).text(thought)
+            if markdown is not None:
+                st.markdown(markdown)
+            elif text:
+                st.text(text)
+
+
+def _thinking_label(thinking: Thinking | None) -> str:
+    if thinking is None:
+        return "Thinking"
+    facts = [f"{thinking.seconds:.1f} s" if thinking.seconds is not None else ""]
+    facts.append(f"{thinking.tokens} tokens" if thinking.tokens else "")
+    return " · ".join(["Thinking", *filter(None, facts)])
 
 
 def _scores(hit: SearchHit) -> str:

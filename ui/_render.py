@@ -104,11 +104,19 @@ class HumanRenderer:
         self.status: Status | None = None
         self.tokens = 0
         self.answer_streamed = False
+        self.thinking_shown = False
         # The run's question, once a node has written it: a search query is shown when it differs.
         self.question: str | None = None
 
     def __call__(self, event: Event) -> None:
+        thinking = isinstance(event, Token) and event.thinking
+        if self.thinking_shown and not thinking:
+            self.console.print()  # the thinking is over: what follows starts on its own line
+        self.thinking_shown = thinking
         match event:
+            case Token(text=text, thinking=True):
+                self._stop_spin()
+                self.console.print(Text(text, style="dim italic"), end="", soft_wrap=True)
             case NodeStarted(node="final_answer"):
                 self._stop_spin()
                 self.console.print("\n[bold green]Answer[/]")
