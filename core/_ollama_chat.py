@@ -4,10 +4,12 @@
   `options`, but langchain-ollama builds `options` from a fixed list of its own
   fields; a bound `options=` would replace the whole list (context size, token
   cap, temperature). So the two are added to what it builds.
-- Asked without `think` (mull's `auto`), a recent Ollama still lets a thinking
-  model think, in `message.thinking`, which langchain-ollama drops unless
-  `think` was sent. So that thinking is handed on inline, as the `<think>` block
-  older Ollama releases put in the content, and `core.thinking` separates it.
+- mull's `auto` thinking asks the server once, at the first call (never while a
+  graph is built), whether the model can think (`/api/show` lists `thinking`),
+  and then sends `think`. A model that thinks unasked (a recent Ollama puts that
+  in `message.thinking`, which langchain-ollama drops unless `think` was sent)
+  has it handed on inline, as the `<think>` block older releases put in the
+  content, and `core.thinking` separates it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_ollama import ChatOllama
+from pydantic import PrivateAttr
 
 __all__ = ["OllamaChat"]
 
@@ -50,6 +53,9 @@ class OllamaChat(ChatOllama):
     """Penalise tokens by how often they appeared so far; None keeps the server's default."""
     presence_penalty: float | None = None
     """Penalise tokens that appeared at all so far; None keeps the server's default."""
+    think_auto: bool = False
+    """With `reasoning` None: think when the server says the model can, asked at the first call."""
+    _can_think: bool | None = PrivateAttr(default=None)
 
     def _chat_params(
         self, messages: Sequence[BaseMessage], stop: list[str] | None = None, **kwargs: Any
@@ -62,11 +68,40 @@ class OllamaChat(ChatOllama):
         set_here = {name: value for name, value in penalties.items() if value is not None}
         if set_here:
             params["options"] = {**(params.get("options") or {}), **set_here}
+        if self.reasoning is None and self._can_think:
+            params["think"] = True
         return params
+
+    @property
+    def asks_to_think(self) -> bool:
+        """Whether its requests ask the model to think: `think` on or a level, or `auto` for a
+        model the server says can think."""
+        return self.reasoning not in (None, False) or bool(self._can_think)
+
+    def _capabilities(self, shown: Any) -> None:
+        listed = getattr(shown, "capabilities", None) or []
+        self._can_think = "thinking" in listed
+
+    def _probe(self) -> None:
+        if not self.think_auto or self._can_think is not None or self._client is None:
+            return
+        try:
+            self._capabilities(self._client.show(self.model))
+        except Exception:  # an older Ollama, or none: the model's own default, unasked
+            self._can_think = False
+
+    async def _aprobe(self) -> None:
+        if not self.think_auto or self._can_think is not None or self._async_client is None:
+            return
+        try:
+            self._capabilities(await self._async_client.show(self.model))
+        except Exception:  # an older Ollama, or none: the model's own default, unasked
+            self._can_think = False
 
     def _create_chat_stream(
         self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[Mapping[str, Any] | str]:
+        self._probe()
         parts = super()._create_chat_stream(messages, stop, **kwargs)
         if self.reasoning is not None:  # asked: langchain-ollama keeps it itself
             yield from parts
@@ -78,6 +113,7 @@ class OllamaChat(ChatOllama):
     async def _acreate_chat_stream(
         self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[Mapping[str, Any] | str]:
+        await self._aprobe()
         parts = super()._acreate_chat_stream(messages, stop, **kwargs)
         as_tags = _ThinkingAsTags()
         async for part in parts:

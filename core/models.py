@@ -70,6 +70,7 @@ def chat_model(
         return OllamaChat(
             model=name,
             reasoning=_OLLAMA_THINK.get(think, think),
+            think_auto=think == "auto",
             base_url=settings.ollama_host,
             temperature=settings.temperature,
             num_predict=limit,
@@ -106,7 +107,7 @@ def chat_model(
     )
 
 
-# `auto` sends nothing: the model thinks as it does by default, in tags or in a field.
+# `auto` is decided at the first call from the model's capabilities (`core._ollama_chat`).
 _OLLAMA_THINK: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
 
 
@@ -124,6 +125,10 @@ def thinks(model: BaseChatModel) -> bool:
     from langchain_ollama import ChatOllama
     from langchain_openai import ChatOpenAI
 
+    from core._ollama_chat import OllamaChat
+
+    if isinstance(model, OllamaChat):
+        return model.asks_to_think
     if isinstance(model, ChatOllama):
         return model.reasoning not in (None, False)
     if isinstance(model, ChatOpenAI):

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tests.chains import step
+from tests.chains import chain, step
 from tests.conftest import MODEL
 from tests.fake_server import Reply
 from ui.cli import app
@@ -19,8 +19,10 @@ THOUGHT = "Compare tenths first: nine tenths against one tenth, so 0.9 is larger
 MODES = {
     "ollama, thinking field": ("ollama", "on", {"thinking_style": "field"}),
     "ollama, inline tags": ("ollama", "auto", {"thinking_style": "inline"}),
-    "ollama, tags by default": ("ollama", "auto", {"thinking_style": "field"}),
-    "ollama, field by default": ("ollama", "auto", {"thinking_style": "field"}),
+    "ollama, auto asks a thinking model": ("ollama", "auto", {"thinking_style": "field"}),
+    # Older releases do not list `thinking` in /api/show; auto then sends no `think`.
+    "ollama, unasked, in tags": ("ollama", "auto", {"thinking_style": "field"}),
+    "ollama, unasked, in the field": ("ollama", "auto", {"thinking_style": "field"}),
     "openai, reasoning_content": (
         "openai",
         "auto",
@@ -54,8 +56,8 @@ def run_json(env_for, provider: str, think: str) -> tuple[int, list[dict]]:
 @pytest.mark.parametrize("mode", MODES)
 def test_a_thinking_model_runs_clean_and_its_thinking_is_kept(server, env_for, mode):
     provider, think, delivery = MODES[mode]
-    server.thinking_models = {MODEL}
-    server.think_unasked_in_field = mode == "ollama, field by default"
+    server.thinking_models = set() if "unasked" in mode else {MODEL}
+    server.think_unasked_in_field = mode == "ollama, unasked, in the field"
     server.script(*thinking_replies(delivery))
 
     code, events = run_json(env_for, provider, think)
@@ -80,7 +82,7 @@ def test_think_settings_reach_each_server(server, env_for):
     for provider, think, sent in [
         ("ollama", "high", lambda body: body["think"] == "high"),
         ("ollama", "off", lambda body: body["think"] is False),
-        ("ollama", "auto", lambda body: "think" not in body),
+        ("ollama", "auto", lambda body: body["think"] is True),  # /api/show lists thinking
         ("openai", "off", lambda body: body["chat_template_kwargs"] == {"enable_thinking": False}),
         ("openai", "low", lambda body: body["reasoning_effort"] == "low"),
         ("openai", "auto", lambda body: "chat_template_kwargs" not in body),
@@ -90,6 +92,14 @@ def test_think_settings_reach_each_server(server, env_for):
         server.script(*thinking_replies({}))
         code, _ = run_json(env_for, provider, think)
         assert code == 0 and all(sent(body) for body in server.chat_requests), (provider, think)
+
+
+def test_auto_sends_no_think_to_a_model_that_cannot_think(server, env_for):
+    server.script(*chain("One", "Two", "Three"))
+    code, _ = run_json(env_for, "ollama", "auto")
+    assert code == 0 and all("think" not in body for body in server.chat_requests)
+    shows = [r for r in server.requests if r.path == "/api/show"]
+    assert len(shows) <= 2  # asked once per model object at its first call, not per request
 
 
 def test_thinking_per_role(server, env_for):
