@@ -21,20 +21,25 @@ and searches it with `open_index(...).search`, measuring in one run:
   building the hits), and for the baseline: `matrix @ q`, `argpartition`, sort,
   over the same normalised vectors;
 - recall@k of the dense search against the baseline's exact top k, which shows
-  what the approximate (HNSW) index gives up from `hnsw_threshold` (50k) on.
+  what the approximate (HNSW) index gives up from `hnsw_threshold` (50k) on;
+- for an HNSW index, the same recall and the FAISS and hybrid latencies at each
+  `--ef-search` value (how many candidates a search explores; set per search,
+  so one build serves the whole sweep): the trade the default is chosen on;
+- memory: the index's bytes per chunk on disk (FAISS, BM25, docstore) and the
+  resident memory a fresh process gains by loading it (`open_index`), per chunk.
 
 The default run takes about 2 minutes 15 seconds on 2 cores, 110 seconds of
 it building the 100k index; 10k alone (`--sizes 10000`) takes about 6 seconds.
+`--sizes 1000000` takes about an hour and needs about 8 GB of memory.
 
     python -m benchmarks.hybrid_search [--sizes 10000,100000] [--queries 200] [--dim 384] [--k 5]
-                                       [--latent-dim 64] [--seed 0]
+                                       [--latent-dim 64] [--seed 0] [--ef-search 64,128,256,512]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import string
 import sys
 import tempfile
 import time
@@ -44,137 +49,21 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
+from benchmarks._memory import disk_bytes, loaded_bytes
+from benchmarks._synthetic_corpus import (
+    CHUNK_SIZE,
+    VOCABULARY,
+    CorpusEmbeddings,
+    make_corpus,
+    unit_rows,
+    write_corpus,
+)
 from core.settings import Settings
 from tools.retrieval import SearchResults, index_paths, open_index
 
-VOCABULARY = 5000
-ZIPF_EXPONENT = 1.07
-PARAGRAPH_CHARS = 400
-"""A paragraph ends at the first word that takes it to this length (at most 410 characters)."""
-CHUNK_SIZE = 500
-"""Above one paragraph, below two, so that each chunk is exactly one paragraph."""
-CHUNKS_PER_FILE = 100
-LATENT_NOISE = 0.1
-"""How far word vectors stray from their subspace, against a unit spread within it."""
 QUERY_WORDS = 3
 WARMUP_QUERIES = 20
-
-
-@dataclass
-class Corpus:
-    """Synthetic paragraphs with the vocabulary they are drawn from and its word vectors."""
-
-    words: list[str]
-    probabilities: np.ndarray
-    word_vectors: np.ndarray
-    """One row per word, already weighted by -log(probability)."""
-    paragraphs: list[str]
-    vectors: np.ndarray
-    """One unnormalised row per paragraph."""
-    word_ids: dict[str, int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.word_ids = {word: i for i, word in enumerate(self.words)}
-
-
-def make_corpus(chunks: int, dim: int, latent_dim: int = 64, seed: int = 0) -> Corpus:
-    """Make `chunks` paragraphs of Zipf-distributed made-up words and their vectors.
-
-    Args:
-        chunks: How many paragraphs.
-        dim: The vectors' dimension.
-        latent_dim: The dimension of the subspace the word vectors lie near; 0 (or `dim`)
-            for isotropic vectors, the hardest case for HNSW.
-        seed: The random seed; the same seed gives the same corpus.
-
-    Returns:
-        The corpus, with one vector per paragraph.
-    """
-    rng = np.random.default_rng(seed)
-    letters = np.array(list(string.ascii_lowercase))
-    words: list[str] = []
-    seen: set[str] = set()
-    while len(words) < VOCABULARY:
-        word = "".join(rng.choice(letters, size=int(rng.integers(4, 11))))
-        if word not in seen:  # 4 to 10 random letters: English stopwords are too unlikely to matter
-            seen.add(word)
-            words.append(word)
-    ranks = np.arange(1, VOCABULARY + 1, dtype=np.float64)
-    probabilities = ranks**-ZIPF_EXPONENT
-    probabilities /= probabilities.sum()
-    weights = -np.log(probabilities)
-    if 0 < latent_dim < dim:
-        # Words (and so texts) near a `latent_dim`-dimensional subspace, as real embeddings are.
-        projection = rng.standard_normal((latent_dim, dim)) / np.sqrt(latent_dim)
-        base = rng.standard_normal((VOCABULARY, latent_dim)) @ projection
-        base += LATENT_NOISE * rng.standard_normal((VOCABULARY, dim))
-    else:
-        base = rng.standard_normal((VOCABULARY, dim))
-    word_vectors = (base * weights[:, None]).astype(np.float32)
-    lengths = np.array([len(w) + 1 for w in words])
-
-    paragraphs: list[str] = []
-    vectors = np.empty((chunks, dim), dtype=np.float32)
-    batch = 2000
-    for start in range(0, chunks, batch):
-        count = min(batch, chunks - start)
-        # 100 words are always enough: words are at most 11 characters with their space.
-        drawn = rng.choice(VOCABULARY, size=(count, 100), p=probabilities)
-        ends = np.argmax(np.cumsum(lengths[drawn], axis=1) >= PARAGRAPH_CHARS + 1, axis=1) + 1
-        for row in range(count):
-            ids = drawn[row, : ends[row]]
-            paragraphs.append(" ".join(words[i] for i in ids))
-            vectors[start + row] = word_vectors[ids].sum(axis=0)
-    return Corpus(words, probabilities, word_vectors, paragraphs, vectors)
-
-
-def write_corpus(paragraphs: Sequence[str], folder: Path) -> None:
-    """Write paragraphs into `.txt` files of `CHUNKS_PER_FILE` paragraphs, separated by blank lines."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for number, start in enumerate(range(0, len(paragraphs), CHUNKS_PER_FILE)):
-        text = "\n\n".join(paragraphs[start : start + CHUNKS_PER_FILE]) + "\n"
-        (folder / f"doc{number:05d}.txt").write_text(text, encoding="utf-8")
-
-
-class CorpusEmbeddings(Embeddings):
-    """An in-process embedder: the corpus's precomputed vectors, and bag-of-words ones for other text.
-
-    It adds up the seconds spent inside it, so that build time can leave them out.
-    """
-
-    def __init__(self, corpus: Corpus) -> None:
-        self.corpus = corpus
-        self.rows = {text: i for i, text in enumerate(corpus.paragraphs)}
-        self.seconds = 0.0
-        self.misses = 0
-
-    def vector(self, text: str) -> np.ndarray:
-        """The (unnormalised) vector of a text: its corpus row, or the sum of its words' vectors."""
-        row = self.rows.get(text)
-        if row is not None:
-            return self.corpus.vectors[row]
-        self.misses += 1
-        ids = [self.corpus.word_ids[w] for w in text.split() if w in self.corpus.word_ids]
-        return self.corpus.word_vectors[ids].sum(axis=0)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Vectors of texts, as lists of floats like any embedding client returns them."""
-        started = time.perf_counter()
-        vectors = np.stack([self.vector(t) for t in texts]).tolist()
-        self.seconds += time.perf_counter() - started
-        return vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        """The vector of one query."""
-        return self.vector(text).tolist()
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """The rows of a matrix scaled to unit length, as contiguous float32."""
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return np.ascontiguousarray(matrix / np.where(norms == 0, 1, norms), dtype=np.float32)
 
 
 def numpy_top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
@@ -219,6 +108,15 @@ def latencies(
 
 
 @dataclass
+class SweepPoint:
+    """Dense recall and latencies of an HNSW index at one `efSearch`."""
+
+    ef_search: int
+    recall: float
+    latency: dict[str, np.ndarray]
+
+
+@dataclass
 class SizeResult:
     """What was measured at one corpus size."""
 
@@ -228,9 +126,29 @@ class SizeResult:
     embed_s: float
     latency: dict[str, np.ndarray]
     recall: float
+    ef_search: int | None = None
+    sweep: list[SweepPoint] = field(default_factory=list)
+    disk: dict[str, int] = field(default_factory=dict)
+    loaded_bytes: int = 0
 
 
-def measure(size: int, queries: int, dim: int, k: int, latent_dim: int, seed: int) -> SizeResult:
+def recall_at_k(search: Callable[[int], SearchResults], exact: Sequence[set[int]], k: int) -> float:
+    """The share of the exact top k that `search` finds, over the queries."""
+    found = sum(
+        len(want & {hit.chunk_id for hit in search(i).hits}) for i, want in enumerate(exact)
+    )
+    return found / (len(exact) * k)
+
+
+def measure(
+    size: int,
+    queries: int,
+    dim: int,
+    k: int,
+    latent_dim: int,
+    seed: int,
+    ef_values: Sequence[int] = (),
+) -> SizeResult:
     """Build an index of `size` chunks and time searching it; see the module docstring.
 
     Args:
@@ -240,9 +158,10 @@ def measure(size: int, queries: int, dim: int, k: int, latent_dim: int, seed: in
         k: How many hits each search returns.
         latent_dim: The dimension of the subspace the vectors lie near (see `make_corpus`).
         seed: The random seed of the corpus and queries.
+        ef_values: `efSearch` values to sweep when the index is HNSW.
 
     Returns:
-        Build time, latencies by search kind and the dense search's recall.
+        Build time, latencies by search kind, the dense search's recall, the sweep and memory.
     """
     started = time.perf_counter()
     corpus = make_corpus(size, dim, latent_dim, seed)
@@ -311,20 +230,33 @@ def measure(size: int, queries: int, dim: int, k: int, latent_dim: int, seed: in
             },
             queries,
         )
-        found = 0
-        for i in range(queries):
-            exact = set(ids[numpy_top_k(matrix, query_vectors[i], k)].tolist())
-            got = {hit.chunk_id for hit in dense_search(i).hits}
-            found += len(exact & got)
+        exact = [set(ids[numpy_top_k(matrix, q, k)].tolist()) for q in query_vectors]
+        recall = recall_at_k(dense_search, exact, k)
+        default_ef = dense.ef_search
+        sweep = []
+        for ef in ef_values if default_ef is not None else ():
+            dense.ef_search = ef
+            timed = latencies(
+                {"hybrid": hybrid, "faiss": lambda i: dense.search(query_vectors[i], depth)},
+                queries,
+            )
+            sweep.append(SweepPoint(ef, recall_at_k(dense_search, exact, k), timed))
+            print(f"  efSearch {ef}: recall@{k} {sweep[-1].recall:.3f}", file=sys.stderr)
+        dense.ef_search = None  # back to the size's own value
         if embedder.misses:
             raise RuntimeError(f"{embedder.misses} chunk texts were not paragraphs of the corpus")
+        disk, loaded = disk_bytes(index_dir), loaded_bytes(index_dir)
     return SizeResult(
         chunks=info.chunks,
         approximate=info.approximate,
         build_s=build_s - embedder.seconds,
         embed_s=embedder.seconds,
         latency=latency,
-        recall=found / (queries * k),
+        recall=recall,
+        ef_search=default_ef,
+        sweep=sweep,
+        disk=disk,
+        loaded_bytes=loaded,
     )
 
 
@@ -387,6 +319,34 @@ def report(results: Sequence[SizeResult], queries: int, dim: int, k: int, latent
         f"  {f'dense recall@{k} vs numpy exact':<38}"
         + "".join(f"  {r.recall:8.3f} {'':>8}" for r in results)
     )
+    print()
+    print(f"memory, bytes per chunk{'':<17}" + "".join(f"  {'':>17}" for _ in results))
+    for label, value in [
+        ("on disk: FAISS", lambda r: r.disk.get("faiss", 0)),
+        ("on disk: BM25", lambda r: r.disk.get("bm25", 0)),
+        ("on disk: docstore", lambda r: r.disk.get("docstore", 0)),
+        ("resident after loading (fresh process)", lambda r: r.loaded_bytes),
+    ]:
+        print(f"  {label:<38}" + "".join(f"  {value(r) / r.chunks:17,.0f}" for r in results))
+    for r in results:
+        if not r.sweep:
+            continue
+        print()
+        print(
+            f"HNSW at {r.chunks:,} chunks: efSearch against recall@{k} and latency, ms "
+            f"(default efSearch {r.ef_search})"
+        )
+        print(
+            f"  {'efSearch':>8} {f'recall@{k}':>9}  {'FAISS median':>12} {'p99':>8}  "
+            f"{'hybrid median':>13} {'p99':>8}"
+        )
+        for point in r.sweep:
+            faiss_ms, hybrid_ms = point.latency["faiss"] * 1000, point.latency["hybrid"] * 1000
+            print(
+                f"  {point.ef_search:>8} {point.recall:9.3f}  {np.median(faiss_ms):12.3f} "
+                f"{np.percentile(faiss_ms, 99):8.3f}  {np.median(hybrid_ms):13.3f} "
+                f"{np.percentile(hybrid_ms, 99):8.3f}"
+            )
 
 
 def main() -> None:
@@ -404,12 +364,19 @@ def main() -> None:
         help="the vectors lie near a subspace of this dimension; 0 for isotropic ones",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of corpus and queries")
+    parser.add_argument(
+        "--ef-search",
+        default="64,128,256,512",
+        help="HNSW efSearch values to sweep at sizes that use HNSW; empty for none",
+    )
     args = parser.parse_args()
 
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    ef_values = [int(v) for v in args.ef_search.split(",") if v.strip()]
     started = time.perf_counter()
     results = [
-        measure(n, args.queries, args.dim, args.k, args.latent_dim, args.seed) for n in sizes
+        measure(n, args.queries, args.dim, args.k, args.latent_dim, args.seed, ef_values)
+        for n in sizes
     ]
     report(results, args.queries, args.dim, args.k, args.latent_dim)
     print(f"\n(whole run {time.perf_counter() - started:.0f} s)")

@@ -320,3 +320,28 @@ def test_chunk_ids_are_never_reused(server, corpus, settings):
 
     new = open_index(settings=settings).search("Zephyr warranty ten years", k=1).hits[0]
     assert new.chunk_id > max(old_ids)
+
+
+def test_hnsw_explores_more_candidates_as_it_grows_even_in_older_files(tmp_path: Path):
+    import faiss
+    import numpy as np
+
+    from tools.retrieval._dense import DenseIndex, ef_search_for
+
+    assert (ef_search_for(100_000), ef_search_for(1_000_000)) == (256, 809)
+    assert ef_search_for(10) == 64 and ef_search_for(100_000_000) == 1024
+    vectors = np.random.default_rng(0).standard_normal((40, 8))
+    exact = DenseIndex.new(8, hnsw_threshold=100)
+    exact.add(range(40), vectors)
+    assert exact.ef_search is None
+    hnsw = DenseIndex.new(8, hnsw_threshold=30)
+    hnsw.add(range(40), vectors)
+    assert hnsw.approximate and hnsw.ef_search == ef_search_for(40)
+    hnsw.save(tmp_path / "dense.faiss")
+    loaded = DenseIndex.load(tmp_path / "dense.faiss", hnsw_threshold=30)
+    faiss.downcast_index(loaded._index.index).hnsw.efSearch = 16  # as a file saved before
+    assert loaded.search(vectors[7], 1)[0][0] == 7
+    assert faiss.downcast_index(loaded._index.index).hnsw.efSearch == ef_search_for(40)
+    loaded.ef_search = 200
+    loaded.search(vectors[7], 1)
+    assert faiss.downcast_index(loaded._index.index).hnsw.efSearch == 200
