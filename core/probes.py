@@ -133,9 +133,12 @@ def _openai_info(client: httpx.Client, settings: Settings, model: str) -> Server
     if isinstance(props, dict) and "default_generation_settings" in props:
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
         trained = ((entry.get("meta") or {}) if isinstance(entry, dict) else {}).get("n_ctx_train")
+        build = props.get("build_info")
+        # A build from a source tarball, without git, says "b0-unknown": no version at all.
+        version = build if isinstance(build, str) and not build.startswith("b0-") else None
         return ServerInfo(
             kind="llama.cpp",
-            version=props.get("build_info"),
+            version=version,
             context_tokens=n_ctx if isinstance(n_ctx, int) else None,
             context_source="/props n_ctx",
             model_context_tokens=trained if isinstance(trained, int) else None,

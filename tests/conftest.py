@@ -110,3 +110,4 @@ def env_for(
 
 
 from tests._postgres import postgres_server, postgres_url  # noqa: E402, F401
+from tests.llama_server import llama_server  # noqa: E402, F401
