@@ -30,7 +30,7 @@ and searches it with `open_index(...).search`, measuring in one run:
 
 The default run takes about 2 minutes 15 seconds on 2 cores, 110 seconds of
 it building the 100k index; 10k alone (`--sizes 10000`) takes about 6 seconds.
-`--sizes 1000000` takes about an hour and needs about 8 GB of memory.
+`--sizes 1000000` takes about 45 minutes, 35 of them building HNSW, and 5 GB of memory.
 
     python -m benchmarks.hybrid_search [--sizes 10000,100000] [--queries 200] [--dim 384] [--k 5]
                                        [--latent-dim 64] [--seed 0] [--ef-search 64,128,256,512]
