@@ -271,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         threads=args.threads,
         extra_args=tuple(args.extra),
     )
+    # `kill` (SIGTERM) stops it as Ctrl-C does: through `with`, so the server goes too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with server:
         settings = " ".join(f"{k}={v}" for k, v in server.environment().items())
         print(
