@@ -21,8 +21,11 @@ from pydantic import BaseModel
 from core.settings import Provider, Settings, ThinkMode, get_settings
 
 __all__ = [
+    "LOOP_REPEAT_PENALTY",
+    "LOOP_TEMPERATURE",
     "Health",
     "HealthStatus",
+    "against_loops",
     "chat_model",
     "check_health",
     "embedding_model",
@@ -147,6 +150,33 @@ def without_thinking(model: BaseChatModel) -> BaseChatModel:
     if isinstance(model, ChatOpenAI):
         body = {k: v for k, v in (model.extra_body or {}).items() if k != "reasoning_effort"}
         return model.model_copy(update={"extra_body": {**body, **_openai_think("off")}})
+    return model
+
+
+LOOP_REPEAT_PENALTY = 1.2
+"""The repeat penalty a repair after a looping reply asks with, unless the settings ask more."""
+LOOP_TEMPERATURE = 0.7
+"""The temperature a repair after a looping reply asks with, unless the settings ask more."""
+
+
+def against_loops(model: BaseChatModel) -> BaseChatModel:
+    """A copy of a chat model sampled to get out of a loop: a repeat penalty and more temperature.
+
+    A loop is most often greedy decoding stuck in a rut; asking again the same way
+    tends to write the same loop. Other models are returned as they are.
+    """
+    from langchain_ollama import ChatOllama
+    from langchain_openai import ChatOpenAI
+
+    temperature = max(getattr(model, "temperature", None) or 0.0, LOOP_TEMPERATURE)
+    if isinstance(model, ChatOllama):
+        penalty = max(model.repeat_penalty or 0.0, LOOP_REPEAT_PENALTY)
+        return model.model_copy(update={"repeat_penalty": penalty, "temperature": temperature})
+    if isinstance(model, ChatOpenAI):
+        body = model.extra_body or {}
+        penalty = max(body.get("repeat_penalty") or 0.0, LOOP_REPEAT_PENALTY)
+        body = {**body, "repeat_penalty": penalty, "repetition_penalty": penalty}
+        return model.model_copy(update={"extra_body": body, "temperature": temperature})
     return model
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from core.calls import DEFAULT_RETRY, OnRetry, RetryPolicy, ainvoke_model, invoke_model
 from core.errors import StructuredOutputError
-from core.models import thinks, without_thinking
+from core.models import against_loops, thinks, without_thinking
 from core.repetition import REPETITION
 from core.settings import Settings
 from core.thinking import UNFINISHED_THINKING
@@ -150,6 +150,7 @@ class _RepairLoop(Generic[T]):
         self.repairs = repairs
         self.on_repair = on_repair
         self.attempts = 0
+        self.looped = False
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
 
@@ -157,15 +158,19 @@ class _RepairLoop(Generic[T]):
         """The model constrained to the schema; after a failed attempt, with its thinking off.
 
         Thinking with a schema is where servers are weakest (Ollama's `format` with `think`
-        breaks the schema on some models: ollama#17871, #14645), so a repair asks without it.
+        breaks the schema on some models: ollama#17871, #14645), so a repair asks without it;
+        after a reply that looped, every later attempt asks with `against_loops` sampling.
         """
         if self.attempts and thinks(model):
             model = without_thinking(model)
+        if self.looped:  # asked again the same way, a model stuck in a rut writes the same loop
+            model = against_loops(model)
         return constrain(model, self.schema)
 
     def accept(self, reply: AIMessage) -> StructuredReply[T] | None:
         """The validated reply, or None after queuing a repair; raises when out of repairs."""
         self.attempts += 1
+        self.looped = self.looped or finish_reason(reply) == REPETITION
         used_in, used_out = token_usage(reply)
         self.input_tokens = _sum(self.input_tokens, used_in)
         self.output_tokens = _sum(self.output_tokens, used_out)

@@ -150,3 +150,21 @@ def test_unset_penalties_leave_the_servers_defaults(server, make_settings, provi
     (body,) = server.chat_requests
     sent = json.dumps(body)
     assert "penalty" not in sent
+
+
+def test_the_repair_after_a_loop_asks_with_a_penalty_and_more_temperature(
+    server, make_settings, provider
+):
+    server.script(Reply(LOOPING_STEP), step("Compare", "0.9 is larger."))
+
+    invoke_structured(chat_model(make_settings()), ASK, ReasoningStep, policy=FAST)
+
+    first, repair = server.chat_requests
+    if provider == "ollama":
+        assert "repeat_penalty" not in first["options"]
+        assert repair["options"]["repeat_penalty"] == 1.2
+        assert repair["options"]["temperature"] == 0.7
+    else:
+        assert "repeat_penalty" not in first
+        assert repair["repeat_penalty"] == repair["repetition_penalty"] == 1.2
+        assert repair["temperature"] == 0.7

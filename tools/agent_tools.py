@@ -109,9 +109,9 @@ def tool_error_message(error: Exception) -> str:
 class SearchDocumentsArgs(BaseModel):
     """The arguments of `search_documents`."""
 
-    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
-        description="What to look for, in plain words: a question or a few key terms."
-    )
+    query: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)
+    ] = Field(description="What to look for, in plain words: a question or a few key terms.")
     k: int = Field(default=5, ge=1, le=10, description="How many passages to return, 1 to 10.")
 
 
@@ -196,6 +196,9 @@ class RunPythonArgs(BaseModel):
 
     code: str = Field(
         min_length=1,
+        # Bounded so a grammar-enforcing server ends the string well inside a step's token
+        # budget: a computation mid-thought is a few lines, never a page.
+        max_length=2000,
         description="A complete Python 3 program. print() every value you want to see.",
     )
 
