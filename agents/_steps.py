@@ -8,7 +8,6 @@ offered, or arguments that tool does not take.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from langchain_core.tools import BaseTool
@@ -45,29 +44,24 @@ def _arguments(tool: BaseTool) -> type[BaseModel]:
     return schema
 
 
-@cache
-def _tool_step_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[RootModel]:
+def tool_step_schema(tools: list[BaseTool]) -> type[RootModel]:
+    """The schema of a step that may call one of `tools`: one variant per tool."""
     variants: list[Any] = [Annotated[ReasoningStep, Tag("think")]]
-    for name, arguments in tools:
+    for tool in tools:
         use = create_model(
-            f"Use_{name}",
-            __doc__=f"A step that calls {name}.",
+            f"Use_{tool.name}",
+            __doc__=f"A step that calls {tool.name}.",
             title=(Title, _TITLE),
             content=(Paragraph, _CONTENT),
             next_action=(Literal["use_tool"], Field(description='"use_tool" to call the tool.')),
-            tool=(Literal[name], Field(description="The tool to call.")),  # type: ignore[valid-type]
-            tool_input=(arguments, Field(description="The tool's arguments.")),
+            tool=(Literal[tool.name], Field(description="The tool to call.")),  # type: ignore[valid-type]
+            tool_input=(_arguments(tool), Field(description="The tool's arguments.")),
         )
-        variants.append(Annotated[use, Tag(name)])
+        variants.append(Annotated[use, Tag(tool.name)])
     step = Annotated[Union[tuple(variants)], Discriminator(_variant)]  # noqa: UP007 - built at run time
     return type(
         "ReasoningToolStep", (RootModel[step],), {"__doc__": "A step that may call a tool."}
     )
-
-
-def tool_step_schema(tools: list[BaseTool]) -> type[RootModel]:
-    """The schema of a step that may call one of `tools`, made once per set of tools."""
-    return _tool_step_schema(tuple((tool.name, _arguments(tool)) for tool in tools))
 
 
 def step_fields(step: BaseModel) -> dict[str, Any]:

@@ -111,9 +111,10 @@ class ToolUser:
         """The offered tools' names."""
         return [tool.name for tool in self.tools]
 
-    @property
+    @cached_property
     def step_schema(self) -> type[RootModel]:
         """The JSON a step is written in: a thought, or a call of one offered tool with its arguments."""
+        # Made once: building the union of variants costs more than a zero-latency model call.
         return tool_step_schema(self.tools)
 
     @property

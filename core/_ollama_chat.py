@@ -82,8 +82,12 @@ class OllamaChat(ChatOllama):
         listed = getattr(shown, "capabilities", None) or []
         self._can_think = "thinking" in listed
 
+    @property
+    def _unprobed(self) -> bool:
+        return self.think_auto and self._can_think is None
+
     def _probe(self) -> None:
-        if not self.think_auto or self._can_think is not None or self._client is None:
+        if not self._unprobed or self._client is None:
             return
         try:
             self._capabilities(self._client.show(self.model))
@@ -91,7 +95,7 @@ class OllamaChat(ChatOllama):
             self._can_think = False
 
     async def _aprobe(self) -> None:
-        if not self.think_auto or self._can_think is not None or self._async_client is None:
+        if not self._unprobed or self._async_client is None:
             return
         try:
             self._capabilities(await self._async_client.show(self.model))
@@ -115,6 +119,10 @@ class OllamaChat(ChatOllama):
     ) -> AsyncIterator[Mapping[str, Any] | str]:
         await self._aprobe()
         parts = super()._acreate_chat_stream(messages, stop, **kwargs)
+        if self.reasoning is not None:  # asked: langchain-ollama keeps it itself
+            async for part in parts:
+                yield part
+            return
         as_tags = _ThinkingAsTags()
         async for part in parts:
-            yield part if self.reasoning is not None else as_tags(part)
+            yield as_tags(part)

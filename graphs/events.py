@@ -91,7 +91,7 @@ class _Normaliser:
         splitter = self.splitters.setdefault(chunk.id, ThinkingSplitter())
         pieces = splitter.feed(str(chunk.text))
         if chunk.chunk_position == "last":
-            pieces += splitter.close()
+            pieces += self.splitters.pop(chunk.id).close()
         for kind, text in pieces:
             thinking = kind == "thinking"
             yield Token(

@@ -95,9 +95,8 @@ def test_a_looping_step_is_repaired_with_the_cause_named(server, make_settings):
     assert reply.value.content == "0.9 is larger." and reply.attempts == 2
     assert "kept repeating" in problems[0] and "The answer is 0.11" in problems[0]
     repair_turn = server.chat_requests[1]["messages"][-2]["content"]
-    assert (
-        repair_turn.count("The answer is 0.11") == 1
-    )  # the model sees its loop once, not 300 times
+    # The model sees its loop once, not 300 times.
+    assert repair_turn.count("The answer is 0.11") == 1
 
 
 def test_a_step_that_always_loops_fails_with_the_repetition_hint(server, make_settings):

@@ -251,7 +251,7 @@ class HumanRenderer:
                 else:
                     self.console.print()
                 if note:
-                    self.console.print(f"[yellow]{note}[/]", markup=True)
+                    self.console.print(f"[yellow]{note}[/]")
                 if seconds is not None:
                     self.console.print(f"\n[dim]Thought for {seconds:.1f} s[/]")
             case ErrorEvent(error=error):
