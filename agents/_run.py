@@ -8,8 +8,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 
 from agents._stream import emit
-from core.errors import InvalidInput, MullError, RunError
+from core.errors import InvalidInput, MullError
 from core.settings import Settings
+from schema import RunError
 
 __all__ = [
     "answered_turns",

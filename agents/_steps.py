@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Discriminator, Field, RootModel, Tag, create_model
 
-from agents._fields import Paragraph, Title
+from schema.fields import Paragraph, Title
 
 __all__ = ["ReasoningStep", "step_fields", "tool_step_schema"]
 

@@ -21,20 +21,18 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, finish_run, record_error, start_run
-from agents.generator import Draft, write_draft
-from agents.grounding import GroundingVerdict, cited_numbers, format_sources, is_refusal
-from core.errors import MullError, RunError
+from agents.generator import write_draft
+from agents.grounding import cited_numbers, format_sources, is_refusal
+from core.errors import MullError
 from core.settings import Settings
-from tools.retrieval import SearchHit
+from schema import Citation, Draft, GroundingVerdict, RunError, SearchHit
 
 __all__ = [
     "ANSWER_PROMPT",
     "Answerer",
-    "Citation",
     "RagInput",
     "RagOutput",
     "RagState",
@@ -58,25 +56,6 @@ Your previous answer was checked against the sources and these problems were fou
 
 Write the answer again, fixing them: keep only what the sources state, cite each claim, or
 give the refusal sentence if the sources do not contain the answer."""
-
-
-class Citation(BaseModel):
-    """What a citation number in the answer points to."""
-
-    number: int
-    """The number as cited, `[number]`."""
-    source: str
-    """The file."""
-    page: int | None = None
-    """The page, for PDFs."""
-    chunk_id: int
-    """The chunk in the index."""
-
-    @property
-    def label(self) -> str:
-        """`[1] path`, or `[1] path, page 3`."""
-        page = f", page {self.page}" if self.page is not None else ""
-        return f"[{self.number}] {self.source}{page}"
 
 
 class RagInput(TypedDict):

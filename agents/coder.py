@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
@@ -19,18 +19,16 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
-from agents._fields import Code, Paragraph
 from agents._run import finish_run, record_error, start_run
 from agents._stream import emit, structured_call_options
-from agents.reflector import CodeFeedback
-from core.errors import MullError, RunError, StructuredOutputError
+from core.errors import MullError, StructuredOutputError
 from core.settings import Settings
 from core.structured import invoke_structured
-from tools.testing import TestRun
+from schema import CodeAttempt, RunError
+from schema.fields import Code, Paragraph
 
 __all__ = [
     "CODER_PROMPT",
-    "CodeAttempt",
     "CodeForGivenTests",
     "CodeInput",
     "CodeOutput",
@@ -77,39 +75,6 @@ class CodeForGivenTests(BaseModel):
 
     code: Code = Field(description="The complete solution module.")
     explanation: Paragraph = Field(description="Two or three sentences on the approach.")
-
-
-class CodeAttempt(BaseModel):
-    """One attempt of a `code` run: what was written, how its tests went, what to change."""
-
-    number: int
-    """1-based attempt number within the run."""
-    code: str
-    """The solution as written ("" when the reply could not be read)."""
-    tests: str
-    """The tests that were run: the user's when given, else the coder's."""
-    tests_from: Literal["user", "model"]
-    """Whose tests they are."""
-    explanation: str = ""
-    """The coder's account of its approach, or why the reply could not be used."""
-    seconds: float = 0.0
-    """How long writing it took."""
-    run: TestRun | None = None
-    """The test run in the sandbox, once executed."""
-    report: str = ""
-    """The test run as the reviewer reads it: each test's result and the real failure messages."""
-    feedback: CodeFeedback | None = None
-    """What the reviewer said to change, for a failed attempt."""
-
-    @property
-    def passed(self) -> bool:
-        """Whether every test ran and passed."""
-        return self.run is not None and self.run.passed
-
-    @property
-    def tests_passed(self) -> int:
-        """How many tests passed."""
-        return sum(r.passed for r in self.run.results) if self.run else 0
 
 
 class CodeInput(TypedDict):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agents._stream import emit
-from agents.coder import CodeAttempt, CodeState
-from tools.testing import TestRun, run_tests
+from agents.coder import CodeState
+from schema import CodeAttempt, TestRun
+from tools.testing import run_tests
 
 __all__ = ["Executor", "describe_run"]
 

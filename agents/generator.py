@@ -14,21 +14,19 @@ from typing import Annotated, NotRequired
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
 from agents._run import answered_turns, finish_run, record_error, start_run
 from agents._stream import call_options, emit
-from agents.reflector import Critique
 from core.calls import invoke_model
-from core.errors import MullError, RunError
+from core.errors import MullError
 from core.settings import Settings
 from core.structured import token_usage
-from core.thinking import Thinking, thinking_of
+from core.thinking import thinking_of
+from schema import Critique, Draft, RunError
 
 __all__ = [
     "GENERATOR_PROMPT",
-    "Draft",
     "Generator",
     "ReflexionInput",
     "ReflexionOutput",
@@ -45,21 +43,6 @@ Write the {task} itself, complete and ready to use, in the form the user asked f
 When you are given feedback on your previous version, write a new, complete version that
 fixes every issue raised, keeps what was good, and does not mention the feedback itself.
 """
-
-
-class Draft(BaseModel):
-    """One version of the answer, as the generator wrote it."""
-
-    iteration: int
-    """1 for the first draft, 2 for the first revision, ..."""
-    text: str
-    """The draft itself."""
-    seconds: float
-    """How long it took to write."""
-    output_tokens: int | None = None
-    """Generated tokens, when the server reported them."""
-    thinking: Thinking | None = None
-    """What a thinking model thought before writing it."""
 
 
 class ReflexionInput(TypedDict):

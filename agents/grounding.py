@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from agents._fields import Sentence
 from agents._run import record_error
 from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import invoke_structured
-from tools.retrieval import SearchHit
+from schema import ClaimCheck, GroundingVerdict, SearchHit
 
 __all__ = [
     "CHECK_PROMPT",
-    "ClaimCheck",
     "GroundingCheck",
     "GroundingChecker",
-    "GroundingVerdict",
     "cited_numbers",
     "format_sources",
     "is_refusal",
@@ -49,32 +46,11 @@ _CITATION_RE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SOURCE_TAG_RE = re.compile(r"<(/?)(source)", re.IGNORECASE)
 
 
-class ClaimCheck(BaseModel):
-    """One claim of an answer, and whether its sources state it."""
-
-    claim: Sentence = Field(description="The claim, in a short sentence.")
-    sources: list[Annotated[int, Field(ge=1)]] = Field(
-        max_length=20, description="The numbers of the sources it cites."
-    )
-    supported: bool = Field(description="Whether those sources state it.")
-
-
 class GroundingCheck(BaseModel):
     """The checker model's reply."""
 
     claims: list[ClaimCheck] = Field(max_length=20, description="The answer's factual claims.")
     grounded: bool = Field(description="True only when every claim is supported.")
-
-
-class GroundingVerdict(BaseModel):
-    """Whether an answer may stand, and if not, what is wrong with it."""
-
-    grounded: bool
-    """True when the answer may be given as it is."""
-    problems: list[str] = Field(default_factory=list)
-    """What is wrong, each a sentence the answerer can act on."""
-    claims: list[ClaimCheck] = Field(default_factory=list)
-    """The checker model's claim-by-claim judgement, when it was asked."""
 
 
 def cited_numbers(text: str) -> list[int]:

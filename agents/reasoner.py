@@ -9,7 +9,6 @@ becomes a visible error step and the chain ends cleanly.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from time import perf_counter
@@ -27,7 +26,7 @@ from agents._steps import ReasoningStep, step_fields
 from agents._stream import call_options, emit, structured_call_options
 from agents.tool_user import ToolUser
 from core.calls import ainvoke_model, invoke_model
-from core.errors import MullError, RunError
+from core.errors import MullError
 from core.models import refuses_tools, with_max_tokens
 from core.repetition import REPETITION
 from core.settings import Settings, get_settings
@@ -38,7 +37,8 @@ from core.structured import (
     invoke_structured,
     token_usage,
 )
-from core.thinking import Thinking, thinking_of
+from core.thinking import thinking_of
+from schema import RunError, StepRecord
 
 __all__ = [
     "FINAL_ANSWER_PROMPT",
@@ -48,7 +48,6 @@ __all__ = [
     "ReasoningOutput",
     "ReasoningState",
     "ReasoningStep",
-    "StepRecord",
     "validate_question",
 ]
 
@@ -83,50 +82,6 @@ FINAL_ANSWER_PROMPT = (
     "the form the question asks for, as plain text rather than JSON, without repeating the steps."
 )
 STEP_CAP_NOTE = "You have used all {max_steps} reasoning steps you may take. "
-
-
-class StepRecord(BaseModel):
-    """A step as the run records it: the model's step, or the error that took its place."""
-
-    index: int
-    """1-based position in this run."""
-    kind: Literal["step", "error"] = "step"
-    """`error` when the step could not be obtained."""
-    title: str
-    """The step's title (or "Error")."""
-    content: str
-    """The step's reasoning, or what went wrong and how to fix it."""
-    next_action: Literal["continue", "use_tool", "final_answer"] | None = None
-    """What the model chose to do next; None for an error step."""
-    seconds: float
-    """Wall-clock time the step took, repairs and retries included."""
-    input_tokens: int | None = None
-    """Prompt tokens, when the server reported them."""
-    output_tokens: int | None = None
-    """Generated tokens, when the server reported them."""
-    attempts: int = 1
-    """Model calls it took; more than 1 when invalid JSON was repaired."""
-    tool: str | None = None
-    """With `use_tool`: the tool the step called."""
-    tool_input: dict[str, Any] | None = None
-    """With `use_tool`: the arguments it called it with."""
-    tool_call_id: str | None = None
-    """With a native tool call: the call's id."""
-    tool_result: str | None = None
-    """With `use_tool`: what the tool returned (or why it could not run), as the model read it."""
-    thinking: Thinking | None = None
-    """What a thinking model thought before writing the step."""
-
-    def as_json(self) -> str:
-        """The step as the model wrote it: a `ReasoningStep`, or with a tool a tool step."""
-        fields: dict[str, Any] = {
-            "title": self.title,
-            "content": self.content,
-            "next_action": self.next_action,
-        }
-        if self.next_action == "use_tool":
-            fields |= {"tool": self.tool, "tool_input": self.tool_input or {}}
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 class ReasoningInput(TypedDict):

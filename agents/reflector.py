@@ -15,18 +15,18 @@ from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from agents._fields import Paragraph, Sentence
 from agents._run import record_error
 from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import ainvoke_structured, invoke_structured
+from schema import CodeFeedback, Critique
 
 T = TypeVar("T", bound=BaseModel)
 
-__all__ = ["CODE_REVIEW_PROMPT", "REVIEW_PROMPT", "CodeFeedback", "Critique", "Reflector"]
+__all__ = ["CODE_REVIEW_PROMPT", "REVIEW_PROMPT", "Reflector"]
 
 REVIEW_PROMPT = """\
 You are a demanding reviewer of a {task} written for this request:
@@ -51,25 +51,6 @@ whole program again. Reply with one JSON object:
 The task:
 {question}
 """
-
-
-class Critique(BaseModel):
-    """The reviewer's judgement of one draft."""
-
-    issues: list[Sentence] = Field(
-        max_length=10, description="Concrete problems, each saying what to do instead."
-    )
-    score: int = Field(ge=0, le=10, description="0 to 10; 8 means an expert would be satisfied.")
-    done: bool = Field(description="True when another revision would not improve the work.")
-
-
-class CodeFeedback(BaseModel):
-    """What the reviewer makes of a failed test run."""
-
-    diagnosis: Paragraph = Field(description="What is wrong and why the failing tests fail.")
-    changes: list[Sentence] = Field(
-        min_length=1, max_length=10, description="The concrete changes to make."
-    )
 
 
 @dataclass

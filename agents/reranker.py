@@ -29,7 +29,7 @@ from core.errors import InvalidInput, MullError
 from core.models import with_max_tokens
 from core.settings import QueryRewrite, RerankerKind, Settings
 from core.structured import invoke_structured
-from tools.retrieval import SearchHit
+from schema import SearchHit
 from tools.retrieval.rerank import CrossEncoder, rerank_hits
 
 __all__ = ["RERANK_PROMPT", "ListwiseRanking", "Reranker", "listwise_scores"]

@@ -17,17 +17,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, create_model
 
-from agents._fields import Sentence
 from agents._run import answered_turns, record_error
 from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import StructuredReply, ainvoke_structured, invoke_structured
+from schema import RouteDecision
+from schema.fields import Sentence
 
-__all__ = ["ROUTER_PROMPT", "SPECIALISTS", "RouteDecision", "Router", "SpecialistName"]
-
-SpecialistName = Literal["reasoning", "code", "rag", "direct"]
-"""Who can take a request."""
+__all__ = ["ROUTER_PROMPT", "SPECIALISTS", "Router"]
 
 SPECIALISTS: dict[str, str] = {
     "reasoning": "logic, math, puzzles, comparisons, anything to think through step by step",
@@ -47,14 +45,6 @@ Read the conversation and the latest request, and reply with one JSON object:
 - reason: one short sentence saying why.
 A follow-up usually goes to the specialist the conversation is already about.
 """
-
-
-class RouteDecision(BaseModel):
-    """Which specialist takes the request, and why."""
-
-    specialist: SpecialistName = Field(description="The specialist for the latest request.")
-    reason: str = Field(description="One short sentence saying why.")
-    forced: bool = Field(default=False, description="True when the user chose the specialist.")
 
 
 @cache

@@ -23,14 +23,14 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 
 from agents._run import answered_turns, record_error, start_run
 from agents._stream import call_options, emit
-from agents.reflector import Critique
-from agents.router import SPECIALISTS, RouteDecision, SpecialistName
+from agents.router import SPECIALISTS
 from core.calls import ainvoke_model, invoke_model
-from core.errors import InvalidInput, MullError, RunError
+from core.errors import InvalidInput, MullError
 from core.repetition import REPETITION
 from core.settings import Settings
 from core.structured import finish_reason, token_usage
 from core.thinking import thinking_of
+from schema import Critique, RouteDecision, RunError, SpecialistName
 
 __all__ = [
     "DIRECT_PROMPT",

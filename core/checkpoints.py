@@ -18,14 +18,16 @@ from __future__ import annotations
 import inspect
 import sqlite3
 from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
 
-from core.errors import MullError
+from core.errors import MullError, RunErrorKind
 from core.settings import get_settings
 
 __all__ = [
@@ -59,7 +61,7 @@ _PG_HINT = (
 class CheckpointerUnavailable(MullError, ValueError):
     """The checkpointer a URL names cannot be opened: bad URL, missing package, server down."""
 
-    kind = "checkpointer"
+    kind = RunErrorKind.CHECKPOINTER
 
 
 def _strict_serde() -> JsonPlusSerializer:
@@ -291,10 +293,28 @@ def allow_state_types(
 ) -> BaseCheckpointSaver:
     """Let a checkpointer revive a graph's own state types (its pydantic models).
 
-    The result shares its storage with `checkpointer`, so graphs compiled with
-    the results of several calls still see each other's threads.
+    The enums their fields hold (e.g. `RunErrorKind`) are allowed with them: a model
+    is stored as its fields' Python values, and an enum member as its class. The
+    result shares its storage with `checkpointer`, so graphs compiled with the
+    results of several calls still see each other's threads.
     """
-    return checkpointer.with_allowlist({(t.__module__, t.__qualname__) for t in types})
+    allowed = {t for state_type in types for t in _stored_types(state_type)}
+    return checkpointer.with_allowlist({(t.__module__, t.__qualname__) for t in allowed})
+
+
+def _stored_types(annotation: Any) -> set[type]:
+    """`annotation` itself when it is a class, and the enums its pydantic fields can hold."""
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return {annotation}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found: set[type] = {annotation}
+        for field in annotation.model_fields.values():
+            found |= {t for t in _stored_types(field.annotation) if issubclass(t, Enum)}
+        return found
+    if isinstance(annotation, type):
+        return {annotation}
+    # A generic alias or union (`list[X]`, `X | None`, `Annotated[...]`): look inside.
+    return {t for arg in get_args(annotation) for t in _stored_types(arg)}
 
 
 def is_ephemeral(checkpointer: BaseCheckpointSaver) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from schema.errors import RunError, RunErrorKind
 
 __all__ = [
     "InvalidInput",
@@ -11,6 +11,7 @@ __all__ = [
     "ModelServerUnreachable",
     "MullError",
     "RunError",
+    "RunErrorKind",
     "StructuredOutputError",
 ]
 
@@ -18,7 +19,7 @@ __all__ = [
 class MullError(Exception):
     """Base of mull's errors: a message saying what went wrong and a hint saying how to fix it."""
 
-    kind: str = "error"
+    kind: RunErrorKind = RunErrorKind.ERROR
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -32,51 +33,33 @@ class MullError(Exception):
 class InvalidInput(MullError, ValueError):
     """The caller's input cannot be run (an empty question, one over the length limit)."""
 
-    kind = "invalid_input"
+    kind = RunErrorKind.INVALID_INPUT
 
 
 class ModelServerUnreachable(MullError):
     """The model server did not answer: not running, wrong address, or down mid-run."""
 
-    kind = "unreachable"
+    kind = RunErrorKind.UNREACHABLE
 
 
 class ModelNotFound(MullError):
     """The server answered but does not have the model asked for."""
 
-    kind = "model_missing"
+    kind = RunErrorKind.MODEL_MISSING
 
 
 class ModelCallFailed(MullError):
     """A model call failed for a reason other than a missing server or model."""
 
-    kind = "model_error"
+    kind = RunErrorKind.MODEL_ERROR
 
 
 class StructuredOutputError(MullError):
     """The model's reply never matched the JSON schema, even after repair."""
 
-    kind = "invalid_json"
+    kind = RunErrorKind.INVALID_JSON
 
     def __init__(self, message: str, *, hint: str = "", raw: str = "", attempts: int = 0) -> None:
         super().__init__(message, hint=hint)
         self.raw = raw
         self.attempts = attempts
-
-
-class RunError(BaseModel):
-    """An error as a run records it in its state and its events."""
-
-    kind: str
-    """What kind of failure: `unreachable`, `model_missing`, `invalid_json`, `model_error`, ..."""
-    message: str
-    """What went wrong."""
-    hint: str = ""
-    """How to fix it."""
-    node: str = ""
-    """The node it happened in."""
-
-    @classmethod
-    def from_exception(cls, exc: MullError, *, node: str = "") -> RunError:
-        """Record one of mull's errors."""
-        return cls(kind=exc.kind, message=exc.message, hint=exc.hint, node=node)

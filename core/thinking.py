@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
-from pydantic import BaseModel
+
+from schema import Thinking
 
 __all__ = [
     "THINKING_FIELD",
     "UNFINISHED_THINKING",
-    "Thinking",
     "ThinkingSplitter",
     "split_thinking",
     "thinking_of",
@@ -36,17 +36,6 @@ _TAGS = (("<think>", "</think>"), ("<thinking>", "</thinking>"), ("[THINK]", "[/
 _CLOSINGS = tuple(closing for _, closing in _TAGS)
 
 Kind = Literal["thinking", "content"]
-
-
-class Thinking(BaseModel):
-    """What a model thought before it replied."""
-
-    text: str
-    """The thinking, as the model wrote it."""
-    tokens: int | None = None
-    """Streamed pieces of thinking, about one token each; None when not streamed."""
-    seconds: float | None = None
-    """From the first piece of thinking to the last, when streamed."""
 
 
 @dataclass

@@ -12,20 +12,16 @@ Every graph runs sync (`invoke`, `stream`) and async (`ainvoke`, `astream`);
 `stream_events` / `astream_events` turn a run into the typed events below.
 """
 
-from agents.answerer import Citation, RagInput, RagOutput, RagState
-from agents.coder import CodeAttempt, CodeInput, CodeOutput, CodeState
-from agents.generator import Draft, ReflexionInput, ReflexionOutput, ReflexionState
+from agents.answerer import RagInput, RagOutput, RagState
+from agents.coder import CodeInput, CodeOutput, CodeState
+from agents.generator import ReflexionInput, ReflexionOutput, ReflexionState
 from agents.reasoner import (
     ReasoningInput,
     ReasoningOutput,
     ReasoningState,
     ReasoningStep,
-    StepRecord,
 )
-from agents.reflector import CodeFeedback, Critique
-from agents.router import RouteDecision, SpecialistName
 from agents.supervisor import SupervisorInput, SupervisorOutput, SupervisorState
-from core.errors import RunError
 from graphs.code import build_code_graph
 from graphs.events import (
     CodeAttemptEvent,
@@ -68,7 +64,18 @@ from graphs.registry import (
     open_checkpointer,
 )
 from graphs.supervisor import build_supervisor_graph
-from tools.retrieval import SearchHit
+from schema import (
+    Citation,
+    CodeAttempt,
+    CodeFeedback,
+    Critique,
+    Draft,
+    RouteDecision,
+    RunError,
+    SearchHit,
+    SpecialistName,
+    StepRecord,
+)
 
 __all__ = [
     "DEFAULT_GRAPH",

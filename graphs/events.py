@@ -19,11 +19,11 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from core.errors import MullError, RunError
+from core.errors import MullError
 from core.thinking import THINKING_FIELD, ThinkingSplitter
-from graphs import _event_types
-from graphs._event_types import *  # noqa: F403 -- the event types are this module's API too
-from graphs._event_types import (
+from schema import RunError, RunErrorKind, events
+from schema.events import *  # noqa: F403 -- the event types are this module's API too
+from schema.events import (
     CUSTOM_EVENTS,
     CustomEvent,
     ErrorEvent,
@@ -36,7 +36,7 @@ from graphs._event_types import (
 )
 
 __all__ = [
-    *_event_types.__all__,
+    *events.__all__,
     "DURABILITY",
     "STREAM_MODES",
     "astream_events",
@@ -121,7 +121,9 @@ class _Normaliser:
         self.failed = True
         if isinstance(exc, MullError):
             return ErrorEvent(error=RunError.from_exception(exc))
-        return ErrorEvent(error=RunError(kind="crash", message=f"{type(exc).__name__}: {exc}"))
+        return ErrorEvent(
+            error=RunError(kind=RunErrorKind.CRASH, message=f"{type(exc).__name__}: {exc}")
+        )
 
 
 def _durability(graph: CompiledStateGraph) -> str | None:

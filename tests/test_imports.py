@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["core", "agents", "tools", "graphs", "ui", "evals"]
+PACKAGES = ["schema", "core", "agents", "tools", "graphs", "ui", "evals"]
 
 # Streamlit scripts, not modules: `streamlit run ui/app.py` executes them top to
 # bottom, and their top level draws the page (st.set_page_config, reading

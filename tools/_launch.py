@@ -28,7 +28,7 @@ from tools._bubblewrap import (
 )
 
 if TYPE_CHECKING:
-    from tools.sandbox import Isolation
+    from schema import Isolation
 
 __all__ = [
     "FILE_SIZE_LIMIT_BYTES",

@@ -47,7 +47,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from core.errors import InvalidInput, MullError
+from core.errors import InvalidInput, MullError, RunErrorKind
+from schema import Isolation, SandboxResult
 from tools._bubblewrap import _bwrap_path, _is_root, bubblewrap_command
 from tools._launch import (
     FILE_SIZE_LIMIT_BYTES,
@@ -81,10 +82,8 @@ __all__ = [
     "FILE_SIZE_LIMIT_BYTES",
     "OUTPUT_LIMIT_BYTES",
     "PROCESS_LIMIT",
-    "Isolation",
     "IsolationChoice",
     "SandboxInfo",
-    "SandboxResult",
     "SandboxUnavailable",
     "bubblewrap_command",
     "run_python",
@@ -93,7 +92,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Isolation = Literal["bubblewrap", "subprocess"]
 IsolationChoice = Literal["auto", "bubblewrap", "subprocess"]
 
 _PROBE_TIMEOUT_S = 20.0
@@ -102,35 +100,7 @@ _PROBE_TIMEOUT_S = 20.0
 class SandboxUnavailable(MullError):
     """The isolation asked for cannot run on this machine."""
 
-    kind = "sandbox_unavailable"
-
-
-class SandboxResult(BaseModel):
-    """What one run of sandboxed code did."""
-
-    exit_code: int | None
-    """The exit code; negative (-N) when a signal killed it; None when mull stopped it (timeout, output limit)."""
-    stdout: str
-    """What it wrote to stdout (UTF-8, undecodable bytes replaced), at most `OUTPUT_LIMIT_BYTES`."""
-    stderr: str
-    """What it wrote to stderr, with the same cap."""
-    timed_out: bool
-    """True when it was still running at the timeout and was killed."""
-    duration_s: float
-    """Wall-clock seconds from start to the end of everything it started."""
-    stopped_because: str | None = None
-    """Why it ended early, when it did: `timeout`, `output limit`, `memory limit`, `file size limit`, `cpu time limit`, `killed by signal N (NAME)`, `sandbox failed to start`."""
-    stdout_truncated: bool = False
-    """True when stdout was cut at the cap."""
-    stderr_truncated: bool = False
-    """True when stderr was cut at the cap."""
-    isolation: Isolation
-    """Which isolation ran it."""
-
-    @property
-    def ok(self) -> bool:
-        """True when the code ran to the end on its own and exited with 0."""
-        return self.exit_code == 0 and self.stopped_because is None
+    kind = RunErrorKind.SANDBOX_UNAVAILABLE
 
 
 class SandboxInfo(BaseModel):

@@ -24,58 +24,13 @@ import re
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel
+from schema import SandboxResult, TestResult, TestRun
+from tools.sandbox import IsolationChoice, run_python
 
-from tools.sandbox import IsolationChoice, SandboxResult, run_python
-
-__all__ = ["TestResult", "TestRun", "run_tests"]
+__all__ = ["run_tests"]
 
 _HARNESS = Path(__file__).with_name("_sandbox_harness.py").read_text(encoding="utf-8")
 _SOLUTION, _TESTS = "solution.py", "test_solution.py"
-
-
-class TestResult(BaseModel):
-    """The outcome of one test."""
-
-    __test__ = False  # a model, not a pytest test class
-
-    name: str
-    """The test's function name (`check` for HumanEval-style tests)."""
-    passed: bool
-    """True when the test returned without raising."""
-    message: str = ""
-    """Why it failed: the exception or assertion message and the last frames; empty when it passed."""
-    duration_s: float = 0.0
-    """Seconds the test ran (0 when it never finished)."""
-
-
-class TestRun(BaseModel):
-    """The outcome of running a solution against its tests."""
-
-    __test__ = False
-
-    passed: bool
-    """True only if there was at least one test, every test ran, and every one passed."""
-    results: list[TestResult]
-    """One result per test, in the order the tests are defined."""
-    sandbox: SandboxResult
-    """The sandbox run, with the harness's report lines removed from its stdout."""
-    error: str | None = None
-    """Why the tests could not all run: a syntax error, a failing import, no tests, a run ended early."""
-
-    @property
-    def failures(self) -> list[TestResult]:
-        """The tests that failed."""
-        return [result for result in self.results if not result.passed]
-
-    def summary(self) -> str:
-        """A few lines for a person or a model: the counts, the error, each failure's message."""
-        passed = sum(result.passed for result in self.results)
-        lines = [f"{passed}/{len(self.results)} tests passed"]
-        if self.error:
-            lines.append(f"error: {self.error}")
-        lines += [f"FAILED {result.name}: {result.message}" for result in self.failures]
-        return "\n".join(lines)
 
 
 def _records(stdout: str, nonce: str) -> tuple[list[dict], str]:

@@ -5,6 +5,7 @@ index_paths(["docs/"])                      # into .mull/index, embedding only w
 hits = open_index().search("What is the warranty period?", k=5).hits
 """
 
+from schema import SearchHit  # what a search returns, part of this API
 from tools.retrieval.chunking import Chunk, split_pages
 from tools.retrieval.documents import (
     SUPPORTED_SUFFIXES,
@@ -19,7 +20,7 @@ from tools.retrieval.documents import (
 from tools.retrieval.index import Index, IndexInfo, IndexNotFound, index_exists, open_index
 from tools.retrieval.ingest import IndexProgress, IndexReport, index_paths, remove_paths
 from tools.retrieval.rerank import CrossEncoder, rerank_hits, rerank_url
-from tools.retrieval.search import SearchHit, SearchMode, SearchResults, fuse_rankings
+from tools.retrieval.search import SearchMode, SearchResults, fuse_rankings
 
 __all__ = [
     "SUPPORTED_SUFFIXES",

@@ -19,10 +19,11 @@ from core.calls import RetryPolicy, embed_texts
 from core.errors import InvalidInput, MullError
 from core.models import embedding_model
 from core.settings import Settings, get_settings
+from schema import SearchHit
 from tools.retrieval._dense import DenseIndex
 from tools.retrieval._docstore import DOCSTORE_NAME, Docstore, FileRecord
 from tools.retrieval._lexical import LexicalIndex
-from tools.retrieval.search import SearchHit, SearchMode, SearchResults, fuse_rankings
+from tools.retrieval.search import SearchMode, SearchResults, fuse_rankings
 
 __all__ = [
     "Index",

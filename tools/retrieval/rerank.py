@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from core.calls import OnRetry, RetryPolicy, is_transient
 from core.errors import ModelCallFailed, ModelNotFound, ModelServerUnreachable, MullError
 from core.settings import Settings
-from tools.retrieval.search import SearchHit
+from schema import SearchHit
 
 __all__ = ["CrossEncoder", "rerank_hits", "rerank_url"]
 

@@ -5,53 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-__all__ = ["RRF_K", "SearchHit", "SearchMode", "SearchResults", "fuse_rankings"]
+from schema import SearchHit
+
+__all__ = ["RRF_K", "SearchMode", "SearchResults", "fuse_rankings"]
 
 SearchMode = Literal["hybrid", "bm25", "dense"]
 
 RRF_K = 60
 """The constant of reciprocal-rank fusion (Cormack et al., 2009): a hit scores 1 / (60 + rank)."""
-
-
-class SearchHit(BaseModel):
-    """One retrieved chunk, with where it comes from and how each ranking scored it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    chunk_id: int
-    """The chunk's id in the index."""
-    source: str
-    """The file it comes from."""
-    page: int | None = None
-    """Its page, for PDFs."""
-    start: int = 0
-    """Offset of its first character in the page's text."""
-    end: int = 0
-    """Offset one past its last character."""
-    text: str
-    """The chunk's text."""
-    score: float
-    """The search's score: the fused score in hybrid mode, else its one ranking's score."""
-    bm25_score: float | None = None
-    """Its BM25 score, when BM25 found it."""
-    bm25_rank: int | None = None
-    """Its 1-based rank in the BM25 list, when BM25 found it."""
-    dense_score: float | None = None
-    """Its cosine similarity to the query, when the dense search found it."""
-    dense_rank: int | None = None
-    """Its 1-based rank in the dense list, when the dense search found it."""
-    recall_rank: int | None = None
-    """Its 1-based rank among the candidates the search recalled, when a reranker reordered them."""
-    rerank_score: float | None = None
-    """The reranker's score, when one reordered the candidates: a cross-encoder's relevance, or
-    for a listwise LLM rerank 1/rank for the passages it ranked and 0 for those it left out."""
-
-    @property
-    def location(self) -> str:
-        """Where to find it, for people: `path`, or `path, page 3`."""
-        return self.source if self.page is None else f"{self.source}, page {self.page}"
 
 
 class SearchResults(BaseModel):

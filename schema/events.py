@@ -1,4 +1,8 @@
-"""The typed events of a run; `graphs.events` makes them from what LangGraph streams."""
+"""The typed events of a run; `graphs.events` makes them from what LangGraph streams.
+
+A leaf of the code: it imports only pydantic and the records in `schema`, so reading
+events (an NDJSON log, a UI) loads neither the roles nor retrieval.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,18 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from agents.coder import CodeAttempt
-from agents.generator import Draft
-from agents.grounding import GroundingVerdict
-from agents.reasoner import StepRecord
-from agents.reflector import CodeFeedback, Critique
-from agents.router import RouteDecision
-from core.errors import RunError
-from core.thinking import Thinking
-from tools.retrieval import SearchHit
-from tools.testing import TestRun
+from schema.errors import RunError
+from schema.records import (
+    CodeAttempt,
+    CodeFeedback,
+    Critique,
+    Draft,
+    GroundingVerdict,
+    RouteDecision,
+    StepRecord,
+    Thinking,
+)
+from schema.results import SearchHit, TestRun
 
 __all__ = [
     "CUSTOM_EVENTS",

@@ -1,4 +1,4 @@
-"""Text fields a grammar can hold a model to.
+"""Text fields a grammar can hold a model to: the field types of every role's schema.
 
 A schema sent to a server that enforces it by grammar (llama.cpp, vLLM, Ollama) is
 the only thing that keeps a weak model's reply sane: an empty string satisfies
