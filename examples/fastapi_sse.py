@@ -10,6 +10,12 @@ Ask (each event arrives as `event: <type>` and `data: <the event as JSON>`):
     curl -N localhost:8000/runs -H 'content-type: application/json' \
         -d '{"graph": "reasoning", "question": "Which is larger, 0.9 or 0.11?", "thread_id": "t1"}'
 
+A second run on a thread that is still running is refused with HTTP 409 unless
+the request says what to do instead: `"multitask": "enqueue"` runs it after the
+first, `"interrupt"` stops the first and goes on from where it got, `"rollback"`
+stops the first and discards its work. The guard holds across every process that
+shares the checkpointer (`MULL_CHECKPOINTER=sqlite:///...` or `postgresql://...`).
+
 Read the thread's final state:
 
     curl localhost:8000/threads/t1
@@ -18,6 +24,7 @@ Read the thread's final state:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -31,7 +38,18 @@ from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, Field, StringConstraints
 
 from core.checkpoints import aclose_checkpointer
-from graphs import DEFAULT_GRAPH, aopen_checkpointer, astream_events, build_graph, list_graphs
+from core.errors import RunError
+from core.thread_runs import Multitask, RunInterrupted, ThreadBusy, ThreadRun
+from graphs import (
+    DEFAULT_GRAPH,
+    ErrorEvent,
+    Event,
+    RunFinished,
+    aopen_checkpointer,
+    astream_events,
+    build_graph,
+    list_graphs,
+)
 from graphs.threads import thread_config
 
 __all__ = ["RunRequest", "app"]
@@ -48,6 +66,8 @@ class RunRequest(BaseModel):
     """What to ask. The graph checks the rest (e.g. its length) and reports it as an `error` event."""
     thread_id: str = Field(default_factory=lambda: uuid4().hex)
     """The thread to run in; a new one when omitted. `GET /threads/{thread_id}` reads it back."""
+    multitask: Multitask = "reject"
+    """When the thread is busy: `reject` (HTTP 409), `enqueue`, `interrupt` or `rollback`."""
 
 
 @asynccontextmanager
@@ -82,26 +102,54 @@ def _graph(request: Request, name: str) -> CompiledStateGraph:
     return graphs[name]
 
 
-@app.post("/runs")
-async def run(body: RunRequest, request: Request) -> StreamingResponse:
-    """Run a graph on a question and stream its events as server-sent events."""
-    graph = _graph(request, body.graph)
-    config = {"configurable": {"thread_id": body.thread_id}}
+def _frame(event: Event) -> str:
+    return f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
-    async def frames() -> AsyncIterator[str]:
-        try:
+
+async def _frames(
+    graph: CompiledStateGraph, body: RunRequest, checkpointer: BaseCheckpointSaver
+) -> AsyncIterator[str]:
+    """The run's SSE frames, holding its thread. The first item (empty) marks the run as
+    accepted: by then `reject` has refused a busy thread and the queue order is fixed."""
+    began = time.perf_counter()
+    try:
+        async with ThreadRun(checkpointer, body.thread_id, multitask=body.multitask) as held:
+            yield ""
+            config = await held.turn()  # `enqueue` waits here for the runs ahead
             async for event in astream_events(
                 graph, {"question": body.question}, config, graph_name=body.graph
             ):
-                yield f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
-        except Exception:
-            # astream_events has already sent the failure as `error` and `run_finished`
-            # events; raising now would only cut the stream the client is reading.
-            log.exception("Run %s on thread %s failed", body.graph, body.thread_id)
+                yield _frame(event)
+    except RunInterrupted as exc:
+        # A newer run stopped this one: say so, as astream_events says any failure.
+        yield _frame(ErrorEvent(error=RunError.from_exception(exc)))
+        finished = RunFinished(
+            ok=False, duration_s=time.perf_counter() - began, thread_id=body.thread_id
+        )
+        yield _frame(finished)
+    except ThreadBusy:
+        raise  # refused before the stream began: `run` answers 409
+    except Exception:
+        # astream_events has already sent the failure as `error` and `run_finished`
+        # events; raising now would only cut the stream the client is reading.
+        log.exception("Run %s on thread %s failed", body.graph, body.thread_id)
 
-    # A client that disconnects closes `frames`, which cancels the run.
+
+@app.post(
+    "/runs",
+    responses={409: {"description": "The thread is busy and `multitask` is `reject`."}},
+)
+async def run(body: RunRequest, request: Request) -> StreamingResponse:
+    """Run a graph on a question and stream its events as server-sent events."""
+    graph = _graph(request, body.graph)
+    frames = _frames(graph, body, request.app.state.checkpointer)
+    try:
+        await anext(frames)  # join the thread's queue before answering
+    except ThreadBusy as exc:
+        raise HTTPException(409, str(exc)) from None
+    # A client that disconnects closes `frames`, which cancels the run and frees the thread.
     return StreamingResponse(
-        frames(),
+        frames,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy buffering
     )

@@ -220,3 +220,168 @@ def test_a_client_that_leaves_cancels_its_run(base_url, server):
     time.sleep(3.5)  # left alone, the run asks for its answer about 2.5 s after it starts
 
     assert len(server.chat_requests) == 1  # the final answer was never asked for
+
+
+def tagged(request) -> str:
+    """The tag (a question's first word) of the newest question in a request: the turn it is for."""
+    questions = [m["content"] for m in request.messages if m["role"] == "user"]
+    return next(q.split()[0] for q in reversed(questions) if q.split()[0] in TAGS)
+
+
+TAGS = ("alpha", "beta", "gamma", "delta")
+
+
+def tag_responder(request) -> Reply:
+    """One step then an answer per run, each naming its run's tag, slowly enough to overlap."""
+    tag = tagged(request)
+    if request.schema is not None:
+        return Reply(step(f"{tag} step", next_action="final_answer"), token_delay_s=0.02)
+    return Reply(f"{tag} answer " + "and more " * 6, token_delay_s=0.02)
+
+
+async def stream_until_token(client: httpx.AsyncClient, body: dict, started: asyncio.Event):
+    """POST a run; set `started` at its first token (the run holds its thread by then)."""
+    async with client.stream("POST", "/runs", json=body) as response:
+        text = ""
+        async for chunk in response.aiter_text():
+            text += chunk
+            if "event: token" in text:
+                started.set()
+        started.set()  # a refused or failed run never streams a token
+        return response.status_code, text
+
+
+def turns(state: dict) -> list[str]:
+    """The questions a thread kept, in order: one per turn."""
+    return [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
+
+
+@pytest.mark.parametrize("provider", ["ollama"])
+def test_a_second_run_on_a_busy_thread_is_refused_with_409(base_url, server):
+    server.responder = tag_responder
+
+    async def scenario() -> tuple[tuple[int, str], httpx.Response, dict]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            started = asyncio.Event()
+            first = asyncio.create_task(
+                stream_until_token(
+                    client,
+                    {"graph": "reasoning", "question": "alpha question", "thread_id": "busy"},
+                    started,
+                )
+            )
+            await started.wait()
+            second = await client.post(
+                "/runs",
+                json={"graph": "reasoning", "question": "beta question", "thread_id": "busy"},
+            )
+            return await first, second, (await client.get("/threads/busy")).json()
+
+    (status, text), second, state = asyncio.run(scenario())
+
+    assert status == 200 and read_sse(text)[-1].ok
+    assert second.status_code == 409
+    detail = second.json()["detail"]
+    assert "Thread 'busy' is busy" in detail and "multitask=enqueue" in detail
+    assert turns(state) == ["alpha question"]
+    assert not any("beta" in str(r["messages"]) for r in server.chat_requests)  # beta never ran
+
+
+@pytest.mark.parametrize("provider", ["ollama"])
+def test_enqueued_runs_take_their_turns_in_order(base_url, server):
+    server.responder = tag_responder
+
+    async def scenario() -> tuple[list[tuple[int, str]], dict]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            runs = []
+            for tag in ("alpha", "beta", "gamma"):
+                started = asyncio.Event()
+                body = {
+                    "graph": "reasoning",
+                    "question": f"{tag} question",
+                    "thread_id": "queue",
+                    "multitask": "enqueue",
+                }
+                runs.append(asyncio.create_task(stream_until_token(client, body, started)))
+                if tag == "alpha":
+                    await started.wait()  # the others queue behind a running run
+                else:
+                    await asyncio.sleep(0)  # let the request go out, keeping the order
+            done = await asyncio.gather(*runs)
+            return done, (await client.get("/threads/queue")).json()
+
+    done, state = asyncio.run(scenario())
+
+    for (status, text), tag in zip(done, ("alpha", "beta", "gamma"), strict=True):
+        events = read_sse(text)
+        assert status == 200 and events[-1].ok
+        assert next(e for e in events if e.type == "final_answer").answer.startswith(tag)
+    assert turns(state) == ["alpha question", "beta question", "gamma question"]
+    finished = [read_sse(text)[-1].ts for _, text in done]
+    started = [read_sse(text)[0].ts for _, text in done]
+    assert started[1] >= finished[0] and started[2] >= finished[1]  # one after another
+
+
+@pytest.mark.parametrize("provider", ["ollama"])
+@pytest.mark.parametrize("multitask", ["reject", "enqueue"])
+def test_concurrent_runs_on_one_thread_never_lose_a_turn(base_url, server, multitask):
+    server.responder = tag_responder
+
+    async def scenario() -> tuple[list[httpx.Response], dict]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            bodies = [
+                {"graph": "reasoning", "question": f"{tag} question", "thread_id": "race"}
+                | {"multitask": multitask}
+                for tag in TAGS
+            ]
+            responses = await asyncio.gather(*(client.post("/runs", json=b) for b in bodies))
+            return list(responses), (await client.get("/threads/race")).json()
+
+    responses, state = asyncio.run(scenario())
+
+    succeeded = [
+        r.json() if r.status_code != 200 else read_sse(r.text)[-1].ok for r in responses
+    ].count(True)
+    assert succeeded >= 1
+    assert {r.status_code for r in responses} <= {200, 409}
+    assert len(turns(state)) == succeeded  # every run that reported success kept its turn
+    if multitask == "enqueue":
+        assert succeeded == len(TAGS)
+
+
+@pytest.mark.parametrize("provider", ["ollama"])
+def test_an_interrupting_run_stops_the_running_one(base_url, server):
+    server.responder = tag_responder
+
+    async def scenario() -> tuple[tuple[int, str], httpx.Response, dict]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            started = asyncio.Event()
+            first = asyncio.create_task(
+                stream_until_token(
+                    client,
+                    {"graph": "reasoning", "question": "alpha question", "thread_id": "cut"},
+                    started,
+                )
+            )
+            await started.wait()
+            second = await client.post(
+                "/runs",
+                json={
+                    "graph": "reasoning",
+                    "question": "beta question",
+                    "thread_id": "cut",
+                    "multitask": "interrupt",
+                },
+            )
+            return await first, second, (await client.get("/threads/cut")).json()
+
+    (status, text), second, state = asyncio.run(scenario())
+
+    first_events = read_sse(text)
+    assert status == 200 and not first_events[-1].ok
+    (error,) = [e for e in first_events if e.type == "error"]
+    assert "interrupted it" in error.error.message
+    assert not any(e.type == "final_answer" for e in first_events)
+    assert second.status_code == 200 and read_sse(second.text)[-1].ok
+    assert state["values"]["answer"].startswith("beta answer")
+    assert turns(state)[-1] == "beta question"

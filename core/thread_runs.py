@@ -1,0 +1,333 @@
+"""One run at a time per thread, across every process that shares the checkpointer.
+
+Two runs on one thread at once both read the same checkpoint and both write the
+next one: the thread keeps one of the two turns and both runs report success.
+`thread_run` prevents that. A run joins the thread's queue before it starts and
+leaves it when it ends; what happens when the thread is busy is the multitask
+option, as LangGraph's own server defines it:
+
+- `reject` (the default): the second run is refused with `ThreadBusy`.
+- `enqueue`: the second run waits until the runs ahead of it have ended, then runs.
+- `interrupt`: the running run is stopped where it is (its checkpoints so far are
+  kept) and the new run goes on from the thread's latest state.
+- `rollback`: the running run is stopped and the new run starts from the checkpoint
+  that run started from, as a fork: the stopped run's checkpoints stay in the
+  history as a branch nothing continues (LangGraph's savers cannot delete one run's
+  checkpoints), or are deleted when the thread had none before it.
+
+The queue lives beside the threads: in the SQLite file, in the Postgres database
+(table `mull_thread_runs`), or in the process for `MemorySaver`. A running run
+renews a lease every `lease_s / 3` seconds; a process that dies stops renewing
+it, and its thread is free once the lease has passed.
+
+    async with thread_run(checkpointer, "t1", multitask="enqueue") as run:
+        await graph.ainvoke({"question": "..."}, run.config)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal, get_args
+from uuid import uuid4
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+
+from core._thread_run_stores import (
+    Holder,
+    MemoryStore,
+    PostgresStore,
+    RunStore,
+    SqliteStore,
+    Stopped,
+)
+from core.errors import MullError
+
+__all__ = [
+    "MULTITASK_STRATEGIES",
+    "Multitask",
+    "RunInterrupted",
+    "ThreadBusy",
+    "ThreadRun",
+    "thread_run",
+]
+
+Multitask = Literal["reject", "enqueue", "interrupt", "rollback"]
+"""What a run does when its thread is busy; the names and meanings of LangGraph's `multitask_strategy`."""
+MULTITASK_STRATEGIES: tuple[str, ...] = get_args(Multitask)
+
+RUN_ID_KEY = "mull_run_id"
+"""The checkpoint metadata key naming the guarded run that wrote a checkpoint."""
+
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+# Threads in a MemorySaver live in its `storage`, which the copies `allow_state_types`
+# makes share; the guard's rows for them live beside it, one store per storage.
+_MEMORY_STORES: dict[int, MemoryStore] = {}
+
+
+class ThreadBusy(MullError):
+    """A run was refused because another run holds or waits for its thread."""
+
+    def __init__(self, thread_id: str, holders: list[Holder]) -> None:
+        running = next((h for h in holders if h.state == "running"), holders[0])
+        waiting = sum(h.state == "waiting" for h in holders)
+        queued = f", with {waiting} more waiting" if waiting else ""
+        super().__init__(
+            f"Thread {thread_id!r} is busy: run {running.run_id} ({running.owner}) is "
+            f"{running.state} on it{queued}.",
+            hint="Wait for it to finish, or run with multitask=enqueue to run after it, "
+            "interrupt to stop it and go on from where it got, or rollback to stop it and "
+            "discard its work.",
+        )
+        self.thread_id = thread_id
+        self.holders = holders
+
+
+class RunInterrupted(MullError):
+    """A run stopped before its end: a newer run interrupted or rolled it back, or it lost its lease."""
+
+    def __init__(self, thread_id: str, reason: str) -> None:
+        why = {
+            "interrupt": "a newer run on the thread interrupted it (multitask=interrupt)",
+            "rollback": "a newer run on the thread rolled it back (multitask=rollback)",
+            "lost": "its process stopped renewing its lease and another run took the thread",
+        }[reason]
+        super().__init__(
+            f"The run on thread {thread_id!r} was stopped: {why}.",
+            hint="Read the thread's state for what the newer run made of it."
+            if reason != "lost"
+            else "Keep the event loop free (a blocked loop cannot renew the lease) or raise lease_s.",
+        )
+        self.thread_id = thread_id
+        self.reason = reason
+
+
+async def _sqlite_path(conn: Any) -> str:
+    """The file behind a sqlite3 or aiosqlite connection ('' for an in-memory database)."""
+    if isinstance(conn, sqlite3.Connection):
+        rows = conn.execute("PRAGMA database_list").fetchall()
+    else:  # aiosqlite: its sqlite3 connection belongs to its own thread
+        rows = await conn.execute_fetchall("PRAGMA database_list")
+    return next((path for _, name, path in rows if name == "main"), "")
+
+
+def _pg_conninfo(conn: Any) -> str:
+    """The connection string behind a psycopg pool or connection, password included."""
+    if conninfo := getattr(conn, "conninfo", None):  # psycopg_pool pools
+        return conninfo
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(conn.info.dsn, password=conn.info.password or None)
+
+
+def _memory_store(key: int) -> MemoryStore:
+    return _MEMORY_STORES.setdefault(key, MemoryStore())
+
+
+async def _open_store(target: BaseCheckpointSaver | str) -> RunStore:
+    """The store beside a checkpointer's threads, from the saver or its URL."""
+    if isinstance(target, str):
+        url = target.strip()
+        if url.startswith("sqlite:///"):
+            return await asyncio.to_thread(SqliteStore, url.removeprefix("sqlite:///"))
+        if url.startswith(("postgresql://", "postgres://")):
+            return await asyncio.to_thread(PostgresStore, url)
+        return _memory_store(hash(url))  # `memory`: threads of this process
+    if isinstance(target, InMemorySaver):
+        return _memory_store(id(target.storage))
+    kind = type(target).__module__
+    if kind.startswith("langgraph.checkpoint.sqlite"):
+        path = await _sqlite_path(target.conn)
+        if not path:  # ":memory:": only this connection sees its threads
+            return _memory_store(id(target.conn))
+        return await asyncio.to_thread(SqliteStore, path)
+    if kind.startswith("langgraph.checkpoint.postgres"):
+        return await asyncio.to_thread(PostgresStore, _pg_conninfo(target.conn))
+    raise TypeError(
+        f"thread_run cannot guard a {type(target).__name__}: it knows MemorySaver, "
+        "the SQLite savers and the Postgres savers."
+    )
+
+
+class ThreadRun:
+    """One run's place on a thread: joined, then holding it, then gone.
+
+    `thread_run` makes and drives it; use it directly only to split joining (which is
+    when `reject` refuses and when the queue order is fixed) from waiting for the turn.
+    """
+
+    def __init__(
+        self,
+        checkpointer: BaseCheckpointSaver | str,
+        thread_id: str,
+        *,
+        multitask: Multitask = "reject",
+        lease_s: float = 30.0,
+        poll_s: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if multitask not in MULTITASK_STRATEGIES:
+            raise ValueError(
+                f"multitask={multitask!r}: choose one of {', '.join(MULTITASK_STRATEGIES)}."
+            )
+        if multitask == "rollback" and isinstance(checkpointer, str):
+            raise ValueError("multitask='rollback' needs the checkpointer itself, not its URL.")
+        self.checkpointer = checkpointer
+        self.thread_id = thread_id
+        self.multitask = multitask
+        self.run_id = uuid4().hex
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.clock = clock
+        self.config: RunnableConfig = {}
+        """What to run with, once the turn has come: the thread, and a fork point for `rollback`."""
+        self._store: RunStore | None = None
+        self._stopping: Holder | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._body: asyncio.Task[Any] | None = None
+        self._stop: str | None = None
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        assert self._store is not None
+        return await asyncio.to_thread(getattr(self._store, method), *args)
+
+    async def join(self) -> None:
+        """Take a place in the thread's queue; `reject` raises `ThreadBusy` on a busy thread."""
+        self._store = await _open_store(self.checkpointer)
+        now = self.clock()
+        holders, self._stopping = await self._call(
+            "join", self.thread_id, self.run_id, _OWNER, self.multitask, now + self.lease_s, now
+        )
+        if self.multitask == "reject" and holders:
+            await self.close()
+            raise ThreadBusy(self.thread_id, holders)
+        self._keeper = asyncio.create_task(self._keep(), name=f"thread-run-{self.thread_id}")
+
+    async def turn(self) -> RunnableConfig:
+        """Wait until the runs ahead have ended, then hold the thread; the config to run with.
+
+        Raises:
+            RunInterrupted: A newer run stopped this one while it waited.
+        """
+        while True:
+            now = self.clock()
+            try:
+                if await self._call(
+                    "try_turn", self.thread_id, self.run_id, now + self.lease_s, now
+                ):
+                    break
+            except Stopped as stopped:
+                raise RunInterrupted(self.thread_id, stopped.reason) from None
+            await asyncio.sleep(self.poll_s)
+        self._body = asyncio.current_task()
+        configurable: dict[str, Any] = {"thread_id": self.thread_id}
+        if self.multitask == "rollback" and self._stopping is not None:
+            configurable.update(await self._rollback(self._stopping.run_id))
+        self.config = {"configurable": configurable, "metadata": {RUN_ID_KEY: self.run_id}}
+        return self.config
+
+    async def _rollback(self, stopped_run: str) -> dict[str, Any]:
+        """Where the new run starts: before the stopped run's first checkpoint."""
+        saver = self.checkpointer
+        assert isinstance(saver, BaseCheckpointSaver)
+        first = None
+        async for saved in saver.alist({"configurable": {"thread_id": self.thread_id}}):
+            if (saved.metadata or {}).get(RUN_ID_KEY) == stopped_run:
+                first = saved  # newest first: the last one seen is its first
+        if first is None:
+            return {}  # it wrote nothing
+        if first.parent_config is None:
+            await saver.adelete_thread(self.thread_id)  # the thread was its alone
+            return {}
+        return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}
+
+    async def _keep(self) -> None:
+        """Renew the lease; stop the run's task when a newer run asks it to stop."""
+        renewed = self.clock()
+        while True:
+            await asyncio.sleep(self.poll_s)
+            if self.clock() - renewed >= self.lease_s / 3:
+                stop = await self._call("beat", self.run_id, self.clock() + self.lease_s)
+                renewed = self.clock()
+            elif self._body is not None:  # a cheap read each poll, so a stop is quick
+                stop = await self._call("peek", self.run_id)
+            else:
+                continue  # waiting: `turn` reads the row each poll
+            if stop and self._body is not None:
+                self._stop = stop
+                self._body.cancel()
+                return
+
+    async def close(self) -> None:
+        """Leave the thread: the next run may start."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        if self._store is not None:
+            store, self._store = self._store, None
+            # Shielded: a run cancelled by its client must still free its thread.
+            await asyncio.shield(asyncio.to_thread(self._leave, store))
+
+    def _leave(self, store: RunStore) -> None:
+        try:
+            store.release(self.run_id)
+        finally:
+            store.close()
+
+    async def __aenter__(self) -> ThreadRun:
+        if self._store is None:  # a run that has joined already keeps its place
+            await self.join()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        await self.close()
+        if self._stop is not None and isinstance(exc, asyncio.CancelledError):
+            # The cancellation was ours, not the caller's: say why the run ended instead.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            raise RunInterrupted(self.thread_id, self._stop) from None
+        return False
+
+
+@asynccontextmanager
+async def thread_run(
+    checkpointer: BaseCheckpointSaver | str,
+    thread_id: str,
+    *,
+    multitask: Multitask = "reject",
+    lease_s: float = 30.0,
+    poll_s: float = 0.1,
+) -> AsyncIterator[ThreadRun]:
+    """Hold a thread for one run, as the multitask option says to when it is busy.
+
+    Args:
+        checkpointer: The saver the run's graph uses (or its URL: `memory`,
+            `sqlite:///path`, `postgresql://...`); the guard keeps its queue beside it.
+        thread_id: The thread to run on.
+        multitask: `reject`, `enqueue`, `interrupt` or `rollback` (see the module).
+        lease_s: How long a run's hold outlives its process if that process dies.
+        poll_s: How often a waiting run looks at the queue and a running one at its row.
+
+    Yields:
+        The held run: run the graph with `run.config` (it carries the thread, the
+        run's id in the checkpoints' metadata, and a `rollback`'s fork point).
+
+    Raises:
+        ThreadBusy: `reject`, and the thread is busy.
+        RunInterrupted: A newer run interrupted or rolled this one back.
+    """
+    async with ThreadRun(
+        checkpointer, thread_id, multitask=multitask, lease_s=lease_s, poll_s=poll_s
+    ) as run:
+        await run.turn()
+        yield run

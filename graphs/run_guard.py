@@ -1,0 +1,96 @@
+"""Run a graph on a thread that no other run holds: `astream_events` and `ainvoke`, guarded.
+
+Two runs on one thread at once would both continue from the same checkpoint and
+the thread would keep only one of their turns. These run a graph holding its
+thread (`core.thread_runs`), across every process sharing the graph's checkpointer:
+
+    async for event in astream_events_guarded(graph, {"question": "..."},
+                                              {"configurable": {"thread_id": "t1"}},
+                                              multitask="enqueue"):
+        ...
+
+`multitask` says what to do when the thread is busy, as LangGraph's server does:
+`reject` (raise `ThreadBusy`), `enqueue`, `interrupt` or `rollback`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from core.thread_runs import (
+    MULTITASK_STRATEGIES,
+    Multitask,
+    RunInterrupted,
+    ThreadBusy,
+    thread_run,
+)
+from graphs.events import Event, astream_events
+
+__all__ = [
+    "MULTITASK_STRATEGIES",
+    "Multitask",
+    "RunInterrupted",
+    "ThreadBusy",
+    "ainvoke_guarded",
+    "astream_events_guarded",
+]
+
+
+def _thread(graph: CompiledStateGraph, config: RunnableConfig | None) -> tuple[Any, str]:
+    saver = graph.checkpointer
+    thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
+    if not isinstance(saver, BaseCheckpointSaver) or not thread_id:
+        raise ValueError(
+            "A guarded run needs a graph with a checkpointer and a config naming its thread: "
+            '{"configurable": {"thread_id": ...}}.'
+        )
+    return saver, thread_id
+
+
+def _merged(config: RunnableConfig | None, held: RunnableConfig) -> RunnableConfig:
+    """The caller's config with the held run's thread, fork point and metadata."""
+    config = dict(config or {})
+    config["configurable"] = {**config.get("configurable", {}), **held["configurable"]}
+    config["metadata"] = {**config.get("metadata", {}), **held.get("metadata", {})}
+    return config  # type: ignore[return-value]
+
+
+async def astream_events_guarded(
+    graph: CompiledStateGraph,
+    input: Any,
+    config: RunnableConfig | None = None,
+    *,
+    multitask: Multitask = "reject",
+    graph_name: str | None = None,
+) -> AsyncIterator[Event]:
+    """`astream_events`, holding the run's thread from its first event to its last.
+
+    Raises:
+        ThreadBusy: `reject`, and another run holds or waits for the thread.
+        RunInterrupted: A newer run interrupted or rolled this one back.
+        ValueError: The graph has no checkpointer, or the config names no thread.
+    """
+    saver, thread_id = _thread(graph, config)
+    async with thread_run(saver, thread_id, multitask=multitask) as run:
+        async for event in astream_events(
+            graph, input, _merged(config, run.config), graph_name=graph_name
+        ):
+            yield event
+
+
+async def ainvoke_guarded(
+    graph: CompiledStateGraph,
+    input: Any,
+    config: RunnableConfig | None = None,
+    *,
+    multitask: Multitask = "reject",
+) -> dict[str, Any]:
+    """`graph.ainvoke`, holding the run's thread; raises as `astream_events_guarded` does."""
+    saver, thread_id = _thread(graph, config)
+    async with thread_run(saver, thread_id, multitask=multitask) as run:
+        return await graph.ainvoke(input, _merged(config, run.config))
