@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 
-from agents._stream import emit
+from agents._stream import current_node, emit
 from core.errors import InvalidInput, MullError
 from core.settings import Settings
 from schema import RunError
@@ -81,9 +81,7 @@ def unless_error(next_node: str) -> Callable[[dict[str, Any]], str]:
     return route
 
 
-def finish_run(
-    answer: str, node: str = "finish", *, ok: bool = True, **fields: Any
-) -> dict[str, Any]:
+def finish_run(answer: str, *, ok: bool = True, **fields: Any) -> dict[str, Any]:
     """The update that ends a run with `answer`, sending it as the run's `final_answer` event.
 
     `ok` is False for an answer that reports a failure (code whose tests still fail).
@@ -91,7 +89,7 @@ def finish_run(
     """
     if not answer:
         return {"answer": "", **fields}
-    emit("final_answer", node, answer=answer, ok=ok)
+    emit("final_answer", answer=answer, ok=ok)
     return {
         "answer": answer,
         "messages": [AIMessage(content=answer, name="final_answer")],
@@ -99,8 +97,8 @@ def finish_run(
     }
 
 
-def record_error(exc: MullError, node: str) -> RunError:
-    """Record a node's failure: report it as an `error` event and return it for the state."""
-    error = RunError.from_exception(exc, node=node)
-    emit("error", node, error=error)
+def record_error(exc: MullError) -> RunError:
+    """Record the running node's failure: report it as an `error` event and return it for the state."""
+    error = RunError.from_exception(exc, node=current_node())
+    emit("error", error=error)
     return error

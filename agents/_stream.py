@@ -1,64 +1,63 @@
-"""Domain events a node sends to the run's `custom` stream."""
+"""Domain events a node sends to the run's `custom` stream, tagged with the node that sent them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langgraph.config import get_stream_writer
+from langgraph.config import get_config, get_stream_writer
 
-from core.calls import OnRetry, RetryPolicy
+from core.calls import RetryPolicy
 from core.settings import Settings
-from core.structured import OnRepair
 
-__all__ = ["call_options", "emit", "structured_call_options"]
+__all__ = ["call_options", "current_node", "emit", "structured_call_options"]
 
 
-def emit(event: str, node: str, **data: Any) -> None:
-    """Send `{"event": event, "node": node, **data}` to the custom stream; a no-op outside a graph run."""
+def current_node() -> str:
+    """The name of the graph node running now, as its graph file calls it; "" outside a graph.
+
+    Roles never name their nodes: the graph file does, and LangGraph puts the name in
+    the run's config, so renaming a node is an edit to the graph file alone.
+    """
+    try:
+        config = get_config()
+    except RuntimeError:  # called outside a graph, e.g. a node used as a plain function
+        return ""
+    return str((config.get("metadata") or {}).get("langgraph_node", ""))
+
+
+def emit(event: str, **data: Any) -> None:
+    """Send `{"event": event, "node": <the running node>, **data}` to the custom stream;
+    a no-op outside a graph run."""
     try:
         writer = get_stream_writer()
     except RuntimeError:  # called outside a graph, e.g. a node used as a plain function
         return
-    writer({"event": event, "node": node, **data})
+    writer({"event": event, "node": current_node(), **data})
 
 
-def _retry_notifier(node: str) -> OnRetry:
-    """An `on_retry` callback that reports each transient retry as a `retry` event."""
-
-    def notify(attempt: int, error: BaseException, delay_s: float) -> None:
-        emit(
-            "retry",
-            node,
-            attempt=attempt,
-            error=str(error) or type(error).__name__,
-            delay_s=delay_s,
-        )
-
-    return notify
+def _notify_retry(attempt: int, error: BaseException, delay_s: float) -> None:
+    # Reports each transient retry of a model call as a `retry` event.
+    emit("retry", attempt=attempt, error=str(error) or type(error).__name__, delay_s=delay_s)
 
 
-def _repair_notifier(node: str) -> OnRepair:
-    """An `on_repair` callback that reports each repair of invalid JSON as a `repair` event."""
-
-    def notify(attempt: int, problem: str) -> None:
-        emit("repair", node, attempt=attempt, problem=problem)
-
-    return notify
+def _notify_repair(attempt: int, problem: str) -> None:
+    # Reports each repair of a reply that did not fit its schema as a `repair` event.
+    emit("repair", attempt=attempt, problem=problem)
 
 
-def call_options(settings: Settings, node: str) -> dict[str, Any]:
+def call_options(settings: Settings) -> dict[str, Any]:
     """`invoke_model`'s options for a node: the settings' retry policy, each retry an event."""
     return {
         "policy": RetryPolicy.from_settings(settings),
-        "on_retry": _retry_notifier(node),
+        "on_retry": _notify_retry,
         "settings": settings,
     }
 
 
-def structured_call_options(settings: Settings, node: str) -> dict[str, Any]:
+def structured_call_options(settings: Settings) -> dict[str, Any]:
     """`invoke_structured`'s options for a node: `call_options`, and the settings' repairs."""
     return {
-        **call_options(settings, node),
+        **call_options(settings),
         "repairs": settings.repair_attempts,
-        "on_repair": _repair_notifier(node),
+        "on_repair": _notify_repair,
     }

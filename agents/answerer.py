@@ -118,7 +118,7 @@ class Answerer:
                 refused=False,
             )
         except MullError as exc:
-            return {"error": record_error(exc, "ask")}
+            return {"error": record_error(exc)}
 
     def after_retrieve(self, state: RagState) -> Literal["answer", "refuse", "finish"]:
         """Answer from the sources; refuse when there are none; finish on an error."""
@@ -136,11 +136,10 @@ class Answerer:
                 self.model,
                 self._prompt(state, revising),
                 self.settings,
-                node="answer",
                 iteration=len(drafts) + 1,
             )
         except MullError as exc:
-            return {"error": record_error(exc, "answer")}
+            return {"error": record_error(exc)}
         return {
             "drafts": [*drafts, draft],
             "draft": draft.text,
@@ -154,7 +153,7 @@ class Answerer:
             return finish_run("")
         draft = state.get("draft", "")
         if is_refusal(draft, self.settings.refusal_sentence):
-            return self._refusal("finish")
+            return self._refusal()
         by_number = dict(enumerate(state.get("sources", []), start=1))
         citations = [
             Citation(number=n, source=hit.source, page=hit.page, chunk_id=hit.chunk_id)
@@ -167,10 +166,10 @@ class Answerer:
 
     def refuse(self, state: RagState) -> RagState:
         """End the run with the refusal sentence, word for word."""
-        return self._refusal("refuse")
+        return self._refusal()
 
-    def _refusal(self, node: str) -> RagState:
-        return finish_run(self.settings.refusal_sentence, node, citations=[], refused=True)
+    def _refusal(self) -> RagState:
+        return finish_run(self.settings.refusal_sentence, citations=[], refused=True)
 
     def _prompt(self, state: RagState, revising: bool) -> list[BaseMessage]:
         earlier = answered_turns(state.get("messages", []))

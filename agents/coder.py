@@ -146,7 +146,7 @@ class Coder:
                 self.model,
                 self._prompt(state),
                 CodeForGivenTests if user_tests else CodeSolution,
-                **structured_call_options(self.settings, "write"),
+                **structured_call_options(self.settings),
             ).value
         except StructuredOutputError as exc:  # unreadable output is a failed attempt, not the end
             # Not the model's reply, so not held to its schema (empty tests, a long message).
@@ -154,7 +154,7 @@ class Coder:
                 code=exc.raw, tests="", explanation=f"The reply was not a solution: {exc.message}"
             )
         except MullError as exc:
-            return {"error": record_error(exc, "write")}
+            return {"error": record_error(exc)}
         attempt = CodeAttempt(
             number=len(attempts) + 1,
             code=solution.code,
@@ -163,7 +163,7 @@ class Coder:
             explanation=solution.explanation,
             seconds=perf_counter() - start,
         )
-        emit("code_attempt", "write", attempt=attempt)
+        emit("code_attempt", attempt=attempt)
         return {"attempts": [*attempts, attempt]}
 
     def finish(self, state: CodeState) -> CodeState:

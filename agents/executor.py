@@ -67,7 +67,7 @@ class Executor:
             latest.code, latest.tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb
         )
         executed: CodeAttempt = latest.model_copy(update={"run": run, "report": describe_run(run)})
-        emit("code_run", "execute", attempt=executed.number, run=run, report=executed.report)
+        emit("code_run", attempt=executed.number, run=run, report=executed.report)
         return {"attempts": [*attempts[:-1], executed], "passed": run.passed}
 
     def after_run(self, state: CodeState) -> Literal["finish", "reflect"]:

@@ -78,7 +78,6 @@ def write_draft(
     prompt: list[BaseMessage],
     settings: Settings,
     *,
-    node: str,
     iteration: int,
 ) -> Draft:
     """Have the model write one draft, timed, and report it as a `draft` event.
@@ -87,7 +86,7 @@ def write_draft(
         MullError: The model could not be reached or failed.
     """
     start = perf_counter()
-    reply = invoke_model(model, prompt, **call_options(settings, node))
+    reply = invoke_model(model, prompt, **call_options(settings))
     draft = Draft(
         iteration=iteration,
         text=reply.text.strip(),
@@ -95,7 +94,7 @@ def write_draft(
         output_tokens=token_usage(reply)[1],
         thinking=thinking_of(reply),
     )
-    emit("draft", node, draft=draft)
+    emit("draft", draft=draft)
     return draft
 
 
@@ -141,11 +140,10 @@ class Generator:
                 self.model,
                 self._prompt(state),
                 self.settings,
-                node="generate",
                 iteration=len(drafts) + 1,
             )
         except MullError as exc:
-            return {"error": record_error(exc, "generate")}
+            return {"error": record_error(exc)}
         return {"drafts": [*drafts, draft]}
 
     def finish(self, state: ReflexionState) -> ReflexionState:

@@ -104,8 +104,8 @@ class GroundingChecker:
             try:
                 verdict = self._ask_model(state["question"], draft, sources)
             except MullError as exc:
-                return {"error": record_error(exc, "check")}
-        emit("grounding", "check", verdict=verdict)
+                return {"error": record_error(exc)}
+        emit("grounding", verdict=verdict)
         return {"verdict": verdict}
 
     def after_check(self, state: dict[str, Any]) -> Literal["answer", "finish", "refuse"]:
@@ -146,7 +146,7 @@ class GroundingChecker:
             self.model,
             prompt,
             GroundingCheck,
-            **structured_call_options(self.settings, "check"),
+            **structured_call_options(self.settings),
         ).value
         unsupported = [c for c in reply.claims if not c.supported]
         problems = [

@@ -185,9 +185,7 @@ class Reasoner:
             reply = None
             if self._native:
                 try:
-                    called = invoke_model(
-                        self._tool_model, prompt, **call_options(self.settings, "reason")
-                    )
+                    called = invoke_model(self._tool_model, prompt, **call_options(self.settings))
                 except MullError as exc:
                     prompt = self._without_native_tools(exc, state)
                 else:
@@ -195,7 +193,7 @@ class Reasoner:
                         return self._tool_called(state, called, start)
                     reply = self._as_step(called)
             reply = reply or invoke_structured(
-                self.model, prompt, self._schema, **structured_call_options(self.settings, "reason")
+                self.model, prompt, self._schema, **structured_call_options(self.settings)
             )
         except MullError as exc:
             return self._step_failed(state, exc, start)
@@ -210,7 +208,7 @@ class Reasoner:
             if self._native:
                 try:
                     called = await ainvoke_model(
-                        self._tool_model, prompt, **call_options(self.settings, "reason")
+                        self._tool_model, prompt, **call_options(self.settings)
                     )
                 except MullError as exc:
                     prompt = self._without_native_tools(exc, state)
@@ -219,7 +217,7 @@ class Reasoner:
                         return self._tool_called(state, called, start)
                     reply = self._as_step(called)
             reply = reply or await ainvoke_structured(
-                self.model, prompt, self._schema, **structured_call_options(self.settings, "reason")
+                self.model, prompt, self._schema, **structured_call_options(self.settings)
             )
         except MullError as exc:
             return self._step_failed(state, exc, start)
@@ -244,7 +242,7 @@ class Reasoner:
             raise exc
         self.tool_user.native = False  # the model's ability, so every later run skips the refusal
         problem = f"{exc.message} Asking with a JSON action instead."
-        emit("repair", "reason", attempt=1, problem=problem)
+        emit("repair", attempt=1, problem=problem)
         return self._prompt(state)
 
     def _as_step(self, reply: AIMessage) -> StructuredReply[BaseModel] | None:
@@ -268,7 +266,7 @@ class Reasoner:
             thinking=thinking_of(reply),
             **self.tool_user.native_step(reply),
         )
-        emit("reasoning_step", "reason", step=record)
+        emit("reasoning_step", step=record)
         return {
             "steps": [*steps, record],
             "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
@@ -284,8 +282,8 @@ class Reasoner:
             seconds=perf_counter() - start,
             attempts=getattr(exc, "attempts", 1) or 1,
         )
-        emit("reasoning_step", "reason", step=record)
-        error = record_error(exc, "reason")
+        emit("reasoning_step", step=record)
+        error = record_error(exc)
         return {
             "steps": [*steps, record],
             "error": error,
@@ -305,7 +303,7 @@ class Reasoner:
             output_tokens=reply.output_tokens,
             attempts=reply.attempts,
         )
-        emit("reasoning_step", "reason", step=record)
+        emit("reasoning_step", step=record)
         return {
             "steps": [*steps, record],
             "messages": [AIMessage(content=record.as_json(), name="reasoning_step")],
@@ -335,7 +333,7 @@ class Reasoner:
             reply = invoke_model(
                 self.answer_model,
                 self._answer_prompt(state),
-                **call_options(self.settings, "final_answer"),
+                **call_options(self.settings),
             )
         except MullError as exc:
             return self._answer_failed(state, exc, start)
@@ -348,7 +346,7 @@ class Reasoner:
             reply = await ainvoke_model(
                 self.answer_model,
                 self._answer_prompt(state),
-                **call_options(self.settings, "final_answer"),
+                **call_options(self.settings),
             )
         except MullError as exc:
             return self._answer_failed(state, exc, start)
@@ -368,7 +366,7 @@ class Reasoner:
         return self._prompt(state, closing=request)
 
     def _answer_failed(self, state: ReasoningState, exc: MullError, start: float) -> ReasoningState:
-        error = record_error(exc, "final_answer")
+        error = record_error(exc)
         return {
             "error": error,
             "thinking_seconds": state.get("thinking_seconds", 0.0) + perf_counter() - start,
@@ -381,7 +379,6 @@ class Reasoner:
         input_tokens, output_tokens = token_usage(reply)
         total = state.get("thinking_seconds", 0.0) + seconds
         emit(
-            "final_answer",
             "final_answer",
             answer=answer,
             seconds=seconds,

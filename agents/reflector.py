@@ -89,13 +89,12 @@ class Reflector:
         prompt.append(HumanMessage(content=drafts[-1].text))
         start = perf_counter()
         try:
-            reply = self._judge(prompt, Critique, "reflect")
+            reply = self._judge(prompt, Critique)
         except MullError as exc:
-            return {"error": record_error(exc, "reflect")}
+            return {"error": record_error(exc)}
         critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
         emit(
             "critique",
-            "reflect",
             iteration=len(drafts),
             critique=critique,
             seconds=perf_counter() - start,
@@ -106,18 +105,18 @@ class Reflector:
         """Judge a specialist's answer for the supervisor; the update adds a `Critique`."""
         start = perf_counter()
         try:
-            reply = self._judge(self._answer_prompt(state), Critique, "review")
+            reply = self._judge(self._answer_prompt(state), Critique)
         except MullError as exc:
-            return {"error": record_error(exc, "review")}
+            return {"error": record_error(exc)}
         return self._reviewed(state, reply, start)
 
     async def areview_answer(self, state: dict[str, Any]) -> dict[str, Any]:
         """The async twin of `review_answer`."""
         start = perf_counter()
         try:
-            reply = await self._ajudge(self._answer_prompt(state), Critique, "review")
+            reply = await self._ajudge(self._answer_prompt(state), Critique)
         except MullError as exc:
-            return {"error": record_error(exc, "review")}
+            return {"error": record_error(exc)}
         return self._reviewed(state, reply, start)
 
     def after_answer(self, state: dict[str, Any]) -> Literal["review", "finish"]:
@@ -143,7 +142,6 @@ class Reflector:
         critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
         emit(
             "critique",
-            "review",
             iteration=len(reviews) + 1,
             critique=critique,
             seconds=perf_counter() - start,
@@ -163,20 +161,20 @@ class Reflector:
             HumanMessage(content=work),
         ]
         try:
-            review = self._judge(prompt, CodeFeedback, "reflect")
+            review = self._judge(prompt, CodeFeedback)
         except MullError as exc:
-            return {"error": record_error(exc, "reflect")}
-        emit("code_feedback", "reflect", attempt=latest.number, feedback=review)
+            return {"error": record_error(exc)}
+        emit("code_feedback", attempt=latest.number, feedback=review)
         return {"attempts": [*attempts[:-1], latest.model_copy(update={"feedback": review})]}
 
-    def _judge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
+    def _judge(self, prompt: list[BaseMessage], schema: type[T]) -> T:
         return invoke_structured(
-            self.model, prompt, schema, **structured_call_options(self.settings, node)
+            self.model, prompt, schema, **structured_call_options(self.settings)
         ).value
 
-    async def _ajudge(self, prompt: list[BaseMessage], schema: type[T], node: str) -> T:
+    async def _ajudge(self, prompt: list[BaseMessage], schema: type[T]) -> T:
         return (
             await ainvoke_structured(
-                self.model, prompt, schema, **structured_call_options(self.settings, node)
+                self.model, prompt, schema, **structured_call_options(self.settings)
             )
         ).value

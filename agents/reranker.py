@@ -115,7 +115,7 @@ class Reranker:
             kept = rerank_hits(candidates, self.scores(query, candidates), self.k)
         except MullError as exc:
             if self.strict:
-                return {"error": record_error(exc, "rerank")}
+                return {"error": record_error(exc)}
             fix = f" {exc.hint}" if exc.hint else ""
             note = f"{exc.message} The search's order is kept.{fix}"
             kept = [
@@ -123,7 +123,6 @@ class Reranker:
                 for rank, hit in enumerate(candidates[: self.k], start=1)
             ]
         emit(
-            "rerank",
             "rerank",
             query=query,
             mode=f"{self.kind} rerank",
@@ -150,7 +149,7 @@ class Reranker:
             return self._encoder.score(
                 query,
                 [hit.text for hit in candidates],
-                on_retry=call_options(self.settings, "rerank")["on_retry"],
+                on_retry=call_options(self.settings)["on_retry"],
             )
         shown = [hit.model_copy(update={"text": hit.text[:PASSAGE_CHARS]}) for hit in candidates]
         prompt = [
@@ -163,6 +162,6 @@ class Reranker:
             with_max_tokens(self.model, _RANKING_TOKENS),
             prompt,
             ListwiseRanking,
-            **structured_call_options(self.settings, "rerank"),
+            **structured_call_options(self.settings),
         ).value
         return listwise_scores(reply.ranking, len(candidates))

@@ -64,10 +64,9 @@ class Retriever:
             query = self._query(state)
             results = index.search(query, self.k, mode=self.mode)
         except MullError as exc:
-            return {"error": record_error(exc, "retrieve")}
+            return {"error": record_error(exc)}
         emit(
             "retrieval",
-            "retrieve",
             query=results.query,
             mode=results.mode,
             hits=results.hits,
@@ -94,6 +93,6 @@ class Retriever:
         reply = invoke_model(
             with_max_tokens(self.model, _REWRITE_TOKENS),
             prompt,
-            **call_options(self.settings, "retrieve"),
+            **call_options(self.settings),
         )
         return reply.text.strip()

@@ -81,10 +81,10 @@ class Router:
                 self.model,
                 self._prompt(state, offered),
                 _reply_schema(tuple(offered)),
-                **structured_call_options(self.settings, "route"),
+                **structured_call_options(self.settings),
             )
         except MullError as exc:
-            return {"error": record_error(exc, "route"), "specialist": None}
+            return {"error": record_error(exc), "specialist": None}
         return self._decided(reply, start)
 
     async def aroute(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +98,10 @@ class Router:
                 self.model,
                 self._prompt(state, offered),
                 _reply_schema(tuple(offered)),
-                **structured_call_options(self.settings, "route"),
+                **structured_call_options(self.settings),
             )
         except MullError as exc:
-            return {"error": record_error(exc, "route"), "specialist": None}
+            return {"error": record_error(exc), "specialist": None}
         return self._decided(reply, start)
 
     @staticmethod
@@ -118,7 +118,7 @@ class Router:
         if not (name := state.get("specialist")):
             return None
         decision = RouteDecision(specialist=name, reason="Chosen by the user.", forced=True)
-        emit("route", "route", decision=decision, seconds=0.0)
+        emit("route", decision=decision, seconds=0.0)
         return {"route": decision, "specialist": None}
 
     def _prompt(self, state: dict[str, Any], offered: list[str]) -> list[BaseMessage]:
@@ -131,5 +131,5 @@ class Router:
 
     def _decided(self, reply: StructuredReply[BaseModel], start: float) -> dict[str, Any]:
         decision = RouteDecision(**reply.value.model_dump())
-        emit("route", "route", decision=decision, seconds=perf_counter() - start)
+        emit("route", decision=decision, seconds=perf_counter() - start)
         return {"route": decision, "specialist": None}

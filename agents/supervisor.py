@@ -185,11 +185,9 @@ class DirectResponder:
         """Reply to the turn."""
         start = perf_counter()
         try:
-            message = invoke_model(
-                self.model, self._prompt(state), **call_options(self.settings, "direct")
-            )
+            message = invoke_model(self.model, self._prompt(state), **call_options(self.settings))
         except MullError as exc:
-            return {"error": record_error(exc, "direct")}
+            return {"error": record_error(exc)}
         return self._replied(message, start)
 
     async def areply(self, state: SupervisorState) -> dict[str, Any]:
@@ -197,10 +195,10 @@ class DirectResponder:
         start = perf_counter()
         try:
             message = await ainvoke_model(
-                self.model, self._prompt(state), **call_options(self.settings, "direct")
+                self.model, self._prompt(state), **call_options(self.settings)
             )
         except MullError as exc:
-            return {"error": record_error(exc, "direct")}
+            return {"error": record_error(exc)}
         return self._replied(message, start)
 
     @staticmethod
@@ -217,7 +215,6 @@ class DirectResponder:
         input_tokens, output_tokens = token_usage(message)
         emit(
             "final_answer",
-            "direct",
             answer=answer,
             seconds=perf_counter() - start,
             input_tokens=input_tokens,

@@ -190,7 +190,6 @@ class ToolUser:
         cached = state.get("tool_cache", {}).get(_key(step.tool or "", step.tool_input))
         emit(
             "tool_call",
-            "use_tool",
             tool=step.tool or "",
             tool_input=step.tool_input or {},
             cached=cached is not None,
@@ -218,7 +217,6 @@ class ToolUser:
             result, ok, artifact = str(message.content), message.status != "error", message.artifact
         emit(
             "tool_result",
-            "use_tool",
             tool=step.tool or "",
             result=result,
             ok=ok,
