@@ -8,11 +8,21 @@ offered, or arguments that tool does not take.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, Discriminator, Field, RootModel, Tag, create_model
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 
+from core.structured import CUT
 from schema.fields import Paragraph, Title
 
 __all__ = ["ReasoningStep", "step_fields", "tool_step_schema"]
@@ -29,6 +39,17 @@ class ReasoningStep(BaseModel):
     next_action: Literal["continue", "final_answer"] = Field(
         description='"continue" to take another step, "final_answer" when ready to answer.'
     )
+
+    keep_cut_reply: ClassVar[bool] = True
+    """A step stopped inside its content (looping, or at the token cap) keeps what it wrote."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _continue_after_a_cut(cls, data: Any, info: ValidationInfo) -> Any:
+        # A cut step has no next_action yet: the chain goes on from the part it kept.
+        if info.context and info.context.get(CUT) and isinstance(data, dict):
+            return {"next_action": "continue", **data}
+        return data
 
 
 def _variant(step: Any) -> str:
@@ -60,7 +81,13 @@ def tool_step_schema(tools: list[BaseTool]) -> type[RootModel]:
         variants.append(Annotated[use, Tag(tool.name)])
     step = Annotated[Union[tuple(variants)], Discriminator(_variant)]  # noqa: UP007 - built at run time
     return type(
-        "ReasoningToolStep", (RootModel[step],), {"__doc__": "A step that may call a tool."}
+        "ReasoningToolStep",
+        (RootModel[step],),
+        {
+            "__doc__": "A step that may call a tool.",
+            "__annotations__": {"keep_cut_reply": ClassVar[bool]},
+            "keep_cut_reply": True,
+        },
     )
 
 

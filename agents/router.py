@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from time import perf_counter
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -56,6 +56,8 @@ def _reply_schema(offered: tuple[str, ...]) -> type[BaseModel]:
         __doc__="The router's choice, exactly as the model must write it.",
         specialist=(Literal[offered], Field(description="The specialist for the latest request.")),  # type: ignore[valid-type]
         reason=(Sentence, Field(description="One short sentence saying why.")),
+        # A reason that loops is cut: the specialist, written first, still stands.
+        keep_cut_reply=(ClassVar[bool], True),
     )
 
 

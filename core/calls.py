@@ -40,6 +40,7 @@ from core.thinking import (
 
 __all__ = [
     "DEFAULT_RETRY",
+    "STREAMED_TOKENS",
     "OnRetry",
     "RetryPolicy",
     "ainvoke_model",
@@ -48,6 +49,9 @@ __all__ = [
     "is_transient",
     "translate_error",
 ]
+
+STREAMED_TOKENS = "streamed_tokens"
+"""The response metadata key with a stopped reply's token count, counted as it streamed."""
 
 OnRetry = Callable[[int, BaseException, float], None]
 """Told of each retry: the attempt that failed (1-based), its error, and the seconds until the next."""
@@ -207,10 +211,12 @@ class _Reply:
     thinking: list[str] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     thought_at: list[float] = field(default_factory=list)
+    streamed: int = 0
 
     def add(self, chunk: AIMessageChunk) -> bool:
         """Take a chunk; True when the reply has started repeating itself and must stop."""
         self.chunks = chunk if self.chunks is None else self.chunks + chunk
+        self.streamed += 1
         separate = str(chunk.additional_kwargs.get(THINKING_FIELD) or "")
         if separate:
             self._thought(separate)
@@ -234,6 +240,8 @@ class _Reply:
         if self.guard.loop_at is not None:
             reason, content, thinking = REPETITION, cut_loop(content), cut_loop(thinking)
             extra["repeated"] = self.guard.repeated
+            # Stopped before the server's usage report: one streamed chunk is one token.
+            meta = {**meta, STREAMED_TOKENS: self.streamed}
         elif unfinished or (thinking and not content.strip() and reason == "length"):
             reason = UNFINISHED_THINKING
         if thinking.strip():

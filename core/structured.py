@@ -5,6 +5,12 @@ The server is asked to constrain its output to the pydantic schema (Ollama
 is validated; when it does not fit, the model is shown the validation error and
 asked again, a bounded number of times, before `StructuredOutputError` is
 raised. Transient server errors are retried separately (`core.calls`).
+
+A schema may keep a reply that was stopped inside its JSON (a loop the guard
+cut, or the token cap) when what it wrote so far, closed where it stopped,
+still fits: it sets `keep_cut_reply: ClassVar[bool] = True`, and its validators
+see `context={"cut": True}` to complete what the cut left out. A looping step
+then keeps its first copy instead of costing a repair that loops again.
 """
 
 from __future__ import annotations
@@ -21,8 +27,16 @@ from langchain_core.runnables import Runnable
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, RootModel, ValidationError
+from pydantic_core import from_json
 
-from core.calls import DEFAULT_RETRY, OnRetry, RetryPolicy, ainvoke_model, invoke_model
+from core.calls import (
+    DEFAULT_RETRY,
+    STREAMED_TOKENS,
+    OnRetry,
+    RetryPolicy,
+    ainvoke_model,
+    invoke_model,
+)
 from core.errors import StructuredOutputError
 from core.models import against_loops, thinks, without_thinking
 from core.repetition import REPETITION
@@ -30,6 +44,7 @@ from core.settings import Settings
 from core.thinking import UNFINISHED_THINKING
 
 __all__ = [
+    "CUT",
     "OnRepair",
     "StructuredReply",
     "ainvoke_structured",
@@ -48,6 +63,12 @@ OnRepair = Callable[[int, str], None]
 # langchain's parse_json_markdown would also complete cut-off JSON, hiding a truncation.
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 
+
+CUT = "cut"
+"""The validation context key that is True while a cut-short reply is validated."""
+
+# Why a reply can stop inside its JSON: the loop guard, or the server's token cap.
+_CUT_SHORT = (REPETITION, "length")
 
 # The fix for a reply that never validated, by why the last attempt ended.
 _HINTS = {
@@ -75,6 +96,8 @@ class StructuredReply(Generic[T]):
     """Prompt tokens over all attempts, when the server reported them."""
     output_tokens: int | None
     """Generated tokens over all attempts, when the server reported them."""
+    cut: bool = False
+    """True when the reply was stopped inside its JSON and kept as far as it went."""
 
 
 @lru_cache(maxsize=64)
@@ -113,10 +136,13 @@ def finish_reason(message: BaseMessage) -> str | None:
 
 
 def token_usage(message: BaseMessage) -> tuple[int | None, int | None]:
-    """The (input, output) token counts the server reported for a reply, if any."""
+    """The (input, output) token counts the server reported for a reply, if any.
+
+    A reply mull stopped (a loop) has no report: its output is counted as it streamed.
+    """
     usage = getattr(message, "usage_metadata", None)
     if not usage:
-        return None, None
+        return None, (message.response_metadata or {}).get(STREAMED_TOKENS)
     return usage.get("input_tokens"), usage.get("output_tokens")
 
 
@@ -151,6 +177,7 @@ class _RepairLoop(Generic[T]):
         self.on_repair = on_repair
         self.attempts = 0
         self.looped = False
+        self.cut = False
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
 
@@ -183,6 +210,7 @@ class _RepairLoop(Generic[T]):
                 attempts=self.attempts,
                 input_tokens=self.input_tokens,
                 output_tokens=self.output_tokens,
+                cut=self.cut,
             )
         if self.attempts > self.repairs:
             raise StructuredOutputError(
@@ -211,6 +239,9 @@ class _RepairLoop(Generic[T]):
             except ValidationError as exc:
                 error = error or exc
         reason = finish_reason(reply)
+        if reason in _CUT_SHORT and (value := self._kept_as_far_as_it_went(text)) is not None:
+            self._value, self.cut = value, True
+            return None
         if reason == REPETITION:
             repeated = str(reply.additional_kwargs.get("repeated", "")).strip()
             return f"the reply kept repeating {repeated[:80]!r} and was stopped"
@@ -219,6 +250,15 @@ class _RepairLoop(Generic[T]):
         if reason == "length":
             return "the reply was cut off at the token limit before the JSON was complete"
         return _describe(error) if error else "the reply was empty"
+
+    def _kept_as_far_as_it_went(self, text: str) -> T | None:
+        if not getattr(self.schema, "keep_cut_reply", False):
+            return None
+        try:  # closes the open string, arrays and objects where the reply stopped
+            data = from_json(text.strip(), allow_partial="trailing-strings")
+            return self.schema.model_validate(data, context={CUT: True})
+        except (ValueError, ValidationError):
+            return None
 
     def _repair_request(self, problem: str) -> str:
         # A RootModel (a union of step shapes, say) has one field, `root`, which is no help.

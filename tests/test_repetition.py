@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Literal
 
 import pytest
 from langchain_core.messages import HumanMessage
+from pydantic import BaseModel
 
 from agents.reasoner import ReasoningStep
 from core.calls import RetryPolicy, invoke_model
 from core.errors import StructuredOutputError
 from core.models import chat_model
 from core.repetition import REPETITION, RepetitionGuard
-from core.structured import finish_reason, invoke_structured
+from core.structured import finish_reason, invoke_structured, token_usage
 from graphs import RepairEvent, build_graph, stream_events
 from graphs.threads import thread_config
 from tests.chains import chain, step
@@ -25,7 +27,15 @@ LOOP = "The answer is 0.11. " * 300  # what SmolLM2 wrote under the grammar, unt
 LOOPING_STEP = (
     '{"title": "Compare", "content": "Look at the digits. ' + LOOP + '", "next_action": "'
 )
+# A loop before the content: nothing that fits a step is left once it is cut.
+LOOPING_TITLE = '{"title": "' + LOOP
 SLOW = 0.01  # seconds a token: the whole loop would take about 15 s to stream
+
+
+class Label(BaseModel):
+    """A schema that does not keep cut replies."""
+
+    label: Literal["yes", "no"]
 
 
 def guarded(text: str, piece: int = 7) -> RepetitionGuard:
@@ -78,10 +88,41 @@ def test_a_looping_reply_is_stopped_early_and_marked(server, make_settings):
     assert finish_reason(reply) == REPETITION
     assert reply.text.count("The answer is 0.11") == 1
     assert reply.additional_kwargs["repeated"].strip() in reply.text
+    # Stopped before the server's usage report, its tokens are counted as they streamed.
+    _, output_tokens = token_usage(reply)
+    assert output_tokens and 10 < output_tokens < len(LOOP) // 4
 
 
-def test_a_looping_step_is_repaired_with_the_cause_named(server, make_settings):
-    server.script(Reply(LOOPING_STEP, token_delay_s=SLOW), step("Compare", "0.9 is larger."))
+def test_a_step_looping_in_its_content_keeps_its_first_copy_and_goes_on(server, make_settings):
+    server.script(Reply(LOOPING_STEP, token_delay_s=SLOW))
+    repairs: list[str] = []
+
+    reply = invoke_structured(
+        chat_model(make_settings()),
+        ASK,
+        ReasoningStep,
+        policy=FAST,
+        on_repair=lambda attempt, problem: repairs.append(problem),
+    )
+
+    # One call, no repair that would loop again: the step ends where its loop began.
+    assert reply.attempts == 1 and reply.cut and not repairs
+    content = reply.value.content
+    assert content.startswith("Look at the digits. The answer is 0.11")
+    assert content.count("The answer is") == 1
+    assert reply.value.next_action == "continue"
+
+
+def test_a_cut_reply_that_does_not_fit_is_repaired_not_kept(server, make_settings):
+    server.script(Reply(LOOPING_STEP, token_delay_s=SLOW), '{"label": "yes"}')
+
+    reply = invoke_structured(chat_model(make_settings()), ASK, Label, policy=FAST)
+
+    assert reply.value.label == "yes" and reply.attempts == 2 and not reply.cut
+
+
+def test_a_step_looping_before_its_content_is_repaired_with_the_cause_named(server, make_settings):
+    server.script(Reply(LOOPING_TITLE, token_delay_s=SLOW), step("Compare", "0.9 is larger."))
     problems: list[str] = []
 
     reply = invoke_structured(
@@ -100,7 +141,7 @@ def test_a_looping_step_is_repaired_with_the_cause_named(server, make_settings):
 
 
 def test_a_step_that_always_loops_fails_with_the_repetition_hint(server, make_settings):
-    server.responder = lambda request: Reply(LOOPING_STEP, token_delay_s=SLOW / 10)
+    server.responder = lambda request: Reply(LOOPING_TITLE, token_delay_s=SLOW / 10)
 
     with pytest.raises(StructuredOutputError) as caught:
         invoke_structured(chat_model(make_settings()), ASK, ReasoningStep, repairs=1, policy=FAST)
@@ -154,7 +195,7 @@ def test_unset_penalties_leave_the_servers_defaults(server, make_settings, provi
 def test_the_repair_after_a_loop_asks_with_a_penalty_and_more_temperature(
     server, make_settings, provider
 ):
-    server.script(Reply(LOOPING_STEP), step("Compare", "0.9 is larger."))
+    server.script(Reply(LOOPING_TITLE), step("Compare", "0.9 is larger."))
 
     invoke_structured(chat_model(make_settings()), ASK, ReasoningStep, policy=FAST)
 
@@ -167,3 +208,28 @@ def test_the_repair_after_a_loop_asks_with_a_penalty_and_more_temperature(
         assert "repeat_penalty" not in first
         assert repair["repeat_penalty"] == repair["repetition_penalty"] == 1.2
         assert repair["temperature"] == 0.7
+
+
+def test_a_run_whose_step_loops_goes_on_from_its_first_copy(server, make_settings):
+    server.script(Reply(LOOPING_STEP), *chain("Check", answer="0.9 is larger."))
+    graph = build_graph("reasoning", settings=make_settings(reasoning_tools=False))
+
+    events = list(stream_events(graph, {"question": "0.9 or 0.11?"}, thread_config("t")))
+
+    steps = graph.get_state(thread_config("t")).values["steps"]
+    assert events[-1].ok and [s.title for s in steps] == ["Compare", "Check"]
+    assert steps[0].content.count("The answer is 0.11") == 1
+    assert not [e for e in events if isinstance(e, RepairEvent)]
+
+
+def test_a_route_whose_reason_loops_keeps_its_specialist(server, make_settings):
+    looping_route = '{"specialist": "reasoning", "reason": "Numbers. ' + "1, " * 400
+    server.script(Reply(looping_route), *chain("Compare"))
+    graph = build_graph("supervisor", settings=make_settings(reasoning_tools=False))
+
+    events = list(stream_events(graph, {"question": "0.9 or 0.11?"}, thread_config("t")))
+
+    assert events[-1].ok
+    (route,) = [e for e in events if e.type == "route"]
+    assert route.decision.specialist == "reasoning"
+    assert not [e for e in events if isinstance(e, RepairEvent)]
