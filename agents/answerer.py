@@ -120,11 +120,11 @@ class Answerer:
         except MullError as exc:
             return {"error": record_error(exc)}
 
-    def after_retrieve(self, state: RagState) -> Literal["answer", "refuse", "finish"]:
-        """Answer from the sources; refuse when there are none; finish on an error."""
+    def after_retrieve(self, state: RagState) -> Literal["found", "nothing", "failed"]:
+        """Whether the search found sources to answer from, found nothing (refuse), or failed."""
         if state.get("error"):
-            return "finish"
-        return "answer" if state.get("sources") else "refuse"
+            return "failed"
+        return "found" if state.get("sources") else "nothing"
 
     def answer(self, state: RagState) -> RagState:
         """Write the answer from the sources, or, after a failed check, write it again."""

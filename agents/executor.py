@@ -70,8 +70,8 @@ class Executor:
         emit("code_run", attempt=executed.number, run=run, report=executed.report)
         return {"attempts": [*attempts[:-1], executed], "passed": run.passed}
 
-    def after_run(self, state: CodeState) -> Literal["finish", "reflect"]:
-        """Finish when the tests pass or the attempts are used up; otherwise reflect on the failures."""
+    def after_run(self, state: CodeState) -> Literal["done", "retry"]:
+        """Done when the tests pass or the attempts are used up; otherwise retry from the failures."""
         if state.get("passed") or len(state["attempts"]) >= self.max_attempts:
-            return "finish"
-        return "reflect"
+            return "done"
+        return "retry"

@@ -108,12 +108,17 @@ class GroundingChecker:
         emit("grounding", verdict=verdict)
         return {"verdict": verdict}
 
-    def after_check(self, state: dict[str, Any]) -> Literal["answer", "finish", "refuse"]:
-        """Finish a grounded answer; send an unsupported one back once, then refuse."""
+    def after_check(
+        self, state: dict[str, Any]
+    ) -> Literal["grounded", "revise", "unsupported", "failed"]:
+        """A grounded answer stands; an unsupported one is revised, at most `max_revisions`
+        times, and then is unsupported (refuse)."""
         verdict = state.get("verdict")
-        if state.get("error") or verdict is None or verdict.grounded:
-            return "finish"
-        return "answer" if state.get("revisions", 0) < self.max_revisions else "refuse"
+        if state.get("error"):
+            return "failed"
+        if verdict is None or verdict.grounded:
+            return "grounded"
+        return "revise" if state.get("revisions", 0) < self.max_revisions else "unsupported"
 
     def _mechanical(self, draft: str, count: int) -> GroundingVerdict | None:
         cited = cited_numbers(draft)

@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
-from langgraph.graph import END
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
@@ -310,21 +309,19 @@ class Reasoner:
             "thinking_seconds": state.get("thinking_seconds", 0.0) + record.seconds,
         }
 
-    def after_step(
-        self, state: ReasoningState
-    ) -> Literal["reason", "use_tool", "final_answer", "__end__"]:
-        """Where the chain goes after a step: a tool, another step, the answer, or the end on error.
+    def after_step(self, state: ReasoningState) -> Literal["next", "tool", "answer", "failed"]:
+        """What the chain does after a step: another step, a tool, the answer, or stop on error.
 
         Past the step cap, or when a tool is wanted after the tool-call cap, it answers.
         """
         if state.get("error"):
-            return END
+            return "failed"
         steps = state["steps"]
         if steps[-1].next_action == "final_answer" or len(steps) >= self.max_steps:
-            return "final_answer"
+            return "answer"
         if steps[-1].next_action == "use_tool" and self.tool_user:
-            return "final_answer" if self.tool_user.capped(state) else "use_tool"
-        return "reason"
+            return "answer" if self.tool_user.capped(state) else "tool"
+        return "next"
 
     def final_answer(self, state: ReasoningState) -> ReasoningState:
         """Write the answer as free text from the question and the steps."""

@@ -22,7 +22,7 @@ from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import ainvoke_structured, invoke_structured
-from schema import CodeFeedback, Critique
+from schema import CodeFeedback, Critique, SpecialistName
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -68,12 +68,12 @@ class Reflector:
     max_revisions: int = 3
     """The most revisions it asks for after the first draft (the supervisor's send-backs)."""
 
-    def after_critique(self, state: dict[str, Any]) -> Literal["generate", "finish"]:
-        """Revise again, or finish: when satisfied, at the revision cap, or on an error."""
+    def after_critique(self, state: dict[str, Any]) -> Literal["revise", "done"]:
+        """Revise again, or be done: when satisfied, at the revision cap, or on an error."""
         critiques = state.get("critiques", [])
         if state.get("error") or not critiques or critiques[-1].done:
-            return "finish"
-        return "finish" if len(state["drafts"]) > self.max_revisions else "generate"
+            return "done"
+        return "done" if len(state["drafts"]) > self.max_revisions else "revise"
 
     def critique(self, state: dict[str, Any]) -> dict[str, Any]:
         """Judge the latest draft; the update adds a `Critique` or records why none came."""
@@ -119,18 +119,18 @@ class Reflector:
             return {"error": record_error(exc)}
         return self._reviewed(state, reply, start)
 
-    def after_answer(self, state: dict[str, Any]) -> Literal["review", "finish"]:
+    def after_answer(self, state: dict[str, Any]) -> Literal["review", "done"]:
         """Review a specialist's answer, unless it failed, refused, or was already sent back."""
         output = state.get("specialist_output") or {}
         if state.get("error") or not state.get("answer") or output.get("refused"):
-            return "finish"
-        return "review" if len(state.get("reviews", [])) < self.max_revisions else "finish"
+            return "done"
+        return "review" if len(state.get("reviews", [])) < self.max_revisions else "done"
 
-    def after_review(self, state: dict[str, Any]) -> str:
-        """Send the answer back to its specialist when the review found real problems."""
+    def after_review(self, state: dict[str, Any]) -> SpecialistName | Literal["done"]:
+        """The specialist to send the answer back to when the review found real problems."""
         reviews = state.get("reviews", [])
         if state.get("error") or not reviews or reviews[-1].done or not reviews[-1].issues:
-            return "finish"
+            return "done"
         return state["route"].specialist
 
     def _answer_prompt(self, state: dict[str, Any]) -> list[BaseMessage]:

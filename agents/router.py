@@ -22,7 +22,7 @@ from agents._stream import emit, structured_call_options
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import StructuredReply, ainvoke_structured, invoke_structured
-from schema import RouteDecision
+from schema import RouteDecision, SpecialistName
 from schema.fields import Sentence
 
 __all__ = ["ROUTER_PROMPT", "SPECIALISTS", "Router"]
@@ -107,10 +107,10 @@ class Router:
         return self._decided(reply, start)
 
     @staticmethod
-    def after_route(state: dict[str, Any]) -> str:
-        """The chosen specialist's node, or `finish` when no choice could be had."""
+    def after_route(state: dict[str, Any]) -> SpecialistName | Literal["failed"]:
+        """The chosen specialist, or `failed` when no choice could be had."""
         route = state.get("route")
-        return "finish" if state.get("error") or route is None else route.specialist
+        return "failed" if state.get("error") or route is None else route.specialist
 
     def _offered(self) -> list[str]:
         return [name for name in SPECIALISTS if name != "rag" or self.has_index()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableLambda
@@ -13,7 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 from core.checkpoints import allow_state_types, make_checkpointer
 from core.settings import Settings
 
-__all__ = ["CheckpointerArg", "compile_graph", "sync_and_async"]
+__all__ = ["CheckpointerArg", "compile_graph", "ok_or_failed", "sync_and_async"]
 
 CheckpointerArg = BaseCheckpointSaver | Literal[False] | None
 """A checkpointer; None for the one the settings name; False for none (LangGraph's server brings its own)."""
@@ -32,6 +32,14 @@ def compile_graph(
         return graph.compile(name=name)
     saver = checkpointer if checkpointer is not None else make_checkpointer(settings.checkpointer)
     return graph.compile(checkpointer=allow_state_types(saver, state_types), name=name)
+
+
+def ok_or_failed(state: Mapping[str, Any]) -> Literal["ok", "failed"]:
+    """The outcome of a node with no routing of its own: `failed` once the run holds an error.
+
+    A role never raises out of a node: it records the failure as the run's `error`.
+    """
+    return "failed" if state.get("error") else "ok"
 
 
 def sync_and_async(

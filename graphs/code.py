@@ -11,18 +11,24 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents._run import unless_error
 from agents.coder import CodeAttempt, CodeInput, CodeOutput, Coder, CodeState
 from agents.executor import Executor
 from agents.reflector import CodeFeedback, Reflector
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph
+from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
 from tools.sandbox import SandboxResult
 from tools.testing import TestResult, TestRun
 
-__all__ = ["STATE_TYPES", "build_code_graph"]
+__all__ = ["ASK", "EXECUTE", "FINISH", "REFLECT", "STATE_TYPES", "WRITE", "build_code_graph"]
+
+# The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
+ASK = "ask"
+WRITE = "write"
+EXECUTE = "execute"
+REFLECT = "reflect"
+FINISH = "finish"
 
 STATE_TYPES: tuple[type, ...] = (
     CodeAttempt,
@@ -71,18 +77,18 @@ def build_code_graph(
     executor = Executor(max_attempts=max_attempts, timeout_s=timeout_s, memory_mb=memory_mb)
 
     graph = StateGraph(CodeState, input_schema=CodeInput, output_schema=CodeOutput)
-    graph.add_node("ask", coder.ask)
-    graph.add_node("write", coder.write)
-    graph.add_node("execute", executor.execute)
-    graph.add_node("reflect", reflector.review_code)
-    graph.add_node("finish", coder.finish)
+    graph.add_node(ASK, coder.ask)
+    graph.add_node(WRITE, coder.write)
+    graph.add_node(EXECUTE, executor.execute)
+    graph.add_node(REFLECT, reflector.review_code)
+    graph.add_node(FINISH, coder.finish)
 
-    graph.add_edge(START, "ask")
-    graph.add_edge("ask", "write")
-    graph.add_conditional_edges("write", unless_error("execute"), ["execute", "finish"])
-    graph.add_conditional_edges("execute", executor.after_run, ["reflect", "finish"])
-    graph.add_conditional_edges("reflect", unless_error("write"), ["write", "finish"])
-    graph.add_edge("finish", END)
+    graph.add_edge(START, ASK)
+    graph.add_edge(ASK, WRITE)
+    graph.add_conditional_edges(WRITE, ok_or_failed, {"ok": EXECUTE, "failed": FINISH})
+    graph.add_conditional_edges(EXECUTE, executor.after_run, {"retry": REFLECT, "done": FINISH})
+    graph.add_conditional_edges(REFLECT, ok_or_failed, {"ok": WRITE, "failed": FINISH})
+    graph.add_edge(FINISH, END)
 
     return compile_graph(
         graph, name="code", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES

@@ -20,7 +20,6 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents._run import unless_error
 from agents.answerer import Answerer, Citation, RagInput, RagOutput, RagState
 from agents.generator import Draft
 from agents.grounding import ClaimCheck, GroundingChecker, GroundingVerdict
@@ -29,10 +28,29 @@ from agents.retriever import Retriever
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import QueryRewrite, RerankerKind, Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph
+from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
 from tools.retrieval import SearchHit, SearchMode
 
-__all__ = ["STATE_TYPES", "build_rag_graph"]
+__all__ = [
+    "ANSWER",
+    "ASK",
+    "CHECK",
+    "FINISH",
+    "REFUSE",
+    "RERANK",
+    "RETRIEVE",
+    "STATE_TYPES",
+    "build_rag_graph",
+]
+
+# The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
+ASK = "ask"
+RETRIEVE = "retrieve"
+RERANK = "rerank"
+ANSWER = "answer"
+CHECK = "check"
+FINISH = "finish"
+REFUSE = "refuse"
 
 STATE_TYPES: tuple[type, ...] = (
     SearchHit,
@@ -101,32 +119,30 @@ def build_rag_graph(
     checker = GroundingChecker(judge, settings, max_revisions=max_revisions)
 
     graph = StateGraph(RagState, input_schema=RagInput, output_schema=RagOutput)
-    graph.add_node("ask", answerer.ask)
-    graph.add_node("retrieve", retriever.retrieve)
-    graph.add_node("answer", answerer.answer)
-    graph.add_node("check", checker.check)
-    graph.add_node("finish", answerer.finish)
-    graph.add_node("refuse", answerer.refuse)
+    graph.add_node(ASK, answerer.ask)
+    graph.add_node(RETRIEVE, retriever.retrieve)
+    graph.add_node(ANSWER, answerer.answer)
+    graph.add_node(CHECK, checker.check)
+    graph.add_node(FINISH, answerer.finish)
+    graph.add_node(REFUSE, answerer.refuse)
 
-    graph.add_edge(START, "ask")
-    graph.add_conditional_edges("ask", unless_error("retrieve"), ["retrieve", "finish"])
-    if rerank_with == "none":
-        graph.add_conditional_edges(
-            "retrieve", answerer.after_retrieve, ["answer", "refuse", "finish"]
-        )
-    else:
+    graph.add_edge(START, ASK)
+    graph.add_conditional_edges(ASK, ok_or_failed, {"ok": RETRIEVE, "failed": FINISH})
+    after_retrieve = {"found": ANSWER, "nothing": REFUSE, "failed": FINISH}
+    if rerank_with != "none":
         ranker = Reranker(writer, settings, rerank_with, keep, rewrite, strict=strict_rerank)
-        graph.add_node("rerank", ranker.rerank)
-        graph.add_conditional_edges(
-            "retrieve",
-            answerer.after_retrieve,
-            {"answer": "rerank", "refuse": "refuse", "finish": "finish"},
-        )
-        graph.add_conditional_edges("rerank", unless_error("answer"), ["answer", "finish"])
-    graph.add_conditional_edges("answer", unless_error("check"), ["check", "finish"])
-    graph.add_conditional_edges("check", checker.after_check, ["answer", "finish", "refuse"])
-    graph.add_edge("finish", END)
-    graph.add_edge("refuse", END)
+        graph.add_node(RERANK, ranker.rerank)
+        graph.add_conditional_edges(RERANK, ok_or_failed, {"ok": ANSWER, "failed": FINISH})
+        after_retrieve["found"] = RERANK
+    graph.add_conditional_edges(RETRIEVE, answerer.after_retrieve, after_retrieve)
+    graph.add_conditional_edges(ANSWER, ok_or_failed, {"ok": CHECK, "failed": FINISH})
+    graph.add_conditional_edges(
+        CHECK,
+        checker.after_check,
+        {"grounded": FINISH, "failed": FINISH, "revise": ANSWER, "unsupported": REFUSE},
+    )
+    graph.add_edge(FINISH, END)
+    graph.add_edge(REFUSE, END)
 
     return compile_graph(
         graph,

@@ -24,7 +24,13 @@ from core.settings import Settings, ToolCalling, get_settings
 from graphs._compile import CheckpointerArg, compile_graph, sync_and_async
 from tools.agent_tools import reasoning_tools
 
-__all__ = ["STATE_TYPES", "build_reasoning_graph"]
+__all__ = ["ANSWER", "ASK", "REASON", "STATE_TYPES", "USE_TOOL", "build_reasoning_graph"]
+
+# The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
+ASK = "ask"
+REASON = "reason"
+USE_TOOL = "use_tool"
+ANSWER = "final_answer"
 
 STATE_TYPES: tuple[type, ...] = (StepRecord, RunError)
 """The types in this graph's state that its checkpoints must revive."""
@@ -78,19 +84,19 @@ def build_reasoning_graph(
     )
 
     graph = StateGraph(ReasoningState, input_schema=ReasoningInput, output_schema=ReasoningOutput)
-    graph.add_node("ask", reasoner.ask)
-    graph.add_node("reason", sync_and_async(reasoner.reason, reasoner.areason))
-    graph.add_node("final_answer", sync_and_async(reasoner.final_answer, reasoner.afinal_answer))
+    graph.add_node(ASK, reasoner.ask)
+    graph.add_node(REASON, sync_and_async(reasoner.reason, reasoner.areason))
+    graph.add_node(ANSWER, sync_and_async(reasoner.final_answer, reasoner.afinal_answer))
 
-    graph.add_edge(START, "ask")
-    graph.add_edge("ask", "reason")
-    after_step = ["reason", "final_answer", END]
+    graph.add_edge(START, ASK)
+    graph.add_edge(ASK, REASON)
+    after_step = {"next": REASON, "answer": ANSWER, "failed": END}
     if tool_user:
-        graph.add_node("use_tool", sync_and_async(tool_user.use_tool, tool_user.ause_tool))
-        graph.add_edge("use_tool", "reason")
-        after_step.append("use_tool")
-    graph.add_conditional_edges("reason", reasoner.after_step, after_step)
-    graph.add_edge("final_answer", END)
+        graph.add_node(USE_TOOL, sync_and_async(tool_user.use_tool, tool_user.ause_tool))
+        graph.add_edge(USE_TOOL, REASON)
+        after_step["tool"] = USE_TOOL
+    graph.add_conditional_edges(REASON, reasoner.after_step, after_step)
+    graph.add_edge(ANSWER, END)
 
     return compile_graph(
         graph,

@@ -10,15 +10,20 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents._run import unless_error
 from agents.generator import Draft, Generator, ReflexionInput, ReflexionOutput, ReflexionState
 from agents.reflector import Critique, Reflector
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph
+from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
 
-__all__ = ["STATE_TYPES", "build_reflexion_graph"]
+__all__ = ["ASK", "FINISH", "GENERATE", "REFLECT", "STATE_TYPES", "build_reflexion_graph"]
+
+# The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
+ASK = "ask"
+GENERATE = "generate"
+REFLECT = "reflect"
+FINISH = "finish"
 
 STATE_TYPES: tuple[type, ...] = (Draft, Critique, RunError)
 """The types in this graph's state that its checkpoints must revive."""
@@ -56,16 +61,18 @@ def build_reflexion_graph(
     reflector = Reflector(judge_model, settings, task=task, max_revisions=max_revisions)
 
     graph = StateGraph(ReflexionState, input_schema=ReflexionInput, output_schema=ReflexionOutput)
-    graph.add_node("ask", generator.ask)
-    graph.add_node("generate", generator.generate)
-    graph.add_node("reflect", reflector.critique)
-    graph.add_node("finish", generator.finish)
+    graph.add_node(ASK, generator.ask)
+    graph.add_node(GENERATE, generator.generate)
+    graph.add_node(REFLECT, reflector.critique)
+    graph.add_node(FINISH, generator.finish)
 
-    graph.add_edge(START, "ask")
-    graph.add_edge("ask", "generate")
-    graph.add_conditional_edges("generate", unless_error("reflect"), ["reflect", "finish"])
-    graph.add_conditional_edges("reflect", reflector.after_critique, ["generate", "finish"])
-    graph.add_edge("finish", END)
+    graph.add_edge(START, ASK)
+    graph.add_edge(ASK, GENERATE)
+    graph.add_conditional_edges(GENERATE, ok_or_failed, {"ok": REFLECT, "failed": FINISH})
+    graph.add_conditional_edges(
+        REFLECT, reflector.after_critique, {"revise": GENERATE, "done": FINISH}
+    )
+    graph.add_edge(FINISH, END)
 
     return compile_graph(
         graph,

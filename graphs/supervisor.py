@@ -37,9 +37,32 @@ from core.models import chat_model
 from core.settings import Settings, get_settings
 from graphs import code, rag, reasoning
 from graphs._compile import CheckpointerArg, compile_graph, sync_and_async
+from schema import SpecialistName
 from tools.retrieval import index_exists
 
-__all__ = ["STATE_TYPES", "build_supervisor_graph"]
+__all__ = [
+    "ASK",
+    "DIRECT",
+    "FINISH",
+    "REVIEW",
+    "ROUTE",
+    "SPECIALIST_NODES",
+    "STATE_TYPES",
+    "build_supervisor_graph",
+]
+
+# The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
+ASK = "ask"
+ROUTE = "route"
+DIRECT = "direct"
+REVIEW = "review"
+FINISH = "finish"
+SPECIALIST_NODES: dict[SpecialistName, str] = {
+    "reasoning": "reasoning",
+    "code": "code",
+    "rag": "rag",
+}
+"""The node that runs each specialist graph, by the name the router chooses it by."""
 
 STATE_TYPES: tuple[type, ...] = tuple(
     dict.fromkeys(
@@ -103,26 +126,30 @@ def build_supervisor_graph(
     graph = StateGraph(
         SupervisorState, input_schema=SupervisorInput, output_schema=SupervisorOutput
     )
-    graph.add_node("ask", start_turn(settings))
-    graph.add_node("route", sync_and_async(router.route, router.aroute))
+    graph.add_node(ASK, start_turn(settings))
+    graph.add_node(ROUTE, sync_and_async(router.route, router.aroute))
     for name, specialist in specialists.items():
         delegate = Delegate(specialist)
-        graph.add_node(name, sync_and_async(delegate.run, delegate.arun))
-    graph.add_node("direct", sync_and_async(responder.reply, responder.areply))
-    graph.add_node("review", sync_and_async(reviewer.review_answer, reviewer.areview_answer))
-    graph.add_node("finish", finish_turn)
+        graph.add_node(SPECIALIST_NODES[name], sync_and_async(delegate.run, delegate.arun))
+    graph.add_node(DIRECT, sync_and_async(responder.reply, responder.areply))
+    graph.add_node(REVIEW, sync_and_async(reviewer.review_answer, reviewer.areview_answer))
+    graph.add_node(FINISH, finish_turn)
 
-    graph.add_edge(START, "ask")
-    graph.add_edge("ask", "route")
-    graph.add_conditional_edges("route", router.after_route, [*specialists, "direct", "finish"])
-    for name in specialists:
+    graph.add_edge(START, ASK)
+    graph.add_edge(ASK, ROUTE)
+    graph.add_conditional_edges(
+        ROUTE, router.after_route, {**SPECIALIST_NODES, "direct": DIRECT, "failed": FINISH}
+    )
+    for node in SPECIALIST_NODES.values():
         if review:
-            graph.add_conditional_edges(name, reviewer.after_answer, ["review", "finish"])
+            graph.add_conditional_edges(
+                node, reviewer.after_answer, {"review": REVIEW, "done": FINISH}
+            )
         else:
-            graph.add_edge(name, "finish")
-    graph.add_conditional_edges("review", reviewer.after_review, [*specialists, "finish"])
-    graph.add_edge("direct", "finish")
-    graph.add_edge("finish", END)
+            graph.add_edge(node, FINISH)
+    graph.add_conditional_edges(REVIEW, reviewer.after_review, {**SPECIALIST_NODES, "done": FINISH})
+    graph.add_edge(DIRECT, FINISH)
+    graph.add_edge(FINISH, END)
 
     return compile_graph(
         graph,
