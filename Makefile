@@ -69,8 +69,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.tool_step_overhead
 
 # A model-free server on Ollama's port, so mull can be tried without a model.
+# PORT and TOKEN_DELAY (seconds between streamed tokens) change its defaults.
 fake-server: $(STAMP)
-	$(BIN)/python -m tests.fake_server --port 11434
+	$(BIN)/python -m tests.fake_server --port $(or $(PORT),11434) --token-delay $(or $(TOKEN_DELAY),0.02)
 
 # A tiny real model on the CPU: builds llama-server if need be, serves SmolLM2-135M on a free
 # loopback port (MULL_LLAMA_PORT picks one) and prints the settings that point mull at it.

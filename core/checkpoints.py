@@ -16,6 +16,7 @@ construct arbitrary objects.
 from __future__ import annotations
 
 import inspect
+import re
 import sqlite3
 from collections.abc import Iterable
 from enum import Enum
@@ -91,8 +92,20 @@ def _missing(backend: str, package: str) -> CheckpointerUnavailable:
 
 
 def _sqlite_path(url: str) -> Path:
+    """The database file a SQLite URL names, its folder made and the file openable."""
     path = Path(url.removeprefix(_SQLITE)).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(path).close()  # opens (or creates) it now, not at the first run
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointerUnavailable(
+            f"Cannot use the SQLite checkpointer at {path}: {reason}.",
+            hint="Set MULL_CHECKPOINTER to a file in a folder you can write, "
+            "e.g. sqlite:///.mull/threads.db.",
+        ) from None
     return path
 
 
@@ -106,6 +119,13 @@ def _pg_params(url: str) -> dict[str, Any]:
         return {}
 
 
+def _without_secret(text: str, secret: str) -> str:
+    # Only where a password can appear (a URL's user:password@, a password= field): replacing
+    # every occurrence of a short password would mangle the words around it.
+    text = re.sub(rf"(://[^:/@\s]*:){re.escape(secret)}@", r"\1***@", text)
+    return re.sub(rf"(password\s*=\s*['\"]?){re.escape(secret)}(?=['\"\s]|$)", r"\1***", text)
+
+
 def _pg_failed(url: str, exc: Exception) -> CheckpointerUnavailable:
     """The error for a Postgres URL that cannot be used: where it points and libpq's reason."""
     params = _pg_params(url)
@@ -115,7 +135,7 @@ def _pg_failed(url: str, exc: Exception) -> CheckpointerUnavailable:
         where = f"database {params.get('dbname', params.get('user', ''))!r} at {host}"
     reason = " ".join(str(exc).split()) or type(exc).__name__
     if password := params.get("password"):  # libpq does not echo it; be sure it never does
-        reason = reason.replace(str(password), "***")
+        reason = _without_secret(reason, str(password))
     return CheckpointerUnavailable(
         f"Cannot use the Postgres checkpointer ({where}): {reason}", hint=_PG_HINT
     )

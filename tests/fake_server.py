@@ -349,7 +349,11 @@ class FakeModelServer:
         # Accepted sockets inherit this; without it Nagle holds back the body written
         # after the headers until the client's delayed ACK, adding ~40 ms to every reply.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.port))  # bind here so the port is known up front
+        try:
+            sock.bind((self.host, self.port))  # bind here so the port is known up front
+        except OSError:
+            sock.close()
+            raise
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._asgi,
@@ -625,7 +629,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="MODEL",
         help="models that lack tool calling (refuse requests with tools)",
     )
-    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
+    parser.add_argument(
+        "--token-delay",
+        type=float,
+        default=0.02,
+        help="seconds between streamed tokens (default 0.02, 50 a second, so streaming shows)",
+    )
     parser.add_argument(
         "--latency-s",
         type=float,
@@ -648,9 +657,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         capabilities={
             m: [c for c in wire.default_capabilities(m) if c != "tools"] for m in args.without_tools
         },
-    ).start()
+    )
+    try:
+        server.start()
+    except OSError as exc:  # most often the port is taken: by a real Ollama, or another fake
+        parser.exit(
+            2,
+            f"Cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+            "Stop what uses it, or pick another port: make fake-server PORT=11435 "
+            "(then MULL_OLLAMA_BASE_URL=http://127.0.0.1:11435).\n",
+        )
     latency = f", latency {args.latency_s:g} s" if args.latency_s else ""
-    print(f"Fake model server (demo responder), models: {', '.join(server.models)}{latency}")
+    print(
+        f"Fake model server (demo responder), models: {', '.join(server.models)}, "
+        f"{args.token_delay:g} s a token{latency}"
+    )
     print(f"  Ollama:            {server.url}")
     print(f"  OpenAI-compatible: {server.openai_url}")
     print("Ctrl-C to stop.", flush=True)

@@ -366,3 +366,28 @@ def test_postgres_connections_are_set_up_as_langgraph_asks(postgres_url):
             assert conn.row_factory is dict_row
     finally:
         close_checkpointer(saver)
+
+
+@pytest.mark.parametrize("where", ["/proc/mull-nowhere/threads.db", "folder"])
+def test_an_unusable_sqlite_path_says_how_to_fix_it(where, tmp_path, env_for):
+    path = where if where.startswith("/") else str(tmp_path)  # a path that cannot be made; a folder
+    url = f"sqlite:///{path}"
+    for attempt in (lambda: make_checkpointer(url), lambda: asyncio.run(amake_checkpointer(url))):
+        with pytest.raises(CheckpointerUnavailable) as raised:
+            attempt()
+        assert f"SQLite checkpointer at {path}" in str(raised.value)
+        assert "MULL_CHECKPOINTER" in raised.value.hint
+
+    env_for(checkpointer=url)
+    result = CliRunner().invoke(app, ["threads"])
+    assert result.exit_code == 2 and "Traceback" not in said(result)
+    assert "Cannot use the SQLite checkpointer" in said(result)
+
+
+def test_a_short_password_is_masked_without_mangling_the_message(free_port):
+    url = f"postgresql://p:p@127.0.0.1:{free_port}/threads"
+    with pytest.raises(CheckpointerUnavailable) as raised:
+        make_checkpointer(url)
+    said_text = str(raised.value)
+    assert "Cannot use the Postgres checkpointer" in said_text  # every "p" still there
+    assert ":p@" not in said_text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from langchain_ollama import ChatOllama, OllamaEmbeddings
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
+from tests import fake_server
 from tests._fake_protocols import instance_from_schema
 from tests.fake_server import ChatRequest, FakeModelServer, Reply, ToolCall
 
@@ -678,3 +680,16 @@ def test_command_line_server_runs_demo_responder():
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_the_command_says_when_its_port_is_taken(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exited:
+            fake_server.main(["--port", str(port)])
+
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert f"Cannot listen on 127.0.0.1:{port}" in said and "PORT=" in said
