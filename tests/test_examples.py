@@ -322,12 +322,16 @@ def test_enqueued_runs_take_their_turns_in_order(base_url, server):
     assert started[1] >= finished[0] and started[2] >= finished[1]  # one after another
 
 
-@pytest.mark.parametrize("provider", ["ollama"])
+@pytest.mark.parametrize("checkpointer", ["memory", "sqlite"])
 @pytest.mark.parametrize("multitask", ["reject", "enqueue"])
-def test_concurrent_runs_on_one_thread_never_lose_a_turn(base_url, server, multitask):
+def test_concurrent_runs_on_one_thread_never_lose_a_turn(
+    env_for, free_port, server, tmp_path, checkpointer, multitask
+):
+    urls = {"memory": "memory", "sqlite": f"sqlite:///{tmp_path / 'threads.db'}"}
+    env_for(checkpointer=urls[checkpointer])
     server.responder = tag_responder
 
-    async def scenario() -> tuple[list[httpx.Response], dict]:
+    async def scenario(base_url: str) -> tuple[list[httpx.Response], dict]:
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
             bodies = [
                 {"graph": "reasoning", "question": f"{tag} question", "thread_id": "race"}
@@ -337,7 +341,8 @@ def test_concurrent_runs_on_one_thread_never_lose_a_turn(base_url, server, multi
             responses = await asyncio.gather(*(client.post("/runs", json=b) for b in bodies))
             return list(responses), (await client.get("/threads/race")).json()
 
-    responses, state = asyncio.run(scenario())
+    with serving(free_port) as url:
+        responses, state = asyncio.run(scenario(url))
 
     succeeded = [
         r.json() if r.status_code != 200 else read_sse(r.text)[-1].ok for r in responses
