@@ -67,7 +67,8 @@ MULTITASK_STRATEGIES: tuple[str, ...] = get_args(Multitask)
 RUN_ID_KEY = "mull_run_id"
 """The checkpoint metadata key naming the guarded run that wrote a checkpoint."""
 
-_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+RUN_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+"""Who runs this process's runs, as other processes see it in `ThreadBusy`."""
 # Threads in a MemorySaver live in its `storage`, which the copies `allow_state_types`
 # makes share; the guard's rows for them live beside it, one store per storage.
 _MEMORY_STORES: dict[int, MemoryStore] = {}
@@ -128,33 +129,43 @@ def _pg_conninfo(conn: Any) -> str:
     return make_conninfo(conn.info.dsn, password=conn.info.password or None)
 
 
-def _memory_store(key: int) -> MemoryStore:
-    return _MEMORY_STORES.setdefault(key, MemoryStore())
+def is_sqlite_saver(target: BaseCheckpointSaver | str) -> bool:
+    return not isinstance(target, str) and type(target).__module__.startswith(
+        "langgraph.checkpoint.sqlite"
+    )
 
 
-async def _open_store(target: BaseCheckpointSaver | str) -> RunStore:
-    """The store beside a checkpointer's threads, from the saver or its URL."""
+def open_store(target: BaseCheckpointSaver | str, sqlite_path: str = "") -> RunStore:
+    """The store beside a checkpointer's threads, from the saver or its URL (blocking).
+
+    Args:
+        target: A saver, or a checkpointer URL.
+        sqlite_path: For a SQLite saver, the file its connection has open.
+    """
     if isinstance(target, str):
         url = target.strip()
         if url.startswith("sqlite:///"):
-            return await asyncio.to_thread(SqliteStore, url.removeprefix("sqlite:///"))
+            return SqliteStore(url.removeprefix("sqlite:///"))
         if url.startswith(("postgresql://", "postgres://")):
-            return await asyncio.to_thread(PostgresStore, url)
-        return _memory_store(hash(url))  # `memory`: threads of this process
+            return PostgresStore(url)
+        return _MEMORY_STORES.setdefault(hash(url), MemoryStore())  # threads of this process
     if isinstance(target, InMemorySaver):
-        return _memory_store(id(target.storage))
-    kind = type(target).__module__
-    if kind.startswith("langgraph.checkpoint.sqlite"):
-        path = await _sqlite_path(target.conn)
-        if not path:  # ":memory:": only this connection sees its threads
-            return _memory_store(id(target.conn))
-        return await asyncio.to_thread(SqliteStore, path)
-    if kind.startswith("langgraph.checkpoint.postgres"):
-        return await asyncio.to_thread(PostgresStore, _pg_conninfo(target.conn))
+        return _MEMORY_STORES.setdefault(id(target.storage), MemoryStore())
+    if is_sqlite_saver(target):
+        if not sqlite_path:  # ":memory:": only this connection sees its threads
+            return _MEMORY_STORES.setdefault(id(target.conn), MemoryStore())
+        return SqliteStore(sqlite_path)
+    if type(target).__module__.startswith("langgraph.checkpoint.postgres"):
+        return PostgresStore(_pg_conninfo(target.conn))
     raise TypeError(
         f"thread_run cannot guard a {type(target).__name__}: it knows MemorySaver, "
         "the SQLite savers and the Postgres savers."
     )
+
+
+async def _open_store(target: BaseCheckpointSaver | str) -> RunStore:
+    path = await _sqlite_path(target.conn) if is_sqlite_saver(target) else ""  # type: ignore[union-attr]
+    return await asyncio.to_thread(open_store, target, path)
 
 
 class ThreadRun:
@@ -204,7 +215,7 @@ class ThreadRun:
         self._store = await _open_store(self.checkpointer)
         now = self.clock()
         holders, self._stopping = await self._call(
-            "join", self.thread_id, self.run_id, _OWNER, self.multitask, now + self.lease_s, now
+            "join", self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
         )
         if self.multitask == "reject" and holders:
             await self.close()

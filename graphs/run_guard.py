@@ -11,11 +11,13 @@ thread (`core.thread_runs`), across every process sharing the graph's checkpoint
 
 `multitask` says what to do when the thread is busy, as LangGraph's server does:
 `reject` (raise `ThreadBusy`), `enqueue`, `interrupt` or `rollback`.
+`stream_events_guarded` is the blocking twin, for `graph.stream` in a thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -29,7 +31,8 @@ from core.thread_runs import (
     ThreadBusy,
     thread_run,
 )
-from graphs.events import Event, astream_events
+from core.thread_runs_sync import thread_run_sync
+from graphs.events import Event, astream_events, stream_events
 
 __all__ = [
     "MULTITASK_STRATEGIES",
@@ -38,6 +41,7 @@ __all__ = [
     "ThreadBusy",
     "ainvoke_guarded",
     "astream_events_guarded",
+    "stream_events_guarded",
 ]
 
 
@@ -94,3 +98,30 @@ async def ainvoke_guarded(
     saver, thread_id = _thread(graph, config)
     async with thread_run(saver, thread_id, multitask=multitask) as run:
         return await graph.ainvoke(input, _merged(config, run.config))
+
+
+def stream_events_guarded(
+    graph: CompiledStateGraph,
+    input: Any,
+    config: RunnableConfig | None = None,
+    *,
+    multitask: Multitask = "reject",
+    graph_name: str | None = None,
+) -> Iterator[Event]:
+    """`stream_events`, holding the run's thread; the blocking twin of `astream_events_guarded`.
+
+    A newer run that interrupts or rolls this one back stops it at its next event.
+
+    Raises:
+        ThreadBusy: `reject`, and another run holds or waits for the thread.
+        RunInterrupted: A newer run interrupted or rolled this one back.
+        ValueError: The graph has no checkpointer, or the config names no thread.
+    """
+    saver, thread_id = _thread(graph, config)
+    with thread_run_sync(saver, thread_id, multitask=multitask) as run:
+        merged = _merged(config, run.config)
+        # closing: a run stopped between events ends its graph stream now, not at collection.
+        with closing(stream_events(graph, input, merged, graph_name=graph_name)) as events:
+            for event in events:
+                run.check()
+                yield event

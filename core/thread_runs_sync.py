@@ -1,0 +1,203 @@
+"""The blocking twin of `core.thread_runs`, for runs streamed with `graph.stream` in a thread.
+
+The same queue, the same multitask options, the same leases: a sync run and an
+async run on one thread exclude each other. What differs is how a run learns
+that a newer one stopped it: a thread cannot be cancelled, so `check()` raises
+`RunInterrupted` once asked to stop, and a guarded stream calls it between events.
+
+    with thread_run_sync(checkpointer, "t1", multitask="enqueue") as run:
+        for chunk in graph.stream({"question": "..."}, run.config):
+            run.check()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import uuid4
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from core._thread_run_stores import Holder, RunStore, Stopped
+from core.thread_runs import (
+    MULTITASK_STRATEGIES,
+    RUN_ID_KEY,
+    RUN_OWNER,
+    Multitask,
+    RunInterrupted,
+    ThreadBusy,
+    is_sqlite_saver,
+    open_store,
+)
+
+__all__ = ["ThreadRunSync", "thread_run_sync"]
+
+
+def _sqlite_path(conn: Any) -> str:
+    rows = conn.execute("PRAGMA database_list").fetchall()
+    return next((path for _, name, path in rows if name == "main"), "")
+
+
+class ThreadRunSync:
+    """One run's place on a thread, for blocking code: joined, then holding it, then gone."""
+
+    def __init__(
+        self,
+        checkpointer: BaseCheckpointSaver | str,
+        thread_id: str,
+        *,
+        multitask: Multitask = "reject",
+        lease_s: float = 30.0,
+        poll_s: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if multitask not in MULTITASK_STRATEGIES:
+            raise ValueError(
+                f"multitask={multitask!r}: choose one of {', '.join(MULTITASK_STRATEGIES)}."
+            )
+        if multitask == "rollback" and isinstance(checkpointer, str):
+            raise ValueError("multitask='rollback' needs the checkpointer itself, not its URL.")
+        self.checkpointer = checkpointer
+        self.thread_id = thread_id
+        self.multitask = multitask
+        self.run_id = uuid4().hex
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.clock = clock
+        self.config: RunnableConfig = {}
+        """What to run with, once the turn has come: the thread, and a fork point for `rollback`."""
+        self.stop_reason: str | None = None
+        """Why a newer run asked this one to stop (`interrupt`, `rollback`, `lost`); None until then."""
+        self.stopped = threading.Event()
+        """Set when a newer run has asked this one to stop: wait on it, or call `check`."""
+        self._store: RunStore | None = None
+        self._stopping: Holder | None = None
+        self._holding = threading.Event()
+        self._closing = threading.Event()
+        self._keeper: threading.Thread | None = None
+
+    def join(self) -> None:
+        """Take a place in the thread's queue; `reject` raises `ThreadBusy` on a busy thread."""
+        target = self.checkpointer
+        path = _sqlite_path(target.conn) if is_sqlite_saver(target) else ""  # type: ignore[union-attr]
+        self._store = open_store(target, path)
+        now = self.clock()
+        holders, self._stopping = self._store.join(
+            self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
+        )
+        if self.multitask == "reject" and holders:
+            self.close()
+            raise ThreadBusy(self.thread_id, holders)
+        self._keeper = threading.Thread(
+            target=self._keep, name=f"thread-run-{self.thread_id}", daemon=True
+        )
+        self._keeper.start()
+
+    def turn(self) -> RunnableConfig:
+        """Wait until the runs ahead have ended, then hold the thread; the config to run with.
+
+        Raises:
+            RunInterrupted: A newer run stopped this one while it waited.
+        """
+        assert self._store is not None
+        while True:
+            now = self.clock()
+            try:
+                if self._store.try_turn(self.thread_id, self.run_id, now + self.lease_s, now):
+                    break
+            except Stopped as stopped:
+                raise RunInterrupted(self.thread_id, stopped.reason) from None
+            # Other processes' runs end when they end: there is nothing to wait on but time.
+            self._closing.wait(self.poll_s)
+        self._holding.set()
+        configurable: dict[str, Any] = {"thread_id": self.thread_id}
+        if self.multitask == "rollback" and self._stopping is not None:
+            configurable.update(self._rollback(self._stopping.run_id))
+        self.config = {"configurable": configurable, "metadata": {RUN_ID_KEY: self.run_id}}
+        return self.config
+
+    def _rollback(self, stopped_run: str) -> dict[str, Any]:
+        """Where the new run starts: before the stopped run's first checkpoint."""
+        saver = self.checkpointer
+        assert isinstance(saver, BaseCheckpointSaver)
+        first = None
+        for saved in saver.list({"configurable": {"thread_id": self.thread_id}}):
+            if (saved.metadata or {}).get(RUN_ID_KEY) == stopped_run:
+                first = saved  # newest first: the last one seen is its first
+        if first is None:
+            return {}
+        if first.parent_config is None:
+            saver.delete_thread(self.thread_id)
+            return {}
+        return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}
+
+    def check(self) -> None:
+        """Raise `RunInterrupted` if a newer run has asked this one to stop."""
+        if self.stop_reason is not None:
+            raise RunInterrupted(self.thread_id, self.stop_reason)
+
+    def _keep(self) -> None:
+        """Renew the lease; note a newer run's request to stop (the run's `check` acts on it)."""
+        assert self._store is not None
+        renewed = self.clock()
+        while not self._closing.wait(self.poll_s):
+            if self.clock() - renewed >= self.lease_s / 3:
+                stop = self._store.beat(self.run_id, self.clock() + self.lease_s)
+                renewed = self.clock()
+            elif self._holding.is_set():
+                stop = self._store.peek(self.run_id)
+            else:
+                continue
+            if stop and self._holding.is_set() and not self.stopped.is_set():
+                self.stop_reason = stop
+                self.stopped.set()
+
+    def close(self) -> None:
+        """Leave the thread: the next run may start."""
+        self._closing.set()
+        if self._keeper is not None:
+            self._keeper.join()
+        if self._store is not None:
+            store, self._store = self._store, None
+            try:
+                store.release(self.run_id)
+            finally:
+                store.close()
+
+    def __enter__(self) -> ThreadRunSync:
+        if self._store is None:  # a run that has joined already keeps its place
+            self.join()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def thread_run_sync(
+    checkpointer: BaseCheckpointSaver | str,
+    thread_id: str,
+    *,
+    multitask: Multitask = "reject",
+    lease_s: float = 30.0,
+    poll_s: float = 0.1,
+) -> Iterator[ThreadRunSync]:
+    """Hold a thread for one run, blocking; as `core.thread_runs.thread_run`.
+
+    Yields:
+        The held run: run the graph with `run.config`, and call `run.check()` between
+        its chunks to stop when a newer run interrupts or rolls this one back.
+
+    Raises:
+        ThreadBusy: `reject`, and the thread is busy.
+        RunInterrupted: A newer run stopped this one while it waited.
+    """
+    with ThreadRunSync(
+        checkpointer, thread_id, multitask=multitask, lease_s=lease_s, poll_s=poll_s
+    ) as run:
+        run.turn()
+        yield run

@@ -1,0 +1,133 @@
+"""`core.thread_runs_sync`: the blocking guard, sharing its queue with the async one."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+from pathlib import Path
+from typing import Annotated, TypedDict
+
+import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+
+from core.checkpoints import close_checkpointer, make_checkpointer
+from core.thread_runs import RunInterrupted, ThreadBusy, thread_run
+from core.thread_runs_sync import ThreadRunSync, thread_run_sync
+from graphs.run_guard import stream_events_guarded
+
+POLL = 0.02
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def saver(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCheckpointSaver:
+    """A synchronous saver, as the CLI and the app open them."""
+    urls = {"memory": "memory", "sqlite": f"sqlite:///{tmp_path / 'threads.db'}"}
+    url = urls.get(request.param) or request.getfixturevalue("postgres_url")
+    saver = make_checkpointer(url)
+    yield saver
+    close_checkpointer(saver)
+
+
+def test_a_sync_run_and_an_async_run_exclude_each_other(saver):
+    with thread_run_sync(saver, "t", poll_s=POLL):
+        with pytest.raises(ThreadBusy), thread_run_sync(saver, "t", poll_s=POLL):
+            pass
+
+        async def second() -> None:
+            async with thread_run(saver, "t", poll_s=POLL):
+                pass
+
+        with pytest.raises(ThreadBusy):
+            asyncio.run(second())
+    with thread_run_sync(saver, "t", poll_s=POLL):  # free once the first has left
+        pass
+
+
+def test_enqueued_sync_runs_take_turns_in_the_order_they_joined(saver):
+    log: list[str] = []
+    runs = [ThreadRunSync(saver, "t", multitask="enqueue", poll_s=POLL) for _ in range(3)]
+    for run in runs:
+        run.join()
+
+    def body(run: ThreadRunSync, name: str) -> None:
+        with run:
+            run.turn()
+            log.append(f"{name} starts")
+            threading.Event().wait(0.05)  # the run's work, long enough for the others to poll
+            log.append(f"{name} ends")
+
+    threads = [
+        threading.Thread(target=body, args=(run, name))
+        for run, name in zip(runs, "cba", strict=True)
+    ]
+    for thread in reversed(threads):  # started last first: only the queue orders them
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert log == ["c starts", "c ends", "b starts", "b ends", "a starts", "a ends"]
+
+
+def test_an_interrupted_sync_run_learns_it_at_its_next_check(saver):
+    with thread_run_sync(saver, "t", poll_s=POLL) as first:
+        newer = ThreadRunSync(saver, "t", multitask="interrupt", poll_s=POLL)
+        newer.join()  # asks the first to stop
+        assert first.stopped.wait(timeout=10)
+        with pytest.raises(RunInterrupted) as stopped:
+            first.check()
+    with newer:
+        newer.turn()  # the thread is its once the first has left
+
+    assert stopped.value.reason == "interrupt" and first.stop_reason == "interrupt"
+
+
+class Turns(TypedDict):
+    turn: str
+    turns: Annotated[list[str], operator.add]
+
+
+def turns_graph(saver: BaseCheckpointSaver, entered: threading.Event, release: threading.Event):
+    def record(state: Turns) -> dict:
+        if state["turn"] == "slow":
+            entered.set()
+            release.wait(timeout=30)
+        return {"turns": [state["turn"]]}
+
+    graph = StateGraph(Turns)
+    graph.add_node("record", record)
+    graph.add_edge(START, "record")
+    graph.add_edge("record", END)
+    return graph.compile(checkpointer=saver)
+
+
+def test_the_guarded_sync_stream_refuses_or_queues_a_second_run(saver):
+    entered, release = threading.Event(), threading.Event()
+    graph = turns_graph(saver, entered, release)
+    config = {"configurable": {"thread_id": "t"}}
+    slow: list[str] = []
+    worker = threading.Thread(
+        target=lambda: slow.extend(
+            e.type for e in stream_events_guarded(graph, {"turn": "slow"}, config)
+        )
+    )
+    worker.start()
+    assert entered.wait(timeout=30)
+
+    with pytest.raises(ThreadBusy):
+        list(stream_events_guarded(graph, {"turn": "refused"}, config))
+    queued: list[str] = []
+    follower = threading.Thread(
+        target=lambda: queued.extend(
+            e.type
+            for e in stream_events_guarded(graph, {"turn": "queued"}, config, multitask="enqueue")
+        )
+    )
+    follower.start()
+    release.set()
+    worker.join(timeout=30)
+    follower.join(timeout=30)
+
+    assert slow[-1] == queued[-1] == "run_finished"
+    assert graph.get_state(config).values["turns"] == ["slow", "queued"]
