@@ -102,7 +102,7 @@ class Answerer:
     settings: Settings
     """Retries and the refusal sentence."""
 
-    def ask(self, state: RagState) -> RagState:
+    async def ask(self, state: RagState) -> RagState:
         """Start a run: the checked question and empty run fields."""
         try:
             return start_run(
@@ -126,13 +126,13 @@ class Answerer:
             return "failed"
         return "found" if state.get("sources") else "nothing"
 
-    def answer(self, state: RagState) -> RagState:
+    async def answer(self, state: RagState) -> RagState:
         """Write the answer from the sources, or, after a failed check, write it again."""
         verdict = state.get("verdict")
         revising = verdict is not None and not verdict.grounded
         drafts = state.get("drafts", [])
         try:
-            draft = write_draft(
+            draft = await write_draft(
                 self.model,
                 self._prompt(state, revising),
                 self.settings,
@@ -147,7 +147,7 @@ class Answerer:
             "revisions": state.get("revisions", 0) + int(revising),
         }
 
-    def finish(self, state: RagState) -> RagState:
+    async def finish(self, state: RagState) -> RagState:
         """End the run with the checked answer and a list of the sources it cites."""
         if state.get("error"):
             return finish_run("")
@@ -164,7 +164,7 @@ class Answerer:
         answer = f"{draft}\n\nSources:\n{footer}" if footer else draft
         return finish_run(answer, citations=citations, refused=False)
 
-    def refuse(self, state: RagState) -> RagState:
+    async def refuse(self, state: RagState) -> RagState:
         """End the run with the refusal sentence, word for word."""
         return self._refusal()
 

@@ -21,9 +21,9 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 
 from agents._run import finish_run, record_error, start_run
 from agents._stream import emit, structured_call_options
+from agents.node_io import call_structured
 from core.errors import MullError, StructuredOutputError
 from core.settings import Settings
-from core.structured import invoke_structured
 from schema import CodeAttempt, RunError
 from schema.fields import Code, Paragraph
 
@@ -126,7 +126,7 @@ class Coder:
     settings: Settings
     """Repairs, retries and limits."""
 
-    def ask(self, state: CodeState) -> CodeState:
+    async def ask(self, state: CodeState) -> CodeState:
         """Start a run: check the task, keep the user's tests, forget earlier attempts."""
         return start_run(
             state.get("question"),
@@ -136,18 +136,19 @@ class Coder:
             user_tests=(state.get("user_tests") or "").strip() or None,
         )
 
-    def write(self, state: CodeState) -> CodeState:
+    async def write(self, state: CodeState) -> CodeState:
         """Write the first solution, or a corrected one from the last attempt's failures."""
         attempts = state.get("attempts", [])
         user_tests = state.get("user_tests")
         start = perf_counter()
         try:
-            solution = invoke_structured(
+            reply = await call_structured(
                 self.model,
                 self._prompt(state),
                 CodeForGivenTests if user_tests else CodeSolution,
                 **structured_call_options(self.settings),
-            ).value
+            )
+            solution = reply.value
         except StructuredOutputError as exc:  # unreadable output is a failed attempt, not the end
             # Not the model's reply, so not held to its schema (empty tests, a long message).
             solution = CodeSolution.model_construct(
@@ -166,7 +167,7 @@ class Coder:
         emit("code_attempt", attempt=attempt)
         return {"attempts": [*attempts, attempt]}
 
-    def finish(self, state: CodeState) -> CodeState:
+    async def finish(self, state: CodeState) -> CodeState:
         """End the run with the best attempt, saying plainly whether its tests pass."""
         attempts = state.get("attempts", [])
         if not attempts:

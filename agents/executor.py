@@ -13,6 +13,7 @@ from typing import Literal
 
 from agents._stream import emit
 from agents.coder import CodeState
+from agents.node_io import blocking
 from schema import CodeAttempt, TestRun
 from tools.testing import run_tests
 
@@ -59,12 +60,12 @@ class Executor:
     memory_mb: int = 512
     """Memory limit of one test run."""
 
-    def execute(self, state: CodeState) -> CodeState:
+    async def execute(self, state: CodeState) -> CodeState:
         """Run the latest attempt's tests; the update replaces it with one that carries the run."""
         attempts = state["attempts"]
         latest = attempts[-1]
-        run = run_tests(
-            latest.code, latest.tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb
+        run = await blocking(
+            run_tests, latest.code, latest.tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb
         )
         executed: CodeAttempt = latest.model_copy(update={"run": run, "report": describe_run(run)})
         emit("code_run", attempt=executed.number, run=run, report=executed.report)

@@ -18,7 +18,7 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 
 from agents._run import answered_turns, finish_run, record_error, start_run
 from agents._stream import call_options, emit
-from core.calls import invoke_model
+from agents.node_io import call_model
 from core.errors import MullError
 from core.settings import Settings
 from core.structured import token_usage
@@ -73,7 +73,7 @@ class ReflexionState(TypedDict, total=False):
     error: RunError | None
 
 
-def write_draft(
+async def write_draft(
     model: BaseChatModel,
     prompt: list[BaseMessage],
     settings: Settings,
@@ -86,7 +86,7 @@ def write_draft(
         MullError: The model could not be reached or failed.
     """
     start = perf_counter()
-    reply = invoke_model(model, prompt, **call_options(settings))
+    reply = await call_model(model, prompt, **call_options(settings))
     draft = Draft(
         iteration=iteration,
         text=reply.text.strip(),
@@ -128,15 +128,15 @@ class Generator:
     task: str = "answer"
     """What is being written (answer, essay, plan, ...), named in the prompt."""
 
-    def ask(self, state: ReflexionState) -> ReflexionState:
+    async def ask(self, state: ReflexionState) -> ReflexionState:
         """Start a run: check the request and forget the previous run's drafts and critiques."""
         return start_run(state.get("question"), self.settings, drafts=[], critiques=[])
 
-    def generate(self, state: ReflexionState) -> ReflexionState:
+    async def generate(self, state: ReflexionState) -> ReflexionState:
         """Write the first draft, or revise the last one from its critique."""
         drafts = state.get("drafts", [])
         try:
-            draft = write_draft(
+            draft = await write_draft(
                 self.model,
                 self._prompt(state),
                 self.settings,
@@ -146,7 +146,7 @@ class Generator:
             return {"error": record_error(exc)}
         return {"drafts": [*drafts, draft]}
 
-    def finish(self, state: ReflexionState) -> ReflexionState:
+    async def finish(self, state: ReflexionState) -> ReflexionState:
         """End the run with the draft the reviewer scored highest."""
         best = best_draft(state.get("drafts", []), state.get("critiques", []))
         return finish_run(best.text if best else "")

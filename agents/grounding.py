@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 
 from agents._run import record_error
 from agents._stream import emit, structured_call_options
+from agents.node_io import call_structured
 from core.errors import MullError
 from core.settings import Settings
-from core.structured import invoke_structured
 from schema import ClaimCheck, GroundingVerdict, SearchHit
 
 __all__ = [
@@ -94,7 +94,7 @@ class GroundingChecker:
     max_revisions: int = 1
     """How many times an unsupported answer is sent back before the refusal replaces it."""
 
-    def check(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def check(self, state: dict[str, Any]) -> dict[str, Any]:
         """Judge the latest draft; the update holds the verdict."""
         draft, sources = state["draft"], state["sources"]
         if is_refusal(draft, self.settings.refusal_sentence):
@@ -102,7 +102,7 @@ class GroundingChecker:
         verdict = self._mechanical(draft, len(sources))
         if verdict is None:
             try:
-                verdict = self._ask_model(state["question"], draft, sources)
+                verdict = await self._ask_model(state["question"], draft, sources)
             except MullError as exc:
                 return {"error": record_error(exc)}
         emit("grounding", verdict=verdict)
@@ -139,7 +139,9 @@ class GroundingChecker:
             )
         return None
 
-    def _ask_model(self, question: str, draft: str, sources: list[SearchHit]) -> GroundingVerdict:
+    async def _ask_model(
+        self, question: str, draft: str, sources: list[SearchHit]
+    ) -> GroundingVerdict:
         prompt = [
             SystemMessage(content=CHECK_PROMPT),
             HumanMessage(
@@ -147,12 +149,8 @@ class GroundingChecker:
                 f"Question: {question}\n\nAnswer to check:\n{draft}"
             ),
         ]
-        reply = invoke_structured(
-            self.model,
-            prompt,
-            GroundingCheck,
-            **structured_call_options(self.settings),
-        ).value
+        options = structured_call_options(self.settings)
+        reply = (await call_structured(self.model, prompt, GroundingCheck, **options)).value
         unsupported = [c for c in reply.claims if not c.supported]
         problems = [
             f"Not supported by source(s) {', '.join(map(str, c.sources)) or 'cited'}: {c.claim}"

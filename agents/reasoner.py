@@ -23,17 +23,15 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 from agents._run import answered_turns, record_error, start_run, validate_question
 from agents._steps import ReasoningStep, step_fields
 from agents._stream import call_options, emit, structured_call_options
+from agents.node_io import call_model, call_structured
 from agents.tool_user import ToolUser
-from core.calls import ainvoke_model, invoke_model
 from core.errors import MullError
 from core.models import refuses_tools, with_max_tokens
 from core.repetition import REPETITION
 from core.settings import Settings, get_settings
 from core.structured import (
     StructuredReply,
-    ainvoke_structured,
     finish_reason,
-    invoke_structured,
     token_usage,
 )
 from core.thinking import thinking_of
@@ -157,7 +155,7 @@ class Reasoner:
             tool_user=tool_user,
         )
 
-    def ask(self, state: ReasoningState) -> ReasoningState:
+    async def ask(self, state: ReasoningState) -> ReasoningState:
         """Start a run: check the question, add it to the conversation, reset the run's counters."""
         return start_run(
             state.get("question"),
@@ -176,7 +174,7 @@ class Reasoner:
     def _native(self) -> bool:
         return bool(self.tool_user and self.tool_user.native)
 
-    def reason(self, state: ReasoningState) -> ReasoningState:
+    async def reason(self, state: ReasoningState) -> ReasoningState:
         """Take one step: ask for a `ReasoningStep`, or record why none could be had."""
         start = perf_counter()
         prompt = self._prompt(state)
@@ -184,29 +182,7 @@ class Reasoner:
             reply = None
             if self._native:
                 try:
-                    called = invoke_model(self._tool_model, prompt, **call_options(self.settings))
-                except MullError as exc:
-                    prompt = self._without_native_tools(exc, state)
-                else:
-                    if called.tool_calls:
-                        return self._tool_called(state, called, start)
-                    reply = self._as_step(called)
-            reply = reply or invoke_structured(
-                self.model, prompt, self._schema, **structured_call_options(self.settings)
-            )
-        except MullError as exc:
-            return self._step_failed(state, exc, start)
-        return self._step_taken(state, reply, start)
-
-    async def areason(self, state: ReasoningState) -> ReasoningState:
-        """The async twin of `reason`."""
-        start = perf_counter()
-        prompt = self._prompt(state)
-        try:
-            reply = None
-            if self._native:
-                try:
-                    called = await ainvoke_model(
+                    called = await call_model(
                         self._tool_model, prompt, **call_options(self.settings)
                     )
                 except MullError as exc:
@@ -215,7 +191,7 @@ class Reasoner:
                     if called.tool_calls:
                         return self._tool_called(state, called, start)
                     reply = self._as_step(called)
-            reply = reply or await ainvoke_structured(
+            reply = reply or await call_structured(
                 self.model, prompt, self._schema, **structured_call_options(self.settings)
             )
         except MullError as exc:
@@ -323,24 +299,11 @@ class Reasoner:
             return "answer" if self.tool_user.capped(state) else "tool"
         return "next"
 
-    def final_answer(self, state: ReasoningState) -> ReasoningState:
+    async def final_answer(self, state: ReasoningState) -> ReasoningState:
         """Write the answer as free text from the question and the steps."""
         start = perf_counter()
         try:
-            reply = invoke_model(
-                self.answer_model,
-                self._answer_prompt(state),
-                **call_options(self.settings),
-            )
-        except MullError as exc:
-            return self._answer_failed(state, exc, start)
-        return self._answered(state, reply, start)
-
-    async def afinal_answer(self, state: ReasoningState) -> ReasoningState:
-        """The async twin of `final_answer`."""
-        start = perf_counter()
-        try:
-            reply = await ainvoke_model(
+            reply = await call_model(
                 self.answer_model,
                 self._answer_prompt(state),
                 **call_options(self.settings),

@@ -19,9 +19,9 @@ from pydantic import BaseModel
 
 from agents._run import record_error
 from agents._stream import emit, structured_call_options
+from agents.node_io import call_structured
 from core.errors import MullError
 from core.settings import Settings
-from core.structured import ainvoke_structured, invoke_structured
 from schema import CodeFeedback, Critique, SpecialistName
 
 T = TypeVar("T", bound=BaseModel)
@@ -75,7 +75,7 @@ class Reflector:
             return "done"
         return "done" if len(state["drafts"]) > self.max_revisions else "revise"
 
-    def critique(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def critique(self, state: dict[str, Any]) -> dict[str, Any]:
         """Judge the latest draft; the update adds a `Critique` or records why none came."""
         drafts, critiques = state.get("drafts", []), state.get("critiques", [])
         prompt: list[BaseMessage] = [
@@ -89,7 +89,7 @@ class Reflector:
         prompt.append(HumanMessage(content=drafts[-1].text))
         start = perf_counter()
         try:
-            reply = self._judge(prompt, Critique)
+            reply = await self._judge(prompt, Critique)
         except MullError as exc:
             return {"error": record_error(exc)}
         critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
@@ -101,23 +101,22 @@ class Reflector:
         )
         return {"critiques": [*critiques, critique]}
 
-    def review_answer(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def review_answer(self, state: dict[str, Any]) -> dict[str, Any]:
         """Judge a specialist's answer for the supervisor; the update adds a `Critique`."""
         start = perf_counter()
         try:
-            reply = self._judge(self._answer_prompt(state), Critique)
+            reply = await self._judge(self._answer_prompt(state), Critique)
         except MullError as exc:
             return {"error": record_error(exc)}
-        return self._reviewed(state, reply, start)
-
-    async def areview_answer(self, state: dict[str, Any]) -> dict[str, Any]:
-        """The async twin of `review_answer`."""
-        start = perf_counter()
-        try:
-            reply = await self._ajudge(self._answer_prompt(state), Critique)
-        except MullError as exc:
-            return {"error": record_error(exc)}
-        return self._reviewed(state, reply, start)
+        reviews = state.get("reviews", [])
+        critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
+        emit(
+            "critique",
+            iteration=len(reviews) + 1,
+            critique=critique,
+            seconds=perf_counter() - start,
+        )
+        return {"reviews": [*reviews, critique]}
 
     def after_answer(self, state: dict[str, Any]) -> Literal["review", "done"]:
         """Review a specialist's answer, unless it failed, refused, or was already sent back."""
@@ -137,18 +136,7 @@ class Reflector:
         review = REVIEW_PROMPT.format(task=self.task, question=state["question"])
         return [SystemMessage(content=review), HumanMessage(content=state["answer"])]
 
-    def _reviewed(self, state: dict[str, Any], reply: Critique, start: float) -> dict[str, Any]:
-        reviews = state.get("reviews", [])
-        critique = reply.model_copy(update={"done": reply.done or reply.score >= self.satisfied_at})
-        emit(
-            "critique",
-            iteration=len(reviews) + 1,
-            critique=critique,
-            seconds=perf_counter() - start,
-        )
-        return {"reviews": [*reviews, critique]}
-
-    def review_code(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def review_code(self, state: dict[str, Any]) -> dict[str, Any]:
         """Read the latest attempt's real test failures and say what to change.
 
         The update replaces the latest attempt with one that carries the feedback.
@@ -161,20 +149,12 @@ class Reflector:
             HumanMessage(content=work),
         ]
         try:
-            review = self._judge(prompt, CodeFeedback)
+            review = await self._judge(prompt, CodeFeedback)
         except MullError as exc:
             return {"error": record_error(exc)}
         emit("code_feedback", attempt=latest.number, feedback=review)
         return {"attempts": [*attempts[:-1], latest.model_copy(update={"feedback": review})]}
 
-    def _judge(self, prompt: list[BaseMessage], schema: type[T]) -> T:
-        return invoke_structured(
-            self.model, prompt, schema, **structured_call_options(self.settings)
-        ).value
-
-    async def _ajudge(self, prompt: list[BaseMessage], schema: type[T]) -> T:
-        return (
-            await ainvoke_structured(
-                self.model, prompt, schema, **structured_call_options(self.settings)
-            )
-        ).value
+    async def _judge(self, prompt: list[BaseMessage], schema: type[T]) -> T:
+        options = structured_call_options(self.settings)
+        return (await call_structured(self.model, prompt, schema, **options)).value

@@ -25,10 +25,10 @@ from pydantic import BaseModel, Field
 from agents._run import record_error
 from agents._stream import call_options, emit, structured_call_options
 from agents.grounding import format_sources
+from agents.node_io import blocking, call_structured, run_in_line
 from core.errors import InvalidInput, MullError
 from core.models import with_max_tokens
 from core.settings import QueryRewrite, RerankerKind, Settings
-from core.structured import invoke_structured
 from schema import SearchHit
 from tools.retrieval.rerank import CrossEncoder, rerank_hits
 
@@ -95,6 +95,10 @@ class Reranker:
     def __post_init__(self) -> None:
         if self.kind not in ("cross-encoder", "llm"):
             raise InvalidInput(f"There is no reranker {self.kind!r}: use cross-encoder or llm.")
+        if self.kind == "cross-encoder":
+            # Made here, not at first use, so that runs never set it on this shared object;
+            # making it opens no connection.
+            self._encoder = CrossEncoder(self.settings)
 
     @property
     def model_name(self) -> str:
@@ -104,7 +108,7 @@ class Reranker:
         bound = getattr(self.model, "bound", self.model)
         return str(getattr(bound, "model", None) or getattr(bound, "model_name", "") or "")
 
-    def rerank(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def rerank(self, state: dict[str, Any]) -> dict[str, Any]:
         """Rerank the recalled `sources`; the update keeps the best `k`, each with both ranks."""
         candidates: list[SearchHit] = state.get("sources", [])
         query = state["question"] if self.rewrite == "hyde" else state.get("query") or ""
@@ -112,7 +116,7 @@ class Reranker:
         started = time.perf_counter()
         note = None
         try:
-            kept = rerank_hits(candidates, self.scores(query, candidates), self.k)
+            kept = rerank_hits(candidates, await self.rank(query, candidates), self.k)
         except MullError as exc:
             if self.strict:
                 return {"error": record_error(exc)}
@@ -136,6 +140,10 @@ class Reranker:
         return {"sources": kept}
 
     def scores(self, query: str, candidates: list[SearchHit]) -> list[float]:
+        """`rank`, blocking, for callers outside a graph (`mull search`)."""
+        return run_in_line(self.rank)(query, candidates)
+
+    async def rank(self, query: str, candidates: list[SearchHit]) -> list[float]:
         """Each candidate's rerank score, in the candidates' order.
 
         Raises:
@@ -143,10 +151,9 @@ class Reranker:
         """
         if not candidates:
             return []
-        if self.kind == "cross-encoder":
-            if self._encoder is None:
-                self._encoder = CrossEncoder(self.settings)
-            return self._encoder.score(
+        if self._encoder is not None:
+            return await blocking(
+                self._encoder.score,
                 query,
                 [hit.text for hit in candidates],
                 on_retry=call_options(self.settings)["on_retry"],
@@ -158,10 +165,10 @@ class Reranker:
                 content=f"<sources>\n{format_sources(shown)}\n</sources>\n\nQuestion: {query}"
             ),
         ]
-        reply = invoke_structured(
+        reply = await call_structured(
             with_max_tokens(self.model, _RANKING_TOKENS),
             prompt,
             ListwiseRanking,
             **structured_call_options(self.settings),
-        ).value
-        return listwise_scores(reply.ranking, len(candidates))
+        )
+        return listwise_scores(reply.value.ranking, len(candidates))

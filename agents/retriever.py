@@ -18,7 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agents._run import answered_turns, record_error
 from agents._stream import call_options, emit
-from core.calls import invoke_model
+from agents.node_io import blocking, call_model
 from core.errors import MullError
 from core.models import with_max_tokens
 from core.settings import QueryRewrite, Settings
@@ -57,12 +57,13 @@ class Retriever:
     mode: SearchMode = "hybrid"
     """How the index is searched: `hybrid`, `bm25` or `dense`."""
 
-    def retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         """Search the index for the question; the update holds the query and the hits."""
         try:
-            index = open_index(self.index_dir, self.settings)
-            query = self._query(state)
-            results = index.search(query, self.k, mode=self.mode)
+            # Opening reads the index files; searching embeds the query over sync HTTP.
+            index = await blocking(open_index, self.index_dir, self.settings)
+            query = await self._query(state)
+            results = await blocking(index.search, query, self.k, mode=self.mode)
         except MullError as exc:
             return {"error": record_error(exc)}
         emit(
@@ -74,7 +75,7 @@ class Retriever:
         )
         return {"query": results.query, "sources": results.hits}
 
-    def _query(self, state: dict[str, Any]) -> str:
+    async def _query(self, state: dict[str, Any]) -> str:
         question = state["question"]
         earlier = answered_turns(state.get("messages", []))
         if self.rewrite == "standalone" and earlier:
@@ -83,14 +84,14 @@ class Retriever:
                 *earlier,
                 HumanMessage(content=question),
             ]
-            return self._rewrite(prompt) or question
+            return await self._rewrite(prompt) or question
         if self.rewrite == "hyde":
             prompt = [SystemMessage(content=HYDE_PROMPT), HumanMessage(content=question)]
-            return f"{question}\n{self._rewrite(prompt)}".strip()
+            return f"{question}\n{await self._rewrite(prompt)}".strip()
         return question
 
-    def _rewrite(self, prompt: list[BaseMessage]) -> str:
-        reply = invoke_model(
+    async def _rewrite(self, prompt: list[BaseMessage]) -> str:
+        reply = await call_model(
             with_max_tokens(self.model, _REWRITE_TOKENS),
             prompt,
             **call_options(self.settings),

@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field, create_model
 
 from agents._run import answered_turns, record_error
 from agents._stream import emit, structured_call_options
+from agents.node_io import call_structured
 from core.errors import MullError
 from core.settings import Settings
-from core.structured import StructuredReply, ainvoke_structured, invoke_structured
+from core.structured import StructuredReply
 from schema import RouteDecision, SpecialistName
 from schema.fields import Sentence
 
@@ -72,31 +73,14 @@ class Router:
     has_index: Callable[[], bool]
     """Whether the user has indexed documents now; `rag` is offered only then."""
 
-    def route(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def route(self, state: dict[str, Any]) -> dict[str, Any]:
         """Pick the specialist for the request (or take the user's choice)."""
         if forced := self._forced(state):
             return forced
         start = perf_counter()
         offered = self._offered()
         try:
-            reply = invoke_structured(
-                self.model,
-                self._prompt(state, offered),
-                _reply_schema(tuple(offered)),
-                **structured_call_options(self.settings),
-            )
-        except MullError as exc:
-            return {"error": record_error(exc), "specialist": None}
-        return self._decided(reply, start)
-
-    async def aroute(self, state: dict[str, Any]) -> dict[str, Any]:
-        """The async twin of `route`."""
-        if forced := self._forced(state):
-            return forced
-        start = perf_counter()
-        offered = self._offered()
-        try:
-            reply = await ainvoke_structured(
+            reply = await call_structured(
                 self.model,
                 self._prompt(state, offered),
                 _reply_schema(tuple(offered)),

@@ -10,7 +10,7 @@ sees its answer and the review as the conversation's latest turns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Annotated, Any, NotRequired
@@ -23,8 +23,8 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 
 from agents._run import answered_turns, record_error, start_run
 from agents._stream import call_options, emit
+from agents.node_io import call_model, call_runnable
 from agents.router import SPECIALISTS
-from core.calls import ainvoke_model, invoke_model
 from core.errors import InvalidInput, MullError
 from core.repetition import REPETITION
 from core.settings import Settings
@@ -93,10 +93,12 @@ class SupervisorState(TypedDict, total=False):
     error: RunError | None
 
 
-def start_turn(settings: Settings) -> Callable[[SupervisorState], dict[str, Any]]:
+def start_turn(
+    settings: Settings,
+) -> Callable[[SupervisorState], Coroutine[Any, Any, dict[str, Any]]]:
     """The supervisor's `ask` node: check the question and reset the turn's fields."""
 
-    def ask(state: SupervisorState) -> dict[str, Any]:
+    async def ask(state: SupervisorState) -> dict[str, Any]:
         if (forced := state.get("specialist")) and forced not in SPECIALISTS:
             raise InvalidInput(
                 f"There is no specialist {forced!r}.",
@@ -109,7 +111,7 @@ def start_turn(settings: Settings) -> Callable[[SupervisorState], dict[str, Any]
     return ask
 
 
-def finish_turn(state: SupervisorState) -> dict[str, Any]:
+async def finish_turn(state: SupervisorState) -> dict[str, Any]:
     """Add the turn's answer to the conversation (its `final_answer` event was already sent)."""
     if not (answer := state.get("answer")):
         return {}
@@ -135,13 +137,17 @@ class Delegate:
     graph: CompiledStateGraph
     """The specialist, compiled without a checkpointer so that it uses the supervisor's."""
 
-    def run(self, state: SupervisorState) -> dict[str, Any]:
+    async def run(self, state: SupervisorState) -> dict[str, Any]:
         """Run the specialist on the turn and take its answer."""
-        return self._taken(state, self.graph.invoke(self._handover(state)))
-
-    async def arun(self, state: SupervisorState) -> dict[str, Any]:
-        """The async twin of `run`."""
-        return self._taken(state, await self.graph.ainvoke(self._handover(state)))
+        output = await call_runnable(self.graph, self._handover(state))
+        if state.get("reviews") and not output.get("answer"):
+            # A revision that failed keeps the answer the reviewer judged; its error is reported.
+            return {"error": output.get("error")}
+        return {
+            "answer": output.get("answer", ""),
+            "error": output.get("error"),
+            "specialist_output": output,
+        }
 
     @staticmethod
     def _handover(state: SupervisorState) -> dict[str, Any]:
@@ -160,17 +166,6 @@ class Delegate:
             ],
         }
 
-    @staticmethod
-    def _taken(state: SupervisorState, output: dict[str, Any]) -> dict[str, Any]:
-        if state.get("reviews") and not output.get("answer"):
-            # A revision that failed keeps the answer the reviewer judged; its error is reported.
-            return {"error": output.get("error")}
-        return {
-            "answer": output.get("answer", ""),
-            "error": output.get("error"),
-            "specialist_output": output,
-        }
-
 
 @dataclass
 class DirectResponder:
@@ -181,20 +176,11 @@ class DirectResponder:
     settings: Settings
     """Retries."""
 
-    def reply(self, state: SupervisorState) -> dict[str, Any]:
+    async def reply(self, state: SupervisorState) -> dict[str, Any]:
         """Reply to the turn."""
         start = perf_counter()
         try:
-            message = invoke_model(self.model, self._prompt(state), **call_options(self.settings))
-        except MullError as exc:
-            return {"error": record_error(exc)}
-        return self._replied(message, start)
-
-    async def areply(self, state: SupervisorState) -> dict[str, Any]:
-        """The async twin of `reply`."""
-        start = perf_counter()
-        try:
-            message = await ainvoke_model(
+            message = await call_model(
                 self.model, self._prompt(state), **call_options(self.settings)
             )
         except MullError as exc:

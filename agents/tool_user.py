@@ -29,6 +29,7 @@ from pydantic import RootModel
 
 from agents._steps import tool_step_schema
 from agents._stream import emit
+from agents.node_io import call_runnable
 from core.models import supports_tool_calling
 from core.settings import Settings, ToolCalling
 from tools.agent_tools import tool_error_message
@@ -142,22 +143,13 @@ class ToolUser:
         wanted = bool(steps) and steps[-1].next_action == "use_tool" and self.capped(state)
         return TOOL_CAP_NOTE.format(cap=self.max_tool_calls) if wanted else ""
 
-    def use_tool(self, state: dict[str, Any]) -> dict[str, Any]:
+    async def use_tool(self, state: dict[str, Any]) -> dict[str, Any]:
         """Run the tool the last step asked for (or answer it from an earlier identical call)."""
         step, cached = self._wanted(state)
         start = perf_counter()
         reply = None
         if cached is None:
-            reply = self._node.invoke({"messages": [self._call_message(step)]})
-        return self._done(state, step, cached, start, reply)
-
-    async def ause_tool(self, state: dict[str, Any]) -> dict[str, Any]:
-        """The async twin of `use_tool`."""
-        step, cached = self._wanted(state)
-        start = perf_counter()
-        reply = None
-        if cached is None:
-            reply = await self._node.ainvoke({"messages": [self._call_message(step)]})
+            reply = await call_runnable(self._node, {"messages": [self._call_message(step)]})
         return self._done(state, step, cached, start, reply)
 
     def render(self, record: Any) -> list[BaseMessage]:

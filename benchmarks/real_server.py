@@ -40,6 +40,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.graph import END, START, StateGraph
 from pydantic import ValidationError
 
+from agents.node_io import as_node
 from agents.reasoner import Reasoner, ReasoningState, ReasoningStep
 from core.checkpoints import make_checkpointer
 from core.models import chat_model
@@ -75,8 +76,8 @@ def _one_step_graph(settings: Settings) -> Any:
     """The reasoning graph's first step as it runs: `ask → reason`, tools off."""
     reasoner = Reasoner.from_settings(chat_model(settings, role="reasoner"), settings)
     graph = StateGraph(ReasoningState)
-    graph.add_node("ask", reasoner.ask)
-    graph.add_node("reason", reasoner.reason)
+    graph.add_node("ask", as_node(reasoner.ask))
+    graph.add_node("reason", as_node(reasoner.reason))
     graph.add_edge(START, "ask")
     graph.add_edge("ask", "reason")
     graph.add_edge("reason", END)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 
+from agents.node_io import as_node
 from agents.reasoner import SYSTEM_PROMPT, Reasoner, ReasoningState, ReasoningStep
 from core.checkpoints import make_checkpointer
 from core.models import chat_model
@@ -69,8 +70,8 @@ def _measure(server: FakeModelServer, provider: str, calls: int, token_delay_s: 
     # The one step as the reasoning graph runs it: state, checkpointer, structured layer.
     reasoner = Reasoner.from_settings(model, settings)
     one_step = StateGraph(ReasoningState)
-    one_step.add_node("ask", reasoner.ask)
-    one_step.add_node("reason", reasoner.reason)
+    one_step.add_node("ask", as_node(reasoner.ask))
+    one_step.add_node("reason", as_node(reasoner.reason))
     one_step.add_edge(START, "ask")
     one_step.add_edge("ask", "reason")
     one_step.add_edge("reason", END)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -13,7 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 from core.checkpoints import allow_state_types, make_checkpointer
 from core.settings import Settings
 
-__all__ = ["CheckpointerArg", "compile_graph", "ok_or_failed", "sync_and_async"]
+__all__ = ["CheckpointerArg", "compile_graph", "ok_or_failed"]
 
 CheckpointerArg = BaseCheckpointSaver | Literal[False] | None
 """A checkpointer; None for the one the settings name; False for none (LangGraph's server brings its own)."""
@@ -40,14 +39,3 @@ def ok_or_failed(state: Mapping[str, Any]) -> Literal["ok", "failed"]:
     A role never raises out of a node: it records the failure as the run's `error`.
     """
     return "failed" if state.get("error") else "ok"
-
-
-def sync_and_async(
-    func: Callable[[Any], dict[str, Any]], afunc: Callable[[Any], Awaitable[dict[str, Any]]]
-) -> RunnableLambda:
-    """A node that runs `func` under `invoke`/`stream` and `afunc` under `ainvoke`/`astream`.
-
-    Without its async twin a node runs in the event loop's thread pool (a handful of
-    threads), so concurrent async runs would queue on it instead of on the model server.
-    """
-    return RunnableLambda(func, afunc=afunc, name=getattr(func, "__name__", None))

@@ -13,6 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agents.coder import CodeAttempt, CodeInput, CodeOutput, Coder, CodeState
 from agents.executor import Executor
+from agents.node_io import as_node
 from agents.reflector import CodeFeedback, Reflector
 from core.errors import RunError
 from core.models import chat_model
@@ -77,11 +78,11 @@ def build_code_graph(
     executor = Executor(max_attempts=max_attempts, timeout_s=timeout_s, memory_mb=memory_mb)
 
     graph = StateGraph(CodeState, input_schema=CodeInput, output_schema=CodeOutput)
-    graph.add_node(ASK, coder.ask)
-    graph.add_node(WRITE, coder.write)
-    graph.add_node(EXECUTE, executor.execute)
-    graph.add_node(REFLECT, reflector.review_code)
-    graph.add_node(FINISH, coder.finish)
+    graph.add_node(ASK, as_node(coder.ask))
+    graph.add_node(WRITE, as_node(coder.write))
+    graph.add_node(EXECUTE, as_node(executor.execute))
+    graph.add_node(REFLECT, as_node(reflector.review_code))
+    graph.add_node(FINISH, as_node(coder.finish))
 
     graph.add_edge(START, ASK)
     graph.add_edge(ASK, WRITE)

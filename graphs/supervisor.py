@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.node_io import as_node
 from agents.reflector import Critique, Reflector
 from agents.router import RouteDecision, Router
 from agents.supervisor import (
@@ -36,7 +37,7 @@ from agents.supervisor import (
 from core.models import chat_model
 from core.settings import Settings, get_settings
 from graphs import code, rag, reasoning
-from graphs._compile import CheckpointerArg, compile_graph, sync_and_async
+from graphs._compile import CheckpointerArg, compile_graph
 from schema import SpecialistName
 from tools.retrieval import index_exists
 
@@ -126,14 +127,14 @@ def build_supervisor_graph(
     graph = StateGraph(
         SupervisorState, input_schema=SupervisorInput, output_schema=SupervisorOutput
     )
-    graph.add_node(ASK, start_turn(settings))
-    graph.add_node(ROUTE, sync_and_async(router.route, router.aroute))
+    graph.add_node(ASK, as_node(start_turn(settings)))
+    graph.add_node(ROUTE, as_node(router.route))
     for name, specialist in specialists.items():
         delegate = Delegate(specialist)
-        graph.add_node(SPECIALIST_NODES[name], sync_and_async(delegate.run, delegate.arun))
-    graph.add_node(DIRECT, sync_and_async(responder.reply, responder.areply))
-    graph.add_node(REVIEW, sync_and_async(reviewer.review_answer, reviewer.areview_answer))
-    graph.add_node(FINISH, finish_turn)
+        graph.add_node(SPECIALIST_NODES[name], as_node(delegate.run))
+    graph.add_node(DIRECT, as_node(responder.reply))
+    graph.add_node(REVIEW, as_node(reviewer.review_answer))
+    graph.add_node(FINISH, as_node(finish_turn))
 
     graph.add_edge(START, ASK)
     graph.add_edge(ASK, ROUTE)

@@ -224,7 +224,7 @@ def test_nodes_return_new_lists_and_never_mutate_the_state(server, make_settings
     steps = [earlier]
     state = {"question": QUESTION, "messages": [HumanMessage(content=QUESTION)], "steps": steps}
 
-    update = reasoner.reason(state)
+    update = asyncio.run(reasoner.reason(state))
 
     assert steps == [earlier] and state["steps"] is steps  # the input is untouched
     assert [s.title for s in update["steps"]] == ["Before", "Next"]
