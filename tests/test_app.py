@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import streamlit as st
@@ -34,26 +37,46 @@ def app(env_for):
     st.cache_data.clear()
 
 
+def pick(at: AppTest, label: str) -> AppTest:
+    """Choose the checkpoint with this label on the Threads page."""
+    return at.radio[0].set_value(SimpleNamespace(label=label)).run()
+
+
 def ask(at: AppTest, question: str) -> AppTest:
     return at.chat_input[0].set_value(question).run()
 
 
 def labels(at: AppTest) -> list[str]:
-    return [status.label for status in at.status]
+    """The labels of the blocks of how each run got there, in page order."""
+    return [e.label for e in at.expander if e.label != "How it got there"]
 
 
-def test_a_question_shows_nodes_steps_and_the_answer(server, app):
+def answers(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def summaries(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if " steps · " in c.value or " step · " in c.value]
+
+
+def test_a_question_shows_the_answer_first_then_its_steps(server, app):
     server.script(*chain("Restate", "Compare decimals", answer="0.9 is larger."))
     at = ask(app(), QUESTION)
 
     assert not at.exception
+    # Only what the run did: `ask` and `final_answer` have nothing to show of their own.
     shown = labels(at)
-    assert shown[0].startswith("ask · ")
-    assert shown[1].startswith("Step 1 · Restate · ") and "tokens" in shown[1]
-    assert shown[2].startswith("Step 2 · Compare decimals · ")
-    assert shown[3].startswith("final_answer · ")
-    assert "0.9 is larger." in [m.value for m in at.markdown]
-    assert any(c.value.startswith("Thought for") for c in at.caption)
+    assert len(shown) == 2
+    assert shown[0].startswith("Step 1 · Restate · ") and "tokens" in shown[0]
+    assert shown[1].startswith("Step 2 · Compare decimals · ")
+    assert [e.icon for e in at.expander][1:] == [":material/check_circle:"] * 2
+    # The answer comes before how it got there, with a copy of it and a summary line.
+    texts = answers(at)
+    assert texts.index("0.9 is larger.") < texts.index("Some careful reasoning.")
+    assert "0.9 is larger." in [c.value for c in at.code]  # st.code has a copy button
+    (summary,) = summaries(at)
+    assert summary.startswith("reasoning · 2 steps · ") and summary.endswith(" tokens")
+    assert at.expander[0].label == "How it got there" and not at.expander[0].proto.expanded
 
 
 def test_sidebar_shows_health_models_and_the_memory_warning(server, app):
@@ -77,6 +100,7 @@ def test_the_supervisor_is_the_default_and_shows_its_route_and_review(server, ap
 
     at = app(graph=None)
     assert at.selectbox(key="graph_name").value == "supervisor"
+    assert "Ask mull anything." in answers(at)[0]  # the welcome on an empty page
     at = at.selectbox(key="specialist").set_value("reasoning").run()
     server.script(
         *chain("Compare", answer="0.9 is larger."),
@@ -86,10 +110,14 @@ def test_the_supervisor_is_the_default_and_shows_its_route_and_review(server, ap
 
     assert not at.exception
     shown = labels(at)
-    assert shown[1] == "Route · reasoning"
-    assert any(label.startswith("Step 1 · Compare") for label in shown)
-    assert "Review · score 9/10 · satisfied" in shown
-    assert "0.9 is larger." in [m.value for m in at.markdown]
+    assert shown[0].startswith("Route · reasoning")
+    # The specialist's steps nest in its block: the specialist, then its step, then the review.
+    assert shown[1].startswith("reasoning · 1 step · ")
+    assert shown[2].startswith("Step 1 · Compare")
+    assert shown[3].startswith("Critique 1 · score 9/10 · satisfied")
+    specialist = next(e for e in at.expander if e.label.startswith("reasoning · "))
+    assert specialist.expander[0].label.startswith("Step 1 · Compare")
+    assert "0.9 is larger." in answers(at)
     assert len(server.chat_requests) == 3  # forced: no routing call; step, answer, review
 
 
@@ -108,6 +136,7 @@ def test_a_tool_step_shows_its_code_and_result(server, app):
 
     assert not at.exception
     assert any(label.startswith("Tool · run_python · ") for label in labels(at))
+    assert any(c.value.startswith('{"code"') is False for c in at.code)
     assert "print(1234 * 5678)" in [c.value for c in at.code]
     assert any("7006652" in c.value for c in at.code)
 
@@ -117,7 +146,7 @@ def test_server_down_shows_the_fix_not_a_traceback(free_port, app):
     assert "ollama serve" in at.sidebar.error[0].value
     at = ask(at, QUESTION)
     assert not at.exception
-    assert "not ready" in at.error[0].value
+    assert "not ready" in at.main.warning[0].value  # refused, with where to look
 
 
 def test_empty_question_does_nothing_harmful(server, app):
@@ -131,7 +160,7 @@ def test_a_100kb_question_works(server, app):
     server.script(*chain("Read"))
     at = ask(app(), "x" * 100_000 + " How many x?")
     assert not at.exception
-    assert "0.9 is larger." in [m.value for m in at.markdown]
+    assert "0.9 is larger." in answers(at)
     assert any("characters)" in m.value for m in at.markdown)  # shown folded
 
 
@@ -139,7 +168,8 @@ def test_garbage_from_the_model_shows_the_error_step(server, app):
     server.responder = lambda request: Reply("I am not JSON")
     at = ask(app(repair_attempts=1), QUESTION)
     assert not at.exception
-    assert labels(at)[1].startswith("Step 1 · Error")
+    assert labels(at)[0].startswith("Step 1 · failed")
+    assert at.expander[1].icon == ":material/cancel:"  # no tick for a failed step
     assert "Fix:" in at.error[0].value and "schema" in at.error[0].value
 
 
@@ -154,13 +184,13 @@ def test_server_disappearing_mid_run_ends_the_run_and_the_app_stays_usable(serve
     server.script(*chain("Back"))
     at = ask(at, "And now?")
     assert not at.exception
-    assert "0.9 is larger." in [m.value for m in at.markdown]
+    assert "0.9 is larger." in answers(at)
 
 
 def test_threads_page_lists_checkpoints_and_a_fork_makes_a_branch(server, app):
     server.script(*chain("One", "Two", answer="first answer"))
     at = ask(app(), QUESTION)
-    at = at.switch_page("pages/threads.py").run()
+    at = at.switch_page("app_pages/threads.py").run()
     assert not at.exception
     timeline = at.radio[0].options
     assert [o.split(" · ")[1] for o in timeline] == [
@@ -172,8 +202,8 @@ def test_threads_page_lists_checkpoints_and_a_fork_makes_a_branch(server, app):
         "final_answer",
     ]
 
-    at.radio[0].set_value(at.radio[0].options[1])  # step 0: the question is in, `ask` runs next
-    at.run()
+    at = pick(at, timeline[1])  # step 0: the question is in, `ask` runs next
+    assert "- question: set to Which is larger, 0.9 or 0.11?" in [m.value for m in at.markdown]
     server.reset()
     server.script(*chain("Edited", answer="edited answer"))
     at.text_area[0].set_value("Which is larger, 0.8 or 0.11?")
@@ -181,21 +211,27 @@ def test_threads_page_lists_checkpoints_and_a_fork_makes_a_branch(server, app):
 
     assert not at.exception
     assert server.chat_requests[0]["messages"][1]["content"] == "Which is larger, 0.8 or 0.11?"
-    nodes = [o.split(" · ")[1] for o in at.radio[0].options]
+    options = at.radio[0].options
+    nodes = [o.split(" · ")[1] for o in options]
     assert "fork" in nodes and len(nodes) > len(timeline)
+    # The fork is a branch under the line it left: indented, after the original line.
+    fork_row = next(o for o in options if o.split(" · ")[1] == "fork")
+    assert fork_row.startswith("\u2003└ step ") and options.index(fork_row) >= len(timeline)
+    assert options[: len(timeline)] == timeline
     assert "edited answer" in [m.value for m in at.markdown]
 
 
 def test_replay_from_a_checkpoint(server, app):
     server.script(*chain("One", "Two", answer="first answer"))
-    at = ask(app(), QUESTION).switch_page("pages/threads.py").run()
-    at.radio[0].set_value(at.radio[0].options[3]).run()  # after step 1: step 2 runs again
+    at = ask(app(), QUESTION).switch_page("app_pages/threads.py").run()
+    at = pick(at, at.radio[0].options[3])  # after step 1: step 2 runs again
     server.reset()
     server.script(step("Two again", next_action="final_answer"), "replayed answer")
     at = at.button(key="replay").click().run()
     assert not at.exception
     assert len(server.chat_requests) == 2
     assert "replayed answer" in [m.value for m in at.markdown]
+    assert any(e.label == "Last run: Replay from step 2" for e in at.expander)
 
 
 def test_two_sessions_do_not_see_each_others_runs(server, app):
@@ -204,7 +240,7 @@ def test_two_sessions_do_not_see_each_others_runs(server, app):
     second = app()
 
     assert "A's question" not in [m.value for m in second.markdown]
-    second = second.switch_page("pages/threads.py").run()
+    second = second.switch_page("app_pages/threads.py").run()
     assert "No threads yet" in second.info[0].value
     assert first.session_state.thread_id != second.session_state.thread_id
 
@@ -232,8 +268,90 @@ def test_rag_shows_the_retrieved_chunks_beside_the_answer(server, app, tmp_path)
 
     assert not at.exception
     shown = labels(at)
-    assert any(label.startswith("Retrieved 5 chunks · hybrid") for label in shown)
-    assert "Check · grounded" in shown
+    assert any(label.startswith("Sources (5 sources, hybrid)") for label in shown)
+    assert any(label.startswith("Check · grounded (1 claim supported)") for label in shown)
     assert any(m.value.startswith("Twenty-eight days of paid leave [1].") for m in at.markdown)
     sources = [e.label for e in at.expander]
     assert sources[0].startswith("[1] ") and sources[0].endswith("handbook.pdf, page 2")
+
+
+def test_the_threads_page_works_as_the_first_page_a_session_opens(server, app, env_for):
+    env_for("ollama")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.switch_page("app_pages/threads.py").run()
+    assert not at.exception
+    assert "No threads yet" in at.info[0].value
+    assert "is up and has 'qwen2.5:7b'" in at.sidebar.success[0].value
+
+
+def test_a_thread_opened_by_its_link_keeps_its_graph_conversation_and_settings(server, app):
+    server.script(*chain("Compare", answer="0.9 is larger."))
+    first = app()
+    first = ask(first.slider(key="temperature").set_value(0.7).run(), QUESTION)
+    thread_id = first.session_state.thread_id
+
+    reloaded = AppTest.from_file(APP, default_timeout=30)
+    reloaded.query_params["thread"] = thread_id
+    reloaded.run()  # a new session, as after a reload: only the link says which thread
+    assert not reloaded.exception
+    assert reloaded.selectbox(key="graph_name").value == "reasoning"
+    assert reloaded.slider(key="temperature").value == 0.7
+    assert [m.value for m in reloaded.markdown][:2] == [QUESTION, "0.9 is larger."]
+
+    server.reset()
+    server.script(*chain("Again", answer="Still 0.9."))
+    reloaded = ask(reloaded, "And 0.8 or 0.11?")
+    assert not reloaded.exception
+    assert server.chat_requests[0]["format"]["title"].startswith("Reasoning")  # not a route
+    assert "Still 0.9." in answers(reloaded)
+    assert reloaded.session_state.thread_id == thread_id
+
+
+def test_going_on_with_another_graph_is_refused(server, app):
+    server.script(*chain("Compare"))
+    at = ask(app(), QUESTION)
+    at.session_state.graph = "reflexion"  # as if the picker said so without a new thread
+    at = ask(at.run(), "Go on")
+    assert not at.exception
+    assert "belongs to the **reasoning** graph" in at.main.warning[0].value
+    assert len(server.chat_requests) == 2  # the first run's step and answer only
+
+
+def test_a_run_goes_on_in_its_worker_one_per_thread_and_only_stop_ends_it():
+    from graphs.events import Event, RunFinished, RunStarted, Token
+    from ui._runs import Busy, Runs
+
+    release = threading.Event()
+
+    def events() -> Iterator[Event]:
+        yield RunStarted(graph="reasoning")
+        yield Token(node="reason", text="half")
+        release.wait(30)  # a node at work: its model call cannot be cut short
+        yield Token(node="reason", text="rest")
+        yield RunFinished(ok=True, duration_s=1.0)
+
+    runs = Runs()
+    run = runs.start("t1", "reasoning", "Q?", events)
+    seen: list[Event] = []
+    while len(seen) < 2:  # followed as a page does, from the first event
+        new, done = run.follow(len(seen), 5.0)
+        assert not done
+        seen += new
+    with pytest.raises(Busy, match="still going"):
+        runs.start("t1", "reasoning", "Again?", events)
+    assert runs.live("t1") is run and runs.graph_of("t1") == "reasoning"
+
+    run.stop()
+    assert run.done and run.stopped and runs.live("t1") is None
+    assert [type(e) for e in run.events] == [RunStarted]  # the stored log keeps no tokens
+    assert run.follow(0, 5.0) == ([], True)
+    with pytest.raises(Busy, match="still finishing"):  # its worker still waits for the node
+        runs.start("t1", "reasoning", "Again?", events)
+
+    release.set()
+    runs.join()
+    again = runs.start(
+        "t1", "reasoning", "Again?", lambda: iter([RunFinished(ok=True, duration_s=0)])
+    )
+    runs.join()
+    assert again.done and not again.stopped and runs.runs("t1") == [run, again]

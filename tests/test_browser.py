@@ -1,8 +1,9 @@
 """The Streamlit app in a real browser: headless Chromium, driven by Playwright.
 
-One app process (``streamlit run ui/app.py`` on loopback) serves every test in
-this module; it talks to an in-process fake model server. Screenshots of the
-pages land in ``artifacts/screenshots/`` (git-ignored).
+One app process (``streamlit run ui/app.py`` on loopback) serves the tests in this
+module; it talks to an in-process fake model server. After every test, each page
+it opened must have logged no error, asked no host but 127.0.0.1 and never shown a
+reasoning step's raw JSON. Screenshots land in ``artifacts/screenshots/``.
 
 Needs Debian's Chromium at ``/usr/bin/chromium`` and the ``playwright`` package;
 without them the module is skipped, except under ``CI=true``, where it fails.
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import _app_server
-from tests._app_server import CHROMIUM_ARGS, ROOT, AppServer
+from tests._app_server import CHROMIUM_ARGS, AppServer
 from tests.chains import step
 from tests.fake_server import ChatRequest, FakeModelServer, Reply
 
@@ -34,17 +35,41 @@ def _unavailable(reason: str) -> None:
 
 
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+    from tests._browser import (
+        SHOTS,
+        TIMEOUT_MS,
+        Session,
+        answer,
+        ask,
+        main,
+        markdown,
+        open_app,
+        open_threads,
+        open_trace,
+        settled,
+        shot,
+        stop_button,
+    )
 except ImportError:  # pragma: no cover - depends on the environment
     _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
 if not CHROMIUM.exists():  # pragma: no cover - depends on the environment
     _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
-TIMEOUT_MS = 20_000
-SHOTS = ROOT / "artifacts" / "screenshots"
 QUESTION = "Which is larger, 0.9 or 0.11?"
 STOPPED = "Stopped. The thread keeps the checkpoints it reached."
-
+# In every page, before the app loads: notes whether a step's raw JSON is ever drawn, even
+# for a moment, even folded away.
+RAW_JSON_WATCH = """
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    const text = m.type === 'characterData' ? m.target.data
+      : Array.from(m.addedNodes, (node) => node.textContent || '').join(' ');
+    if (text && text.includes('{"title"')) window.__rawJson = true;
+  }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
 
 # ------------------------------------------------------------------ fixtures --
 
@@ -63,16 +88,17 @@ def fake(model_server: FakeModelServer) -> Iterator[FakeModelServer]:
     model_server.reset()
 
 
+def _app(model_server: FakeModelServer, workdir: Path) -> AppServer:
+    env = {"MULL_REQUEST_TIMEOUT_S": "20", "MULL_TRANSIENT_RETRIES": "0"}
+    return AppServer(model_server.url, workdir, env=env)
+
+
 @pytest.fixture(scope="module")
 def app(
     model_server: FakeModelServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
     """One app process for the module, run from an empty folder (no `.env`)."""
-    with AppServer(
-        model_server.url,
-        tmp_path_factory.mktemp("app"),
-        env={"MULL_REQUEST_TIMEOUT_S": "20", "MULL_TRANSIENT_RETRIES": "0"},
-    ) as server:
+    with _app(model_server, tmp_path_factory.mktemp("app")) as server:
         yield server
 
 
@@ -86,59 +112,29 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-class _Session:
-    """One browser session (its own context, so its own Streamlit session) on the app."""
-
-    def __init__(self, browser: Browser, app: AppServer, name: str) -> None:
-        self.name, self.app = name, app
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
-        self.console_errors: list[str] = []
-        self.page_errors: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.console_errors.append(f"{message.type}: {message.text[:300]}")
-
-    def app_errors(self) -> list[str]:
-        """Console errors and uncaught exceptions, less failed downloads.
-
-        Those are benign here: with no network, Streamlit's fetch of the Material
-        page icon (the favicon) from fonts.gstatic.com fails.
-        """
-        errors = [e for e in self.console_errors if e.startswith("error:")]
-        return [e for e in errors if "Failed to load resource" not in e] + self.page_errors
-
-    def report(self) -> None:
-        """Print what the browser complained about (shown by pytest when the test fails)."""
-        for line in self.console_errors:
-            print(f"[{self.name} console] {line}")
-        for line in self.page_errors:
-            print(f"[{self.name} pageerror] {line}")
-
-
 @pytest.fixture
 def sessions(
     browser: Browser, app: AppServer, request: pytest.FixtureRequest
-) -> Iterator[Callable[[str], _Session]]:
+) -> Iterator[Callable[..., Session]]:
     """Open browser sessions with `open_session(name)`; closed, and checked, after the test."""
-    opened: list[_Session] = []
+    opened: list[Session] = []
     failed_before = request.session.testsfailed
     for stale in SHOTS.glob(f"FAILED-{request.node.name}-*.png"):
         stale.unlink()
 
-    def open_session(name: str) -> _Session:
-        session = _Session(browser, app, name)
+    def open_session(name: str, on: AppServer = app, width: int = 1280) -> Session:
+        session = Session(browser, on, name, width)
+        session.context.add_init_script(RAW_JSON_WATCH)
         opened.append(session)
         return session
 
     yield open_session
     failed = request.session.testsfailed > failed_before
-    errors = [f"{s.name}: {e}" for s in opened for e in s.app_errors()]
+    problems = [f"{s.name}: {e}" for s in opened for e in s.app_errors()]
+    problems += [f"{s.name} asked {url}" for s in opened for url in s.elsewhere()]
     for session in opened:
+        if session.page.evaluate("() => window.__rawJson === true"):
+            problems.append(f"{session.name}: a step's raw JSON was in the page")
         session.report()
         if failed:
             try:
@@ -148,84 +144,7 @@ def sessions(
         session.context.close()
     if failed:
         print(f"--- app log ---\n{app.log_tail()}")
-    assert not errors, f"the page logged errors: {errors}"
-
-
-# ------------------------------------------------------------------- helpers --
-
-
-def shot(page: Page, name: str) -> Path:
-    """A screenshot of the whole page, not just the viewport.
-
-    Streamlit scrolls inside its own container, so a "full page" screenshot is
-    only the viewport: grow the viewport to the content's height first.
-    """
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    size = page.viewport_size or {"width": 1280, "height": 900}
-    content_height = page.evaluate(
-        """() => Math.max(...Array.from(document.querySelectorAll('*'), e => {
-               const y = getComputedStyle(e).overflowY;
-               return (y === 'auto' || y === 'scroll') ? e.scrollHeight : 0;
-           }), document.documentElement.scrollHeight)"""
-    )
-    page.set_viewport_size({"width": size["width"], "height": min(content_height + 40, 6000)})
-    try:
-        page.screenshot(path=str(path), full_page=True)
-    finally:
-        page.set_viewport_size(size)
-    return path
-
-
-def open_app(session: _Session) -> Page:
-    """Load the Ask page and wait until the sidebar has asked the model server."""
-    page = session.page
-    page.goto(session.app.url)
-    healthy = page.get_by_test_id("stSidebar").get_by_text("is up and has 'qwen2.5:7b'")
-    crashed = page.get_by_test_id("stException")  # the app's own traceback, drawn in the page
-    expect(healthy.or_(crashed).first).to_be_visible(timeout=TIMEOUT_MS)
-    if crashed.count():
-        pytest.fail(f"the app crashed:\n{crashed.first.inner_text()}", pytrace=False)
-    # The scripted replies are reasoning steps: choose that graph (the supervisor is the default).
-    graph = page.get_by_test_id("stMainBlockContainer").get_by_role("combobox", name="Graph")
-    expect(graph).to_have_value(re.compile(r"^supervisor — "))
-    # Chosen once the first script run is over: a choice made during it can be drawn over.
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
-    graph.click()
-    graph.press_sequentially("reasoning")  # typed: the option list still moves as it opens
-    graph.press("Enter")
-    expect(graph).to_have_value(re.compile(r"^reasoning — "))
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
-    return page
-
-
-def ask(page: Page, question: str) -> None:
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-
-
-def stop_button(page: Page):
-    """The app's own Stop button (Streamlit's toolbar has a "Stop" of its own)."""
-    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop")
-
-
-def settled(page: Page) -> None:
-    """Wait until the run is over, redrawn from its log, and stale elements are gone."""
-    expect(stop_button(page)).to_have_count(0, timeout=TIMEOUT_MS)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
-    expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=TIMEOUT_MS)
-
-
-def open_threads(page: Page) -> None:
-    page.get_by_test_id("stSidebarNavLink").filter(has_text="Threads").click()
-    main = page.get_by_test_id("stMainBlockContainer")
-    expect(main.get_by_role("heading", name="Threads", level=1)).to_be_visible(timeout=TIMEOUT_MS)
-
-
-def markdown(page: Page, text: str):
-    """Markdown drawn by the app with exactly this text (not the streamed copy in a status)."""
-    return page.get_by_test_id("stMarkdown").get_by_text(text, exact=True)
+    assert not problems, problems
 
 
 def shown_in_order(page: Page, texts: list[str]) -> None:
@@ -234,12 +153,31 @@ def shown_in_order(page: Page, texts: list[str]) -> None:
         expect(page.get_by_text(text).first).to_be_visible(timeout=TIMEOUT_MS)
     body = page.locator("body").inner_text()
     positions = [body.find(text) for text in texts]
-    assert positions == sorted(positions), (
-        f"out of order: {dict(zip(texts, positions, strict=True))}"
-    )
+    assert positions == sorted(positions), f"out of order: {dict(zip(texts, positions))}"  # noqa: B905
+
+
+def labels(page: Page, text: str):
+    """The finished blocks (steps) whose label starts with `text`."""
+    return main(page).get_by_test_id("stExpander").get_by_text(re.compile("^" + re.escape(text)))
 
 
 # --------------------------------------------------------------------- tests --
+
+
+def test_a_fresh_app_serves_the_threads_page_first_clean_and_local(
+    model_server, browser, sessions, tmp_path
+):
+    with _app(model_server, tmp_path) as fresh:
+        page = open_app(sessions("first-visit", on=fresh), "/threads", graph=None)
+        expect(main(page).get_by_role("heading", name="Threads", level=1)).to_be_visible()
+        expect(page.get_by_text("No threads yet")).to_be_visible()
+        nav = page.get_by_test_id("stSidebarNavLink")
+        expect(nav).to_have_text([re.compile(f"{name}$") for name in ("Ask", "Threads", "Evals")])
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        for stock in ("Deploy", "Ask Google", "Ask ChatGPT"):
+            expect(page.get_by_text(stock, exact=True)).to_have_count(0)
+        shot(page, "threads-first")
+        page.goto("about:blank")  # before this app stops: a page left on it would reconnect
 
 
 def test_a_question_streams_its_steps_then_the_answer_and_the_threads_page_lists_checkpoints(
@@ -252,37 +190,33 @@ def test_a_question_streams_its_steps_then_the_answer_and_the_threads_page_lists
         Reply("0.9 is larger, since 0.90 > 0.11.", token_delay_s=0.02),
     )
     page = open_app(sessions("asker"))
+    expect(page.get_by_text("Ask mull anything.")).to_be_visible()  # the welcome
+    shot(page, "ask-welcome")
 
     ask(page, QUESTION)
 
-    # Streaming: the step's raw JSON shows while the node is still running, before
-    # the step is titled, and before its last token has arrived. One check in the
-    # page, so that all of it holds at the same moment.
+    # Streaming: the step's title and content, read from its partial JSON, while the node
+    # is still at work and before its last token; one check, so that all of it holds at once.
     page.wait_for_function(
         """() => {
             const text = document.body.innerText;
-            return text.includes('"title": "Restate"') && text.includes('word5')
-                && text.includes('reason …') && !text.includes('END_OF_STEP_ONE')
-                && !text.includes('Step 1 · Restate');
+            return text.includes('Restate …') && text.includes('word5')
+                && !text.includes('END_OF_STEP_ONE') && !text.includes('Step 1 · Restate');
         }""",
         timeout=TIMEOUT_MS,
     )
-    shown_in_order(
-        page,
-        [
-            QUESTION,
-            "Step 1 · Restate",
-            "Step 2 · Compare",
-            "Thought for",
-        ],
-    )
-    expect(markdown(page, "0.9 is larger, since 0.90 > 0.11.").first).to_be_visible()
+    shot(page, "ask-streaming")
+    expect(answer(page, "0.9 is larger, since 0.90 > 0.11.")).to_be_visible(timeout=TIMEOUT_MS)
     settled(page)
-    # Redrawn from the run log once the run ends: every block once, no Stop button.
-    for label in ("ask · ", "Step 1 · Restate · ", "Step 2 · Compare · ", "final_answer · "):
-        expect(page.get_by_text(label)).to_have_count(1)
-    expect(markdown(page, "0.9 is larger, since 0.90 > 0.11.")).to_have_count(1)
-    assert re.search(r"Step 1 · Restate · \d+\.\d s · \d+ tokens", page.inner_text("body"))
+    # Answer first, then a summary, then how it got there: folded, and only what the run did.
+    shown_in_order(page, [QUESTION, "0.9 is larger, since 0.90 > 0.11.", "reasoning · 2 steps"])
+    trace = open_trace(page)
+    for label in ("Step 1 · Restate · ", "Step 2 · Compare · "):
+        expect(labels(page, label)).to_have_count(1)
+    assert re.search(r"Step 1 · Restate · \d+\.\d s · \d+ tokens", trace.inner_text())
+    for nothing in ("ask", "final_answer"):
+        expect(labels(page, nothing)).to_have_count(0)
+    expect(answer(page, "0.9 is larger, since 0.90 > 0.11.")).to_have_count(1)
     assert len(fake.chat_requests) == 3
     shot(page, "ask-answer")
 
@@ -290,7 +224,7 @@ def test_a_question_streams_its_steps_then_the_answer_and_the_threads_page_lists
     timeline = page.get_by_test_id("stRadio")
     for entry in ("step -1 · input", "step 1 · ask", "step 2 · reason", "step 4 · final_answer"):
         expect(timeline.get_by_text(entry)).to_be_visible(timeout=TIMEOUT_MS)
-    expect(page.get_by_text("Steps of the run")).to_be_visible()
+    expect(page.get_by_text("Changed from its parent")).to_be_visible()
     settled(page)
     shot(page, "threads")
 
@@ -307,8 +241,9 @@ def test_stop_ends_the_run_and_keeps_the_checkpoints_it_reached(fake, sessions):
     expect(page.get_by_text(STOPPED)).to_be_visible(timeout=TIMEOUT_MS)
     settled(page)
     assert "token199" not in page.inner_text("body")  # stopped well before the step ended
-    expect(page.get_by_text("Step 1 · Long")).to_have_count(0)
-    expect(page.get_by_text("reason · stopped")).to_be_visible()  # not a spinner forever
+    open_trace(page)
+    expect(labels(page, "reason · stopped")).to_be_visible()  # not a spinner forever
+    expect(labels(page, "Step 1 · Long")).to_have_count(0)
     assert len(fake.chat_requests) == 1
     shot(page, "ask-stopped")
 
@@ -318,6 +253,53 @@ def test_stop_ends_the_run_and_keeps_the_checkpoints_it_reached(fake, sessions):
     expect(timeline.get_by_text("· reason ·")).to_have_count(0)
     settled(page)
     shot(page, "threads-stopped")
+
+
+def test_a_question_sent_mid_run_is_refused_the_run_goes_on_and_a_reload_reattaches(fake, sessions):
+    slow = " ".join(f"slow{i}" for i in range(60))
+    fake.script(Reply(step("Ponder", slow, "final_answer"), token_delay_s=0.1), "Forty-two.")
+    page = open_app(sessions("impatient"))
+
+    ask(page, QUESTION)
+    page.wait_for_function("() => document.body.innerText.includes('slow3')", timeout=TIMEOUT_MS)
+    ask(page, "And another thing?")
+    expect(page.get_by_text("A run is still going on this thread")).to_be_visible()
+    expect(page.get_by_text("Ponder …")).to_be_visible()  # the first run streams on
+    shot(page, "ask-refused")
+
+    page.reload()  # a reload is a new session: it finds the live run and follows it
+    expect(page.get_by_text(re.compile(r"slow2\d"))).to_be_visible(timeout=TIMEOUT_MS)
+    expect(stop_button(page)).to_be_visible()
+    expect(answer(page, "Forty-two.")).to_be_visible(timeout=TIMEOUT_MS)
+    settled(page)
+    assert len(fake.chat_requests) == 2  # the step and the answer: the refused one never ran
+    assert "And another thing?" not in json.dumps(fake.chat_requests)
+
+
+def test_after_a_reload_a_reasoning_thread_keeps_its_conversation_and_graph(fake, sessions):
+    fake.script(*[step("Compare", "0.90 > 0.11", "final_answer"), "0.9 is larger."])
+    page = open_app(sessions("reloader"))
+    ask(page, QUESTION)
+    expect(answer(page, "0.9 is larger.")).to_be_visible(timeout=TIMEOUT_MS)
+    settled(page)
+    assert "thread=" in page.url
+
+    page.reload()
+    graph = main(page).get_by_role("combobox", name="Graph")
+    expect(graph).to_have_value(re.compile(r"^reasoning — "), timeout=TIMEOUT_MS)
+    expect(markdown(page, QUESTION)).to_be_visible()
+    expect(answer(page, "0.9 is larger.")).to_be_visible()
+    settled(page)
+
+    fake.reset()
+    fake.script(step("Again", "0.80 > 0.11", "final_answer"), "0.8 is larger too.")
+    ask(page, "And 0.8 or 0.11?")
+    expect(answer(page, "0.8 is larger too.")).to_be_visible(timeout=TIMEOUT_MS)
+    settled(page)
+    shown_in_order(page, [QUESTION, "0.9 is larger.", "And 0.8 or 0.11?", "0.8 is larger too."])
+    # The follow-up ran the reasoning graph (a step schema), not the supervisor's router.
+    assert fake.chat_requests[0]["format"]["title"].startswith("Reasoning")
+    shot(page, "ask-reloaded")
 
 
 class _ByQuestion:
@@ -344,11 +326,12 @@ def test_two_sessions_at_once_each_see_only_their_own_run(fake, sessions):
     ask(second, "Zebra question: which is larger, 0.8 or 0.11?")
 
     for page, mine in ((first, "Aardvark"), (second, "Zebra")):
-        expect(markdown(page, f"The {mine} answer.").first).to_be_visible(timeout=TIMEOUT_MS)
-        expect(page.get_by_text(f"Step 1 · {mine} step").first).to_be_visible()
+        expect(answer(page, f"The {mine} answer.")).to_be_visible(timeout=TIMEOUT_MS)
     for page, mine, theirs in ((first, "Aardvark", "Zebra"), (second, "Zebra", "Aardvark")):
         settled(page)
-        expect(markdown(page, f"The {mine} answer.")).to_have_count(1)
+        open_trace(page)
+        expect(labels(page, f"Step 1 · {mine} step")).to_be_visible()
+        expect(answer(page, f"The {mine} answer.")).to_have_count(1)
         assert theirs not in page.inner_text("body")
     captions = [p.get_by_text(re.compile(r"^Thread ")).inner_text() for p in (first, second)]
     assert captions[0] != captions[1]
@@ -377,16 +360,23 @@ def test_a_steps_thinking_streams_open_then_is_folded_away(fake, sessions):
     shot(page, "thinking-live")
     settled(page)
     # Done: the step keeps its thinking, folded, with its time and token count.
-    page.get_by_text("Step 1 · Compare").first.click()
+    open_trace(page)
+    labels(page, "Step 1 · Compare").click()
     folded = page.get_by_test_id("stExpander").filter(has_text=re.compile(r"Thinking · .*tokens"))
     expect(folded.first).to_be_visible(timeout=TIMEOUT_MS)
     expect(folded.first.get_by_text(re.compile("THOUGHT_END"))).to_be_hidden()
     expect(markdown(page, "The tenths decide it.").first).to_be_visible()  # the step itself
     shot(page, "thinking-folded")
-    assert "THOUGHT_END" not in markdown_texts(page)  # never in the step or the answer
-    expect(markdown(page, "0.9 is larger, since 0.90 > 0.11.").first).to_be_visible()
+    assert "THOUGHT_END" not in " ".join(page.get_by_test_id("stMarkdown").all_inner_texts())
+    expect(answer(page, "0.9 is larger, since 0.90 > 0.11.")).to_be_visible()
 
 
-def markdown_texts(page: Page) -> str:
-    """Everything the app drew as markdown (steps, answers), not what sits in expanders."""
-    return " ".join(page.get_by_test_id("stMarkdown").all_inner_texts())
+def test_the_evals_page_and_a_narrow_window(sessions):
+    page = open_app(sessions("evals"), "/evals", graph=None)
+    expect(main(page).get_by_role("heading", name="Evals", level=1)).to_be_visible()
+    shot(page, "evals-empty")
+    narrow = sessions("narrow", width=400).page
+    narrow.goto(page.url.split("/evals")[0])
+    expect(narrow.get_by_text("Ask mull anything.")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(narrow.get_by_test_id("stChatInputTextArea")).to_be_visible()
+    shot(narrow, "ask-400px", whole=False)

@@ -203,7 +203,7 @@ def evals_page(env_for):
     def open_page() -> AppTest:
         env_for("ollama")
         at = AppTest.from_file(APP, default_timeout=30).run()
-        return at.switch_page("pages/evals.py").run()
+        return at.switch_page("app_pages/evals.py").run()
 
     yield open_page
     st.cache_resource.clear()

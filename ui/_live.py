@@ -1,10 +1,15 @@
-"""Rendering the event stream in Streamlit, live or from a stored log.
+"""Drawing a turn (`ui.view.Turn`) in Streamlit: the answer first, then how it got there.
 
-Each node run gets an `st.status` block that streams its tokens while it
-works and collapses to its result when it finishes; a reasoning step becomes
-that block's title, with its time and token counts, and its content inside.
-Token rendering is throttled and shows a bounded tail, so the cost of drawing
-does not grow with the length of the answer.
+A turn is drawn as its answer (with a copy button and its sources), a one-line
+summary, its problems with their fixes, and a collapsible "How it got there": the
+tree of blocks, open while the run streams and folded once it is over. A block at
+work is an `st.status` with a spinner showing what its node streams (a structured
+reply's title and content, never its JSON); a finished one is a step with an icon
+for its outcome.
+
+`TurnPainter.paint` may be called again and again with the same, growing turn: it
+redraws only the blocks whose `version` changed, and a streaming block only its
+tail, so drawing costs the same at the 5,000th token as at the first.
 """
 
 from __future__ import annotations
@@ -16,291 +21,33 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.thinking import Thinking
-from graphs.events import (
-    CodeAttemptEvent,
-    CodeFeedbackEvent,
-    CodeRunEvent,
-    CritiqueEvent,
-    DraftEvent,
-    ErrorEvent,
-    Event,
-    FinalAnswer,
-    GroundingEvent,
-    NodeFinished,
-    NodeStarted,
-    ReasoningStepEvent,
-    RepairEvent,
-    RetrievalEvent,
-    RetryEvent,
-    RouteEvent,
-    RunFinished,
-    Token,
-    ToolCallEvent,
-    ToolResultEvent,
-)
-from tools.retrieval import SearchHit
+from graphs.events import Event, Token
+from ui._runs import Run
+from ui.view import Block, Source, Thought, Turn, TurnView
 
-__all__ = ["FLUSH_INTERVAL_S", "TAIL_CHARS", "LiveRun", "draw_log", "stored"]
+__all__ = [
+    "FLUSH_INTERVAL_S",
+    "STOPPED",
+    "TAIL_CHARS",
+    "TurnPainter",
+    "draw_turn",
+    "follow",
+    "stored",
+]
 
-FLUSH_INTERVAL_S = 0.1
-"""The fastest a streaming block is redrawn: tokens arriving faster are batched."""
+FLUSH_INTERVAL_S = 0.05
+"""The fastest a live turn is redrawn: events arriving faster are drawn together."""
 TAIL_CHARS = 3000
-"""How much of a streaming block's text is drawn while it streams; all of it once done."""
+"""How much of a streaming block's text is drawn while it streams."""
+STOPPED = "Stopped. The thread keeps the checkpoints it reached."
 
-
-@dataclass
-class _NodeBlock:
-    status: Any  # st.status's container
-    body: DeltaGenerator
-    text: list[str] = field(default_factory=list)
-    flushed_at: float = 0.0
-    done: bool = False
-    thinking: list[str] = field(default_factory=list)
-    """A thinking model's thinking as it streams, shown open above the reply."""
-    thought: Thinking | None = None
-    """The finished record's thinking, shown folded above its result."""
-
-
-class LiveRun:
-    """Draws one run's events into a container as they arrive.
-
-    Args:
-        container: Where to draw.
-        live: False to draw a stored log: tokens are skipped and blocks start collapsed.
-    """
-
-    def __init__(self, container: DeltaGenerator, *, live: bool = True) -> None:
-        self.container = container
-        self.live = live
-        self.blocks: dict[tuple[tuple[str, ...], str], _NodeBlock] = {}
-        self.ok: bool | None = None
-        self.revisions: list[tuple[str, str]] = []  # (heading, text) per draft, for side by side
-        self.sources: list[SearchHit] = []  # the latest retrieval, shown beside the answer
-        self.tool_input: dict[str, object] = {}  # the call whose result comes next
-
-    def handle(self, event: Event) -> None:
-        """Draw one event."""
-        match event:
-            case NodeStarted(node=node):
-                status = self.container.status(f"{node} …", state="running", expanded=self.live)
-                self.blocks[(event.namespace, node)] = _NodeBlock(status, status.empty())
-            case Token(node=node, text=text, thinking=True) if self.live:
-                if block := self.blocks.get((event.namespace, node)):
-                    block.thinking.append(text)
-                    self._flush(block)
-            case Token(node=node, text=text) if self.live:
-                if block := self.blocks.get((event.namespace, node)):
-                    block.text.append(text)
-                    self._flush(block)
-            case ReasoningStepEvent(step=step):
-                tokens = f" · {step.output_tokens} tokens" if step.output_tokens else ""
-                label = f"Step {step.index} · {step.title} · {step.seconds:.1f} s{tokens}"
-                state = "error" if step.kind == "error" else "complete"
-                self._block(event.namespace, event.node).thought = step.thinking
-                self._title(event, label, step.content, state=state)
-            case DraftEvent(draft=draft):
-                tokens = f" · {draft.output_tokens} tokens" if draft.output_tokens else ""
-                self._block(event.namespace, event.node).thought = draft.thinking
-                self._title(
-                    event, f"Draft {draft.iteration} · {draft.seconds:.1f} s{tokens}", draft.text
-                )
-                self.revisions.append((f"Draft {draft.iteration}", draft.text))
-            case ToolCallEvent(tool=tool, tool_input=arguments, cached=cached):
-                again = " · answered from an earlier identical call" if cached else ""
-                self._title(event, f"Tool · {tool}{again}")
-                self.tool_input = arguments
-            case ToolResultEvent(tool=tool, result=result, ok=ok, seconds=seconds):
-                block = self._block(event.namespace, event.node)
-                block.status.update(
-                    label=f"Tool · {tool} · {seconds:.2f} s",
-                    state="complete" if ok else "error",
-                    expanded=False,
-                )
-                with block.body.container():  # the call and its result, one under the other
-                    code = self.tool_input.get("code")
-                    if tool == "run_python" and isinstance(code, str):
-                        st.code(code, language="python")
-                    else:
-                        st.json(self.tool_input)
-                    st.code(result, language="text")
-            case RouteEvent(decision=decision):
-                self._title(event, f"Route · {decision.specialist}", decision.reason)
-            case CritiqueEvent(node="review", critique=critique):
-                verdict = "satisfied" if critique.done or not critique.issues else "sent back"
-                issues = "\n".join(f"- {issue}" for issue in critique.issues) or "No issues."
-                self._title(event, f"Review · score {critique.score}/10 · {verdict}", issues)
-            case CritiqueEvent(iteration=iteration, critique=critique):
-                verdict = "satisfied" if critique.done else "revise"
-                issues = "\n".join(f"- {issue}" for issue in critique.issues) or "No issues."
-                self._title(
-                    event, f"Critique {iteration} · score {critique.score}/10 · {verdict}", issues
-                )
-                if self.revisions:
-                    heading, text = self.revisions[-1]
-                    self.revisions[-1] = (f"{heading} · {critique.score}/10", text)
-            case RetrievalEvent(query=query, mode=mode, hits=hits, note=note):
-                block = self._title(event, f"Retrieved {len(hits)} chunks · {mode}")
-                with block.body.container():
-                    st.caption(f"Searched for: {query}")
-                    if note:
-                        st.warning(note)
-                    for number, hit in enumerate(hits, start=1):
-                        st.markdown(f"**[{number}]** `{hit.location}` · {_scores(hit)}")
-                self.sources = hits
-            case GroundingEvent(verdict=verdict):
-                problems = "\n".join(f"- {p}" for p in verdict.problems)
-                label = "Check · grounded" if verdict.grounded else "Check · not supported"
-                self._title(event, label, problems or "Every claim is in the sources.")
-            case CodeAttemptEvent(attempt=attempt):
-                block = self._title(
-                    event, f"Attempt {attempt.number} · written in {attempt.seconds:.1f} s"
-                )
-                with block.body.container():
-                    st.markdown(attempt.explanation)
-                    st.code(attempt.code or "# (no code)", language="python")
-                    st.caption("Tests: yours" if attempt.tests_from == "user" else "Tests: its own")
-                    st.code(attempt.tests, language="python")
-            case CodeRunEvent(attempt=number, run=run, report=report):
-                passed = sum(r.passed for r in run.results)
-                label = f"Attempt {number} · tests: {passed} of {len(run.results)} passed"
-                block = self._title(
-                    event,
-                    f"{label} · {run.sandbox.duration_s:.2f} s",
-                    state="complete" if run.passed else "error",
-                )
-                block.body.code(report, language="text")
-            case CodeFeedbackEvent(attempt=number, feedback=feedback):
-                changes = "\n".join(f"- {change}" for change in feedback.changes)
-                self._title(
-                    event, f"Reflection on attempt {number}", f"{feedback.diagnosis}\n\n{changes}"
-                )
-            case (
-                RetryEvent(error=error, attempt=attempt)
-                | RepairEvent(problem=error, attempt=attempt)
-            ):
-                block = self._block(event.namespace, event.node)
-                block.text.clear()  # what streamed so far is void: the call starts again
-                block.body.caption(f"attempt {attempt} failed ({error}); trying again")
-            case NodeFinished(node=node, duration_s=duration):
-                block = self._block(event.namespace, node)
-                if not block.done:
-                    block.done = True
-                    block.status.update(
-                        label=f"{node} · {duration:.2f} s", state="complete", expanded=False
-                    )
-                    if block.text or block.thought:
-                        self._show(block, text="".join(block.text))
-            case ErrorEvent(error=error):
-                if block := self.blocks.get((event.namespace, event.node)):
-                    block.status.update(state="error")
-                fix = f"\n\n**Fix:** {error.hint}" if error.hint else ""
-                self.container.error(f"{error.message}{fix}")
-            case FinalAnswer(answer=answer, thinking_seconds=seconds, note=note):
-                if event.thinking is not None:
-                    block = self._block(event.namespace, event.node)
-                    block.thought = event.thinking
-                    self._show(block, text="".join(block.text))
-                if len(self.revisions) > 1:
-                    with self.container.expander("Revisions side by side"):
-                        for column, (heading, text) in zip(
-                            st.columns(len(self.revisions)), self.revisions, strict=True
-                        ):
-                            column.markdown(f"**{heading}**")
-                            column.markdown(text)
-                if self.sources:
-                    answer_column, sources_column = self.container.columns([3, 2])
-                    answer_column.markdown(answer)
-                    _draw_sources(sources_column, self.sources)
-                else:
-                    self.container.markdown(answer)
-                if note:
-                    self.container.warning(note)
-                if seconds is not None:
-                    self.container.caption(f"Thought for {seconds:.1f} s")
-            case RunFinished(ok=ok):
-                self.ok = ok
-
-    def stopped(self) -> None:
-        """Mark the blocks of nodes that never finished: the run was stopped while they worked."""
-        for (_, node), block in self.blocks.items():
-            if not block.done:
-                block.status.update(label=f"{node} · stopped", state="error", expanded=False)
-
-    def _title(
-        self, event: Event, label: str, body: str | None = None, *, state: str = "complete"
-    ) -> _NodeBlock:
-        """Give a node's block its result: a label, and markdown inside."""
-        block = self._block(event.namespace, event.node)
-        block.status.update(label=label, state=state, expanded=False)
-        if body is not None:
-            self._show(block, markdown=body)
-        block.done = True
-        return block
-
-    def _block(self, namespace: tuple[str, ...], node: str) -> _NodeBlock:
-        if (namespace, node) not in self.blocks:  # a stored log may start mid-run
-            status = self.container.status(node, state="complete", expanded=False)
-            self.blocks[(namespace, node)] = _NodeBlock(status, status.empty())
-        return self.blocks[(namespace, node)]
-
-    def _flush(self, block: _NodeBlock) -> None:
-        now = time.monotonic()
-        if now - block.flushed_at < FLUSH_INTERVAL_S:
-            return
-        block.flushed_at = now
-        block.text = ["".join(block.text)]
-        block.thinking = ["".join(block.thinking)]
-        self._show(block, text=block.text[0][-TAIL_CHARS:], live=True)
-
-    @staticmethod
-    def _show(
-        block: _NodeBlock, *, markdown: str | None = None, text: str = "", live: bool = False
-    ) -> None:
-        """A block's body: its result (markdown) or streamed text, below the model's thinking."""
-        thought = block.thought.text if block.thought else "".join(block.thinking)
-        if not thought:
-            if markdown is not None:
-                block.body.markdown(markdown)
-            else:
-                block.body.text(text)
-            return
-        # One container for both, redrawn whole: the thinking stays above what it led to.
-        with block.body.container():
-            if live and block.thought is None:
-                st.expander("Thinking …", expanded=True).text(thought[-TAIL_CHARS:])
-            else:
-                st.expander(_thinking_label(block.thought), expanded=False).text(thought)
-            if markdown is not None:
-                st.markdown(markdown)
-            elif text:
-                st.text(text)
-
-
-def _thinking_label(thinking: Thinking | None) -> str:
-    if thinking is None:
-        return "Thinking"
-    facts = [f"{thinking.seconds:.1f} s" if thinking.seconds is not None else ""]
-    facts.append(f"{thinking.tokens} tokens" if thinking.tokens else "")
-    return " · ".join(["Thinking", *filter(None, facts)])
-
-
-def _scores(hit: SearchHit) -> str:
-    parts = [f"score {hit.score:.4f}"]
-    if hit.bm25_score is not None:
-        parts.append(f"BM25 {hit.bm25_score:.2f} (#{hit.bm25_rank})")
-    if hit.dense_score is not None:
-        parts.append(f"cosine {hit.dense_score:.3f} (#{hit.dense_rank})")
-    return " · ".join(parts)
-
-
-def _draw_sources(container: DeltaGenerator, hits: list[SearchHit]) -> None:
-    """The retrieved chunks beside the answer, numbered as the answer cites them."""
-    container.markdown("**Sources**")
-    for number, hit in enumerate(hits, start=1):
-        with container.expander(f"[{number}] {hit.location}"):
-            st.caption(_scores(hit))
-            st.text(hit.text)
+ICONS = {
+    "done": ":material/check_circle:",
+    "failed": ":material/cancel:",
+    "warning": ":material/warning:",
+    "stopped": ":material/stop_circle:",
+}
+"""Each outcome's icon: only work that went well gets a tick."""
 
 
 def stored(event: Event) -> bool:
@@ -308,12 +55,181 @@ def stored(event: Event) -> bool:
     return not isinstance(event, Token)
 
 
-def draw_log(
-    events: list[Event], container: DeltaGenerator | None = None, *, stopped: bool = False
+def _label(block: Block) -> str:
+    facts = [block.label]
+    if block.kind != "group" and block.status != "running" and block.seconds is not None:
+        facts.append(f"{block.seconds:.1f} s")
+    if block.tokens:
+        facts.append(f"{block.tokens} tokens")
+    return " · ".join(facts)
+
+
+def _thinking(thought: Thought) -> None:
+    if thought.live:
+        st.expander(thought.label, expanded=True).text(thought.text[-TAIL_CHARS:])
+    else:
+        st.expander(thought.label).text(thought.text)
+
+
+def _sources(sources: list[Source]) -> None:
+    st.markdown("**Sources**")
+    for source in sources:
+        with st.expander(f"[{source.number}] {source.location}"):
+            st.caption(source.scores)
+            st.text(source.text)
+
+
+def _body(block: Block) -> None:
+    """What a block holds: its thinking, then its record, or what its node streams."""
+    if thought := block.live_thinking:
+        _thinking(thought)
+    if block.status == "running" and block.kind == "node":
+        if (partial := block.partial) is not None:
+            if partial.content:
+                st.markdown(partial.content[-TAIL_CHARS:])
+            for name, value in partial.fields:
+                st.caption(f"{name}: {value[-TAIL_CHARS:]}")
+        elif block.stream:
+            st.markdown(block.stream[-TAIL_CHARS:])
+    if block.body:
+        st.markdown(block.body)
+    if block.bullets:
+        st.markdown("\n".join(f"- {bullet}" for bullet in block.bullets))
+    for code in block.code:
+        st.code(code.text, language=code.language, wrap_lines=True)
+    for source in block.sources:
+        st.markdown(f"**[{source.number}]** `{source.location}` · {source.scores}")
+    for note in block.notes:
+        st.caption(note)
+
+
+@dataclass
+class _Slot:
+    """Where one block is drawn, and the version drawn there."""
+
+    place: DeltaGenerator
+    version: int = -1
+    children: DeltaGenerator | None = None
+    child_slots: dict[int, _Slot] = field(default_factory=dict)
+
+
+class TurnPainter:
+    """Draws one turn into a container, redrawing only what changed since the last paint.
+
+    Args:
+        container: Where to draw.
+        live: True while the run streams: the trace is open and blocks at work show
+            their stream; False for a finished turn, drawn folded.
+        open_trace: Draw the trace open even so (a checkpoint's steps on Threads).
+    """
+
+    def __init__(
+        self, container: DeltaGenerator, *, live: bool = True, open_trace: bool = False
+    ) -> None:
+        self.live, self.open_trace = live, live or open_trace
+        with container:
+            self._head = st.empty()
+            self._summary = st.empty()
+            self._trace_place = st.empty()
+        self._head_key: tuple[Any, ...] | None = None
+        self._summary_text = ""
+        self._trace: DeltaGenerator | None = None
+        self._slots: dict[int, _Slot] = {}
+
+    def paint(self, turn: Turn, now: float | None = None) -> None:
+        """Bring the drawing up to date with `turn`; `now` ticks a running turn's clock."""
+        key = (id(turn.answer), len(turn.errors), turn.stopped, turn.running, len(turn.revisions))
+        if key != self._head_key:
+            self._head_key = key
+            with self._head.container():
+                _head(turn)
+        summary = turn.summary((now or time.time()) if turn.running else None)
+        if summary != self._summary_text:
+            self._summary_text = summary
+            self._summary.caption(summary)
+        if not turn.blocks and self._trace is None:
+            return
+        if self._trace is None:
+            self._trace = self._trace_place.expander(
+                "How it got there", expanded=self.open_trace, icon=":material/account_tree:"
+            )
+        self._paint(turn.blocks, self._trace, self._slots)
+
+    def _paint(self, blocks: list[Block], where: DeltaGenerator, slots: dict[int, _Slot]) -> None:
+        for block in blocks:
+            slot = slots.get(block.id)
+            if slot is None:
+                slot = slots[block.id] = _Slot(where.empty())
+            if slot.version != block.version:
+                slot.version = block.version
+                slot.children, slot.child_slots = self._draw(block, slot.place), {}
+            if block.children and slot.children is not None:
+                self._paint(block.children, slot.children, slot.child_slots)
+        for gone in set(slots) - {block.id for block in blocks}:  # a node that showed nothing
+            slots.pop(gone).place.empty()
+
+    def _draw(self, block: Block, place: DeltaGenerator) -> DeltaGenerator | None:
+        """Draw a block in its place; returns where its children go."""
+        if block.status == "running":
+            frame = place.status(_label(block), state="running", expanded=self.live, type="step")
+        else:
+            frame = place.expander(_label(block), icon=ICONS[block.status], type="step")
+        with frame:
+            _body(block)
+            return st.container() if block.kind == "group" else None
+
+
+def _head(turn: Turn) -> None:
+    """The answer with its copy button and sources, then what went wrong and how to fix it."""
+    if (answer := turn.answer) is not None:
+        with st.container(border=True):
+            if answer.thinking is not None:
+                _thinking(answer.thinking)
+            if turn.sources:
+                text, sources = st.columns([3, 2])
+                text.markdown(answer.text)
+                with sources:
+                    _sources(turn.sources)
+            else:
+                st.markdown(answer.text)
+        with st.popover("Copy", icon=":material/content_copy:"):
+            st.code(answer.text, language="markdown", wrap_lines=True)
+        for note in answer.notes:
+            st.warning(note, icon=":material/warning:")
+    for problem in turn.errors:
+        fix = f"\n\n**Fix:** {problem.fix}" if problem.fix else ""
+        st.error(f"{problem.message}{fix}", icon=":material/error:")
+    if turn.stopped:
+        st.warning(STOPPED, icon=":material/stop_circle:")
+    if len(turn.revisions) > 1 and not turn.running:
+        with st.expander("Revisions side by side"):
+            for column, (heading, text) in zip(
+                st.columns(len(turn.revisions)), turn.revisions, strict=True
+            ):
+                column.markdown(f"**{heading}**")
+                column.markdown(text)
+
+
+def draw_turn(
+    turn: Turn, container: DeltaGenerator | None = None, *, open_trace: bool = False
 ) -> None:
-    """Draw a stored run log, collapsed; `stopped` marks the nodes it interrupted."""
-    run = LiveRun(container or st.container(), live=False)
-    for event in events:
-        run.handle(event)
-    if stopped:
-        run.stopped()
+    """Draw a finished turn, its trace folded unless `open_trace`."""
+    TurnPainter(container or st.container(), live=False, open_trace=open_trace).paint(turn)
+
+
+def follow(run: Run, container: DeltaGenerator) -> None:
+    """Draw a live run from its first event and keep drawing it, at most every
+    `FLUSH_INTERVAL_S`, until it ends (or a click ends this script run: the run goes on)."""
+    painter, view = TurnPainter(container), TurnView(run.title)
+    seen, drawn_at = 0, 0.0
+    while True:
+        events, done = run.follow(seen, FLUSH_INTERVAL_S)
+        if done:
+            return
+        seen += len(events)
+        view.extend(events)
+        # Drawn when a burst of events pauses, or every interval: the clock ticks in the
+        # summary, and each draw is where Streamlit can end this script run for a click.
+        if not events or time.monotonic() - drawn_at >= FLUSH_INTERVAL_S:
+            painter.paint(view.turn, time.time())
+            drawn_at = time.monotonic()

@@ -1,10 +1,17 @@
-"""Rendering the event stream in a terminal, for people (`rich`) and for machines (NDJSON)."""
+"""Rendering a run in a terminal, for people (`rich`) and for machines (NDJSON).
+
+`HumanRenderer` folds the events into the view model (`ui.view`) and prints what it
+shows, in the order it happens: each block once it is done (a specialist's nested
+under it), prose and thinking as they stream, a spinner with the title a structured
+reply is writing, then the answer, its notes and the problems with their fixes. A
+terminal cannot redraw, so what streamed is printed once, and a retry says the text
+starts again.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TextIO
 
 from rich.console import Console
@@ -13,63 +20,24 @@ from rich.status import Status
 from rich.syntax import Syntax
 from rich.text import Text
 
-from graphs.events import (
-    CodeAttemptEvent,
-    CodeFeedbackEvent,
-    CodeRunEvent,
-    CritiqueEvent,
-    DraftEvent,
-    ErrorEvent,
-    Event,
-    FinalAnswer,
-    GroundingEvent,
-    NodeFinished,
-    NodeStarted,
-    ReasoningStepEvent,
-    RepairEvent,
-    RerankEvent,
-    RetrievalEvent,
-    RetryEvent,
-    RouteEvent,
-    RunFinished,
-    Token,
-    ToolCallEvent,
-    ToolResultEvent,
-)
+from graphs.events import Event
+from ui.view import Block, TurnView, shown_path, shown_source
 
 __all__ = ["HumanRenderer", "JsonRenderer", "shown_path", "shown_source"]
 
-_WORKING = {
-    "reason": "thinking…",
-    "reflect": "reviewing…",
-    "write": "writing code…",
-    "execute": "running the tests…",
-    "retrieve": "searching your documents…",
-    "rerank": "reranking the passages…",
-    "check": "checking the answer against its sources…",
-    "route": "choosing a specialist…",
-    "review": "reviewing the answer…",
-    "direct": "replying…",
-    "use_tool": "running the tool…",
+STYLES = {
+    "step": "bold cyan",
+    "draft": "bold cyan",
+    "code": "bold cyan",
+    "route": "bold blue",
+    "sources": "bold blue",
+    "tool": "bold yellow",
+    "critique": "bold magenta",
+    "check": "bold magenta",
+    "reflection": "bold magenta",
+    "tests": "bold green",
 }
-"""What the spinner says while a node that streams no readable text works."""
-
-_DRAFTING = ("generate", "answer")
-"""Nodes whose tokens are a draft of the answer, streamed as they come (reflexion, rag)."""
-
-
-def shown_path(path: str) -> str:
-    """A path as people want to read it: relative to the working folder when it is inside it."""
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:  # elsewhere on disk (or a relative path already): as it is
-        return path
-
-
-def shown_source(source: str, page: int | None) -> str:
-    """`path`, or `path, page 3`, with the path as `shown_path` writes it."""
-    where = shown_path(source)
-    return where if page is None else f"{where}, page {page}"
+"""How each kind of block's title is printed; a failed block's is red, a wanting one's yellow."""
 
 
 def _clip(text: str, lines: int = 12) -> str:
@@ -97,215 +65,174 @@ class JsonRenderer:
 
 
 class HumanRenderer:
-    """Steps as they complete, a live token count while one is being written, then the answer."""
+    """Blocks as they complete, prose as it streams, a spinner for a structured reply, then
+    the answer."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.view = TurnView()
         self.status: Status | None = None
-        self.tokens = 0
-        self.answer_streamed = False
-        self.thinking_shown = False
-        # The run's question, once a node has written it: a search query is shown when it differs.
-        self.question: str | None = None
+        self.printed: set[int] = set()  # finished blocks printed, and specialists headed
+        self.streamed: dict[int, str] = {}  # prose printed as it streamed, by block
+        self.thought: dict[int, int] = {}  # characters of thinking printed, by block
+        self.noted: dict[int, int] = {}  # notes printed while a block was at work
+        self.last_prose: int | None = None  # the block whose prose was printed last
+        self.answered: object = None  # the answer printed
+        self.problems = 0
+        self.summed = False
+        self.line_open = False  # streamed text ended mid-line
 
     def __call__(self, event: Event) -> None:
-        thinking = isinstance(event, Token) and event.thinking
-        if self.thinking_shown and not thinking:
-            self.console.print()  # the thinking is over: what follows starts on its own line
-        self.thinking_shown = thinking
-        match event:
-            case Token(text=text, thinking=True):
-                self._stop_spin()
-                self.console.print(Text(text, style="dim italic"), end="", soft_wrap=True)
-            case NodeStarted(node="final_answer"):
-                self._stop_spin()
-                self.console.print("\n[bold green]Answer[/]")
-            case NodeStarted(node=node) if node in _DRAFTING:
-                self._stop_spin()
-                self.console.print("\n[bold cyan]Draft[/]")
-            case NodeStarted(node=node) if node in _WORKING:
-                self.tokens = 0
-                self._spin(_WORKING[node])
-            case NodeFinished(update={"question": str(question)}):
-                self.question = question
-            case Token(node=node, text=text) if node == "final_answer" or node in _DRAFTING:
-                self.answer_streamed = True
-                self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
-            case Token(node=node, text=text):
-                self.tokens += max(1, len(text) // 4)
-                self._spin(f"{_WORKING.get(node, 'working…')} ~{self.tokens} tokens")
-            case DraftEvent(draft=draft):
-                self.console.print(f"\n[dim](draft {draft.iteration}, {draft.seconds:.1f} s)[/]")
-                self.answer_streamed = False
-            case ToolCallEvent(tool=tool, tool_input=arguments, cached=cached):
-                self._stop_spin()
-                again = " [dim](asked before: its earlier result)[/]" if cached else ""
-                self.console.print(f"[bold yellow]Tool · {escape(tool)}[/]{again}")
-                if tool == "run_python" and isinstance(arguments.get("code"), str):
-                    self.console.print(Syntax(arguments["code"], "python"))
-                else:
-                    self.console.print(
-                        escape(json.dumps(arguments, ensure_ascii=False)), highlight=False
-                    )
-            case ToolResultEvent(result=result, ok=ok):
-                self._stop_spin()
-                style = "dim" if ok else "red"
-                self.console.print(Text(_clip(result), style=style))
-            case RouteEvent(decision=decision):
-                self._stop_spin()
-                self.console.print(
-                    f"[bold blue]Route · {decision.specialist}[/] [dim]{escape(decision.reason)}[/]"
-                )
-            case CritiqueEvent(node="review", critique=critique):
-                self._stop_spin()
-                verdict = "satisfied" if critique.done or not critique.issues else "sent back"
-                self.console.print(
-                    f"\n[bold magenta]Review · score {critique.score}/10 · {verdict}[/]"
-                )
-                for issue in critique.issues:
-                    self.console.print(f"  - {escape(issue)}", highlight=False)
-            case CritiqueEvent(iteration=iteration, critique=critique):
-                self._stop_spin()
-                verdict = "satisfied" if critique.done else "revise"
-                self.console.print(
-                    f"[bold magenta]Critique {iteration} · score {critique.score}/10 · {verdict}[/]"
-                )
-                for issue in critique.issues:
-                    self.console.print(f"  - {escape(issue)}", highlight=False)
-            case RetrievalEvent():
-                self._stop_spin()
-                self._retrieval(event)
-            case GroundingEvent(verdict=verdict):
-                self._stop_spin()
-                if verdict.grounded:
-                    count = len(verdict.claims)
-                    claims = f"{count} claim{'' if count == 1 else 's'} supported"
-                    supported = f" ({claims})" if count else ""
-                    self.console.print(f"[bold magenta]Check · grounded[/][dim]{supported}[/]")
-                else:
-                    self.console.print("[bold magenta]Check · not grounded[/]")
-                    for problem in verdict.problems:
-                        self.console.print(f"  - {escape(problem)}", highlight=False)
-            case CodeAttemptEvent(attempt=attempt):
-                self._stop_spin()
-                self.console.print(
-                    f"\n[bold cyan]Attempt {attempt.number}[/] [dim]({attempt.seconds:.1f} s)[/]"
-                )
-                if attempt.explanation:
-                    self.console.print(escape(attempt.explanation), highlight=False)
-                self.console.print(Syntax(attempt.code or "# (no code)", "python"))
-                self.console.print(
-                    f"[dim]tests: {'yours' if attempt.tests_from == 'user' else 'its own'}[/]"
-                )
-            case CodeRunEvent(run=run):
-                self._stop_spin()
-                passed = sum(r.passed for r in run.results)
-                colour = "green" if run.passed else "red"
-                self.console.print(
-                    f"[{colour}]Tests: {passed} of {len(run.results)} passed[/] "
-                    f"[dim]({run.sandbox.duration_s:.2f} s, {run.sandbox.isolation})[/]"
-                )
-                if run.error:
-                    self.console.print(f"  [red]{escape(run.error)}[/]")
-                for result in run.results:
-                    if not result.passed:
-                        self.console.print(
-                            f"  [red]FAIL[/] {escape(result.name)}: {escape(result.message)}"
-                        )
-            case CodeFeedbackEvent(feedback=feedback):
-                self._stop_spin()
-                self.console.print(f"[bold magenta]Reflection[/] {escape(feedback.diagnosis)}")
-                for change in feedback.changes:
-                    self.console.print(f"  - {escape(change)}", highlight=False)
-            case ReasoningStepEvent(step=step):
-                self._stop_spin()
-                if step.kind == "error":  # the ErrorEvent that follows says what and how to fix
-                    self.console.print(
-                        f"[bold red]Step {step.index} · failed[/] ({step.seconds:.1f} s)"
-                    )
-                    return
-                tokens = f", {step.output_tokens} tokens" if step.output_tokens else ""
-                repaired = f", repaired x{step.attempts - 1}" if step.attempts > 1 else ""
-                self.console.print(
-                    f"[bold cyan]Step {step.index} · {escape(step.title)}[/] "
-                    f"[dim]({step.seconds:.1f} s{tokens}{repaired})[/]"
-                )
-                self.console.print(escape(step.content), highlight=False)
-            case RetryEvent(attempt=attempt, error=error, delay_s=delay):
-                self._restart_answer()
-                self.console.print(
-                    f"[yellow]model call failed ({escape(error)}); retry {attempt} in {delay:.1f} s[/]"
-                )
-            case RepairEvent(problem=problem):
-                self._restart_answer()
-                self.console.print(
-                    f"[yellow]invalid JSON ({escape(problem)}); asking the model to fix it[/]"
-                )
-            case FinalAnswer(node=node, answer=answer, thinking_seconds=seconds, note=note):
-                self._stop_spin()
-                if node != "final_answer":  # written by a node that streams no answer of its own
-                    self.console.print("\n[bold green]Answer[/]")
-                if not self.answer_streamed or node != "final_answer":
-                    # soft_wrap: as the streamed tokens are, so no hard breaks land inside a path.
-                    self.console.print(answer, markup=False, highlight=False, soft_wrap=True)
-                else:
-                    self.console.print()
-                if note:
-                    self.console.print(f"[yellow]{note}[/]")
-                if seconds is not None:
-                    self.console.print(f"\n[dim]Thought for {seconds:.1f} s[/]")
-            case ErrorEvent(error=error):
-                self._stop_spin()
-                self.console.print(f"[bold red]Error:[/] {escape(error.message)}")
-                if error.hint:
-                    self.console.print(f"[bold]Fix:[/] {escape(error.hint)}")
-            case RunFinished():
-                self._stop_spin()
+        self.view.apply(event)
+        turn = self.view.turn
+        for block, depth in _walk(turn.blocks, 0):
+            if block.kind == "group":
+                if block.id not in self.printed and block.children:
+                    self.printed.add(block.id)
+                    self._print(f"\n{'  ' * depth}[bold]{escape(block.node)}[/]")
+            elif block.status == "running" and block.kind == "node":
+                self._at_work(block, "  " * depth)
+            elif block.status == "running":  # a tool at work: printed with its result
+                self._spin(f"{block.label} …")
+            elif block.id not in self.printed:
+                self.printed.add(block.id)
+                self._block(block, depth)
+        if turn.answer is not None and turn.answer is not self.answered:
+            self.answered = turn.answer
+            self._answer()
+        for problem in turn.errors[self.problems :]:
+            self._print(f"[bold red]Error:[/] {escape(problem.message)}")
+            if problem.fix:
+                self._print(f"[bold]Fix:[/] {escape(problem.fix)}")
+        self.problems = len(turn.errors)
+        if not turn.running and not self.summed:
+            self.summed = True
+            self._print(f"[dim]{escape(turn.summary())}[/]")
 
-    def _retrieval(self, event: RetrievalEvent) -> None:
-        """The sources found: what was searched for when it is not the question, then each hit."""
-        found = f"{len(event.hits)} source{'s' if len(event.hits) != 1 else ''}"
-        if isinstance(event, RerankEvent):
-            # The reranked sources replace the recalled ones: these are what [n] cites.
-            found += (
-                f" of {event.candidates}, {event.model or event.reranker}, {event.seconds:.2f} s"
-            )
-        self.console.print(f"\n[bold blue]Sources[/] [dim]({found}, {event.mode})[/]")
-        if event.query.strip() != (self.question or "").strip():
-            self.console.print(f"[dim]searched for:[/] {escape(_one_line(event.query))}")
-        if event.note:
-            self.console.print(f"[yellow]{escape(event.note)}[/]")
-        for number, hit in enumerate(event.hits, start=1):
-            score = f"{hit.score:.4f}"
-            if hit.recall_rank is not None:
-                rerank = "—" if hit.rerank_score is None else f"{hit.rerank_score:.3f}"
-                score = f"rerank {rerank} · search #{hit.recall_rank} {score}"
-            self.console.print(
-                f"[cyan]{escape(f'[{number}]')}[/] {escape(shown_source(hit.source, hit.page))}  "
-                f"[dim]{score}[/]",
+    # ---------------------------------------------------------------- at work --
+
+    def _at_work(self, block: Block, pad: str) -> None:
+        """What a node at work streams: thinking and prose printed, a structured reply spun."""
+        shown = self.streamed.get(block.id, "")
+        if len(block.stream) < len(shown) or len(block.thinking_stream) < self.thought.get(
+            block.id, 0
+        ):  # a retry or a repair: what streamed is void
+            if shown:
+                self._print("\n[dim](the answer starts again)[/]")
+            self.streamed[block.id], self.thought[block.id] = "", 0
+            shown = ""
+        for note in block.notes[self.noted.get(block.id, 0) :]:
+            self._print(f"[yellow]{escape(note)}[/]")
+        self.noted[block.id] = len(block.notes)
+        if (new := block.thinking_stream[self.thought.get(block.id, 0) :]) != "":
+            self._stream(Text(new, style="dim italic"))
+            self.thought[block.id] = len(block.thinking_stream)
+        partial = block.partial
+        if partial is not None:  # structured: its title in the spinner, never its JSON
+            self._spin(f"{partial.title or block.node} … ~{max(1, len(block.stream) // 4)} tokens")
+        elif block.stream and block.stream != shown:
+            if not shown:
+                self._print(f"\n{pad}[dim]{escape(block.node)}[/]")
+            self._stream(Text(block.stream[len(shown) :]))
+            self.streamed[block.id], self.last_prose = block.stream, block.id
+
+    def _stream(self, text: Text) -> None:
+        self._stop_spin()
+        self.console.print(text, end="", soft_wrap=True)
+        self.line_open = not text.plain.endswith("\n")
+
+    # -------------------------------------------------------------- finished --
+
+    def _block(self, block: Block, depth: int) -> None:
+        """A finished block: its title and facts, then what it holds."""
+        pad = "  " * depth
+        style = {"failed": "bold red", "warning": "bold yellow"}.get(
+            block.status, STYLES.get(block.kind, "bold")
+        )
+        facts = [f"{block.seconds:.1f} s" if block.seconds is not None else ""]
+        facts.append(f"{block.tokens} tokens" if block.tokens else "")
+        streamed = self.streamed.get(block.id, "").strip()
+        if streamed and streamed == block.body.strip():  # its text is on screen already
+            fact = ", ".join(f for f in [block.title.lower(), *facts] if f)
+            self._print(f"\n{pad}[dim]({escape(fact)})[/]")
+            return
+        fact = ", ".join(f for f in facts if f)
+        title = f"{pad}[{style}]{escape(block.title)}[/]"
+        self._print(title + (f" [dim]({escape(fact)})[/]" if fact else ""))
+        for note in block.notes[self.noted.get(block.id, 0) :]:
+            self._print(f"{pad}[dim]{escape(note)}[/]")
+        if block.body:
+            self._print(pad + escape(block.body), highlight=False)
+        for bullet in block.bullets:
+            self._print(f"{pad}  - {escape(bullet)}", highlight=False)
+        for code in block.code:
+            if code.language == "python":
+                self._print(Syntax(code.text, "python"))
+            else:
+                style = "red" if block.status == "failed" and code is block.code[-1] else "dim"
+                self._print(Text(_clip(code.text), style=style))
+        for source in block.sources:
+            self._print(
+                f"{pad}[cyan]{escape(f'[{source.number}]')}[/] {escape(source.location)}  "
+                f"[dim]{escape(source.scores)}[/]",
                 highlight=False,
             )
             # One line of preview, cut at the terminal's edge rather than wrapped.
-            self.console.print(
-                Text("    " + _one_line(hit.text), style="dim"), no_wrap=True, overflow="ellipsis"
+            self._print(
+                Text(f"{pad}    {_one_line(source.text)}", style="dim"),
+                no_wrap=True,
+                overflow="ellipsis",
             )
 
-    def _restart_answer(self) -> None:
-        """A failed call's partial answer stays on screen: end its line before the new attempt."""
-        if self.answer_streamed:
-            self.console.print("\n[dim](the answer starts again)[/]")
-            self.answer_streamed = False
+    def _answer(self) -> None:
+        turn = self.view.turn
+        answer = turn.answer
+        assert answer is not None
+        on_screen = self.last_prose is not None and not any(
+            b.id == self.last_prose for b, _ in _walk(turn.blocks, 0)
+        )
+        if (
+            on_screen
+            and self.streamed.get(self.last_prose or -1, "").strip() == answer.text.strip()
+        ):
+            self._print()  # streamed by the node that wrote it: end its line
+        else:
+            self._print("\n[bold green]Answer[/]")
+            # soft_wrap: as streamed text is, so no hard breaks land inside a path.
+            self._print(answer.text, markup=False, highlight=False, soft_wrap=True)
+        for note in answer.notes:
+            self._print(f"[yellow]{escape(note)}[/]")
+        if answer.thought_for is not None:
+            self._print(f"\n[dim]Thought for {answer.thought_for:.1f} s[/]")
+
+    # ------------------------------------------------------------- terminal --
+
+    def _print(self, *objects: object, **options: object) -> None:
+        """Print a line; after text that streamed and ended mid-line, on a line of its own."""
+        self._stop_spin()
+        if self.line_open:
+            self.console.print()
+            self.line_open = False
+            if not objects:
+                return
+        self.console.print(*objects, **options)  # type: ignore[arg-type]
 
     def _spin(self, text: str) -> None:
         if not self.console.is_terminal:
             return
         if self.status is None:
-            self.status = self.console.status(text)
+            self.status = self.console.status(escape(text))
             self.status.start()
         else:
-            self.status.update(text)
+            self.status.update(escape(text))
 
     def _stop_spin(self) -> None:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+def _walk(blocks: Iterable[Block], depth: int) -> Iterable[tuple[Block, int]]:
+    for block in blocks:
+        yield block, depth
+        yield from _walk(block.children, depth + 1)

@@ -10,26 +10,27 @@ from ui._resources import app_settings, health, shared_checkpointer
 
 __all__ = ["draw_sidebar"]
 
+_PROVIDERS = {"ollama": "Ollama", "openai": "OpenAI-compatible (vLLM)"}
+
 
 def draw_sidebar() -> Settings:
-    """Draw the sidebar and return the settings this session's choices make."""
+    """Draw the sidebar and return the settings this session's choices make.
+
+    The widgets take their values from the session's state (`ui._session` sets them,
+    from a thread's checkpoints when the session opened one), so no default is given here.
+    """
     base = get_settings()
+    state = st.session_state
     with st.sidebar:
         st.header("Model")
-        providers = ["ollama", "openai"]
         provider = st.selectbox(
-            "Provider",
-            providers,
-            index=providers.index(base.provider),
-            format_func=lambda p: {"ollama": "Ollama", "openai": "OpenAI-compatible (vLLM)"}[p],
-            key="provider",
+            "Provider", list(_PROVIDERS), format_func=_PROVIDERS.__getitem__, key="provider"
         )
-        probe = app_settings(provider=provider)
-        found = health(probe)
-        models = list(dict.fromkeys([base.model, *found.models]))
+        found = health(app_settings(provider=provider))
+        models = list(dict.fromkeys([state.model, base.model, *found.models]))
         model = st.selectbox("Model", models, key="model", help="Listed from the model server.")
-        temperature = st.slider("Temperature", 0.0, 2.0, base.temperature, 0.05, key="temperature")
-        max_steps = st.number_input("Step cap", 1, 200, base.max_steps, key="max_steps")
+        temperature = st.slider("Temperature", 0.0, 2.0, step=0.05, key="temperature")
+        max_steps = st.number_input("Step cap", 1, 200, key="max_steps")
         settings = app_settings(
             provider=provider,
             model=model,
@@ -51,6 +52,6 @@ def draw_sidebar() -> Settings:
                 "Set `MULL_CHECKPOINTER=sqlite:///.mull/threads.db` to keep them.",
                 icon=":material/warning:",
             )
-    st.session_state.settings = settings
-    st.session_state.server_ok = server.ok
+    state.settings = settings
+    state.server_ok = server.ok
     return settings

@@ -1,14 +1,16 @@
-"""Drawing a graph's checkpointed state: its conversation and its steps."""
+"""Drawing a thread's checkpointed state: its conversation and its steps, as turns."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 
-__all__ = ["draw_conversation", "draw_values", "shorten"]
+from ui._live import draw_turn
+from ui.view import Turn, conversation, state_turn
+
+__all__ = ["draw_conversation", "draw_question", "draw_turns", "draw_values", "shorten"]
 
 PREVIEW_CHARS = 2000
 """How much of a long message is drawn before the rest is folded away."""
@@ -19,42 +21,40 @@ def shorten(text: str, limit: int = PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
-def _step_title(message: AIMessage) -> str:
-    try:
-        return json.loads(message.text)["title"]
-    except (ValueError, KeyError, TypeError):
-        return "step"
+def draw_question(text: str) -> None:
+    """A question as the user's chat message."""
+    with st.chat_message("user"):
+        st.markdown(shorten(text))
+
+
+def draw_turns(turns: list[Turn]) -> None:
+    """Finished turns as a chat: each question, then its answer and how it got there."""
+    for turn in turns:
+        if turn.question is not None:
+            draw_question(turn.question)
+        with st.chat_message("assistant"):
+            draw_turn(turn)
 
 
 def draw_conversation(messages: list[BaseMessage]) -> None:
-    """Draw a thread's messages as a chat: questions, collapsed steps, answers."""
-    for message in messages:
-        if isinstance(message, HumanMessage):
-            with st.chat_message("user"):
-                st.markdown(shorten(message.text))
-        elif isinstance(message, AIMessage) and message.name == "reasoning_step":
-            with st.chat_message("assistant"), st.expander(_step_title(message)):
-                st.code(message.text, language="json", wrap_lines=True)
-        elif isinstance(message, AIMessage):
-            with st.chat_message("assistant"):
-                st.markdown(message.text)
+    """Draw a thread's checkpointed messages as a chat of finished turns."""
+    draw_turns(conversation(messages))
 
 
 def draw_values(values: dict[str, Any]) -> None:
-    """Draw a state: its steps as collapsible blocks, its conversation, and any other keys."""
-    if steps := values.get("steps"):
-        st.subheader("Steps of the run")
-        for step in steps:
-            tokens = f" · {step.output_tokens} tokens" if step.output_tokens else ""
-            with st.expander(f"Step {step.index} · {step.title} · {step.seconds:.1f} s{tokens}"):
-                st.markdown(step.content)
+    """Draw a state: its steps and answer as a turn, its conversation, and any other keys."""
+    turn = state_turn(values)
+    if turn.blocks:
+        st.subheader("Steps so far")
+        turn.answer = None  # the conversation below holds it
+        draw_turn(turn, open_trace=True)
     if messages := values.get("messages"):
         st.subheader("Conversation")
         draw_conversation(messages)
     rest = {
         key: getattr(value, "model_dump", lambda v=value: v)()
         for key, value in values.items()
-        if key not in ("steps", "messages")
+        if key not in ("steps", "messages", "answer")
     }
     if rest:
         st.subheader("Other state")

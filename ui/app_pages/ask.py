@@ -1,0 +1,151 @@
+"""Ask: pick a graph, ask a question; the answer comes first, and how it got there streams live.
+
+A run executes in a worker (`ui._runs`), not in this script: a click, a rerun, a
+reload or a second tab draws the thread's finished turns, then follows its live run
+from its first event. Only the Stop button stops a run; a question sent while one
+is going is refused with a message.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from agents.reasoner import validate_question
+from agents.router import SPECIALISTS
+from core.errors import InvalidInput
+from graphs import list_graphs, stream_events
+from graphs.threads import thread_config
+from ui._live import draw_turn, follow
+from ui._resources import compiled_graph
+from ui._runs import Busy, Run
+from ui._session import choices_metadata, new_thread, runs, session_settings, thread_graph
+from ui._state_view import draw_question, draw_turns
+from ui.view import build_turn, conversation
+
+WELCOME = """\
+**Ask mull anything.** Your question runs on the model in the sidebar, on this machine.
+The answer comes first; *How it got there* opens below it to show each step as it happens.
+
+Pick a graph above: **supervisor** hands each question to the right specialist,
+**reasoning** thinks step by step, **reflexion** drafts and critiques, **code** writes and
+tests a solution, **rag** answers from your indexed documents. Each thread keeps its graph;
+*New thread* starts afresh, and the Threads page travels back through a thread's steps.
+"""
+
+settings = session_settings()
+state = st.session_state
+registry = runs()
+specs = {spec.name: spec for spec in list_graphs()}
+
+
+def _graph_chosen() -> None:
+    state.graph = state.graph_name
+    new_thread()  # a thread belongs to one graph
+
+
+def _specialist_chosen() -> None:
+    state.specialist_choice = state.specialist
+
+
+top = st.columns([3, 1.3, 1], vertical_alignment="bottom")
+state.graph_name = state.graph  # widget keys vanish on other pages: the choice lives on
+top[0].selectbox(
+    "Graph",
+    list(specs),
+    format_func=lambda name: f"{name} — {specs[name].description}",
+    key="graph_name",
+    on_change=_graph_chosen,
+)
+specialist = None
+# A placeholder either way: while a run streams, this script run does not end, and an
+# element it does not redraw would stay on the page, greyed out, until it does.
+specialist_place = top[1].empty()
+if state.graph == "supervisor":
+    state.specialist = state.specialist_choice
+    specialist = specialist_place.selectbox(
+        "Specialist",
+        [None, *SPECIALISTS],
+        format_func=lambda name: "auto (the router picks)" if name is None else name,
+        key="specialist",
+        on_change=_specialist_chosen,
+        help="Hand every question to this specialist instead of letting the router choose.",
+    )
+top[2].button("New thread", use_container_width=True, on_click=new_thread)
+thread_id = state.thread_id
+st.query_params["thread"] = thread_id
+graph = compiled_graph(state.graph, settings)
+st.caption(f"Thread `{thread_id}` · model `{settings.model}` on {settings.provider}")
+
+# The thread so far: what this process ran, after what its checkpoints held before.
+thread_runs = registry.runs(thread_id)
+older = conversation(graph.get_state(thread_config(thread_id)).values.get("messages", []))
+if thread_runs:
+    older = older[: thread_runs[0].prior_turns]
+draw_turns(older)
+for run in thread_runs:
+    if run.done:
+        draw_question(run.title)
+        with st.chat_message("assistant"):
+            draw_turn(build_turn(run.events, question=run.title, stopped=run.stopped))
+live = registry.live(thread_id)
+welcome = st.empty()
+
+
+def _ask(question: str) -> Run | str:
+    """Start a run for the question, or say why not."""
+    try:
+        text = validate_question(question, max_chars=settings.max_question_chars)
+    except InvalidInput as exc:
+        return f"{exc.message} {exc.hint}"
+    bound = thread_graph(thread_id)
+    if bound and bound != state.graph:
+        return (
+            f"This thread belongs to the **{bound}** graph, so it cannot go on with "
+            f"**{state.graph}**: pick {bound} again, or start a New thread."
+        )
+    if not state.server_ok:
+        return "The model server is not ready; the sidebar says why and how to fix it."
+    run_input = {"question": text} | ({"specialist": specialist} if specialist else {})
+    config = thread_config(thread_id) | {"metadata": choices_metadata(settings, specialist)}
+    name = state.graph
+    try:
+        return registry.start(
+            thread_id,
+            name,
+            text,
+            lambda: stream_events(graph, run_input, config, graph_name=name),
+            prior_turns=len(older),
+        )
+    except Busy as exc:
+        return str(exc)
+
+
+question = st.chat_input("Ask a question", max_chars=settings.max_question_chars)
+refusal = None
+if question is not None:
+    if live is not None:
+        refusal = "A run is still going on this thread: wait for its answer, or Stop it first."
+    else:
+        started = _ask(question)
+        refusal, live = (started, None) if isinstance(started, str) else (None, started)
+if live is None:
+    if not older and not thread_runs:
+        welcome.markdown(WELCOME)
+    if refusal:
+        st.warning(refusal, icon=":material/block:")
+    st.stop()
+
+draw_question(live.title)
+with st.chat_message("assistant"):
+    st.button(
+        "Stop",
+        key="stop",
+        icon=":material/stop_circle:",
+        on_click=live.stop,
+        help="Stop the run; its checkpoints are kept.",
+    )
+    where = st.container()
+if refusal:
+    st.warning(f"{refusal} Not sent: “{question}”", icon=":material/block:")
+follow(live, where)
+st.rerun()  # drawn again from the run's stored log, with no Stop button
