@@ -8,7 +8,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 
 from agents._stream import current_node, emit
-from core.errors import InvalidInput, MullError
+from core.errors import MullError
+from core.questions import validate_question
 from core.settings import Settings
 from schema import RunError
 
@@ -18,23 +19,7 @@ __all__ = [
     "record_error",
     "start_run",
     "unless_error",
-    "validate_question",
 ]
-
-
-def validate_question(question: object, *, max_chars: int) -> str:
-    """The question, stripped, or `InvalidInput` saying what is wrong with it."""
-    if not isinstance(question, str) or not question.strip():
-        raise InvalidInput(
-            "The question is empty.", hint='Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
-        )
-    question = question.strip()
-    if len(question) > max_chars:
-        raise InvalidInput(
-            f"The question is {len(question):,} characters long; the limit is {max_chars:,}.",
-            hint="Shorten it, or raise MULL_MAX_QUESTION_CHARS (and the model's context window).",
-        )
-    return question
 
 
 def start_run(question: object, settings: Settings, **fresh: Any) -> dict[str, Any]:

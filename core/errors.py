@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schema.errors import RunError, RunErrorKind
+from schema.errors import RunError
+from schema.names import RunErrorKind
 
 __all__ = [
     "InvalidInput",

@@ -11,11 +11,13 @@ import ipaddress
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The choices are this module's API too: what each setting may be.
+from core.choices import Provider, QueryRewrite, RerankerKind, ThinkMode, ToolCalling
 
 __all__ = [
     "ROLES",
@@ -26,12 +28,6 @@ __all__ = [
     "ToolCalling",
     "get_settings",
 ]
-
-Provider = Literal["ollama", "openai"]
-QueryRewrite = Literal["none", "standalone", "hyde"]
-RerankerKind = Literal["none", "cross-encoder", "llm"]
-ToolCalling = Literal["json", "native", "auto"]
-ThinkMode = Literal["auto", "on", "off", "low", "medium", "high"]
 
 
 ROLES = ("reasoner", "generator", "reflector", "coder", "router", "answerer", "checker")
@@ -248,6 +244,27 @@ class Settings(BaseSettings):
     def server_url(self) -> str:
         """The base URL of the configured provider's server."""
         return self.ollama_host if self.provider == "ollama" else self.openai_base_url
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """These settings with a face's choices applied (`--model`, the app's sidebar, ...).
+
+        The one rule every face shares: a `model` is the model of every role, so it
+        clears `role_models` unless they are given too. A None choice is no choice.
+
+        Raises:
+            ValidationError: A choice is not valid for its setting.
+        """
+        update = {name: value for name, value in overrides.items() if value is not None}
+        if not update:
+            return self
+        if "model" in update:
+            update.setdefault("role_models", {})
+        # Validated as if read from the environment; model_copy(update=...) alone would skip that.
+        validated = type(self).model_validate({**self.model_dump(), **update})
+        # Validation merges a dict read from the environment (MULL_ROLE_MODELS) into the one
+        # given, key by key; a choice is the whole value, so it is put back as given.
+        given_dicts = {name: value for name, value in update.items() if isinstance(value, dict)}
+        return validated.model_copy(update=given_dicts)
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 from uuid import uuid4
 
 from fastapi import FastAPI, HTTPException, Request
@@ -35,10 +35,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, field_validator
 
 from core.checkpoints import aclose_checkpointer
 from core.errors import RunError
+from core.questions import validate_question
+from core.settings import get_settings
 from core.thread_runs import Multitask, RunInterrupted, ThreadBusy, ThreadRun
 from graphs import (
     DEFAULT_GRAPH,
@@ -62,12 +64,19 @@ class RunRequest(BaseModel):
 
     graph: str = DEFAULT_GRAPH
     """Which graph runs: one of `graphs.list_graphs()`'s names; the supervisor routes to the others."""
-    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-    """What to ask. The graph checks the rest (e.g. its length) and reports it as an `error` event."""
+    question: str
+    """What to ask: not empty, and at most `MULL_MAX_QUESTION_CHARS` long (HTTP 422 otherwise)."""
     thread_id: str = Field(default_factory=lambda: uuid4().hex)
     """The thread to run in; a new one when omitted. `GET /threads/{thread_id}` reads it back."""
     multitask: Multitask = "reject"
     """When the thread is busy: `reject` (HTTP 409), `enqueue`, `interrupt` or `rollback`."""
+
+    @field_validator("question")
+    @classmethod
+    def _check_question(cls, question: str) -> str:
+        # The check the command line and the app make; its `InvalidInput` is a ValueError,
+        # which FastAPI answers with 422 and the message and fix.
+        return validate_question(question, max_chars=get_settings().max_question_chars)
 
 
 @asynccontextmanager

@@ -10,136 +10,86 @@ Each builder (`build_supervisor_graph`, `build_reasoning_graph`, ...) takes `mod
 (any LangChain chat model), `checkpointer=` and the graph's own typed options.
 Every graph runs sync (`invoke`, `stream`) and async (`ainvoke`, `astream`);
 `stream_events` / `astream_events` turn a run into the typed events below.
+
+Each name is imported from its module when first used, so `import graphs` (or
+`graphs.catalog`) costs nothing until a graph is built or an event read.
 """
 
-from agents.answerer import RagInput, RagOutput, RagState
-from agents.coder import CodeInput, CodeOutput, CodeState
-from agents.generator import ReflexionInput, ReflexionOutput, ReflexionState
-from agents.reasoner import (
-    ReasoningInput,
-    ReasoningOutput,
-    ReasoningState,
-    ReasoningStep,
-)
-from agents.supervisor import SupervisorInput, SupervisorOutput, SupervisorState
-from graphs.code import build_code_graph
-from graphs.events import (
-    CodeAttemptEvent,
-    CodeFeedbackEvent,
-    CodeRunEvent,
-    CritiqueEvent,
-    CustomEvent,
-    DraftEvent,
-    ErrorEvent,
-    Event,
-    FinalAnswer,
-    GroundingEvent,
-    NodeFinished,
-    NodeStarted,
-    ReasoningStepEvent,
-    RepairEvent,
-    RerankEvent,
-    RetrievalEvent,
-    RetryEvent,
-    RouteEvent,
-    RunFinished,
-    RunStarted,
-    Token,
-    ToolCallEvent,
-    ToolResultEvent,
-    astream_events,
-    parse_event,
-    stream_events,
-)
-from graphs.rag import build_rag_graph
-from graphs.reasoning import build_reasoning_graph
-from graphs.reflexion import build_reflexion_graph
-from graphs.registry import (
-    DEFAULT_GRAPH,
-    GraphSpec,
-    aopen_checkpointer,
-    build_graph,
-    get_graph_spec,
-    list_graphs,
-    open_checkpointer,
-)
-from graphs.supervisor import build_supervisor_graph
-from schema import (
-    Citation,
-    CodeAttempt,
-    CodeFeedback,
-    Critique,
-    Draft,
-    RouteDecision,
-    RunError,
-    SearchHit,
-    SpecialistName,
-    StepRecord,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_GRAPH",
-    "Citation",
-    "CodeAttempt",
+from schema.lazy import lazy_names
+
+_EVENTS = (
     "CodeAttemptEvent",
-    "CodeFeedback",
     "CodeFeedbackEvent",
-    "CodeInput",
-    "CodeOutput",
     "CodeRunEvent",
-    "CodeState",
-    "Critique",
     "CritiqueEvent",
     "CustomEvent",
-    "Draft",
     "DraftEvent",
     "ErrorEvent",
     "Event",
     "FinalAnswer",
-    "GraphSpec",
     "GroundingEvent",
     "NodeFinished",
     "NodeStarted",
-    "RagInput",
-    "RagOutput",
-    "RagState",
-    "ReasoningInput",
-    "ReasoningOutput",
-    "ReasoningState",
-    "ReasoningStep",
     "ReasoningStepEvent",
-    "ReflexionInput",
-    "ReflexionOutput",
-    "ReflexionState",
     "RepairEvent",
     "RerankEvent",
     "RetrievalEvent",
     "RetryEvent",
-    "RouteDecision",
     "RouteEvent",
-    "RunError",
     "RunFinished",
     "RunStarted",
-    "SearchHit",
-    "SpecialistName",
-    "StepRecord",
-    "SupervisorInput",
-    "SupervisorOutput",
-    "SupervisorState",
     "Token",
     "ToolCallEvent",
     "ToolResultEvent",
-    "aopen_checkpointer",
-    "astream_events",
-    "build_code_graph",
-    "build_graph",
-    "build_rag_graph",
-    "build_reasoning_graph",
-    "build_reflexion_graph",
-    "build_supervisor_graph",
-    "get_graph_spec",
-    "list_graphs",
-    "open_checkpointer",
     "parse_event",
-    "stream_events",
-]
+)
+_RECORDS = (
+    "Citation",
+    "CodeAttempt",
+    "CodeFeedback",
+    "Critique",
+    "Draft",
+    "RouteDecision",
+    "RunError",
+    "SearchHit",
+    "SpecialistName",
+    "StepRecord",
+)
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(_EVENTS, "schema.events"),
+    **dict.fromkeys(_RECORDS, "schema"),
+    **dict.fromkeys(("DEFAULT_GRAPH",), "graphs.catalog"),
+    **dict.fromkeys(("astream_events", "stream_events"), "graphs.events"),
+    **dict.fromkeys(
+        (
+            "GraphSpec",
+            "aopen_checkpointer",
+            "build_graph",
+            "get_graph_spec",
+            "list_graphs",
+            "open_checkpointer",
+        ),
+        "graphs.registry",
+    ),
+    **dict.fromkeys(("RagInput", "RagOutput", "RagState"), "agents.answerer"),
+    **dict.fromkeys(("CodeInput", "CodeOutput", "CodeState"), "agents.coder"),
+    **dict.fromkeys(("ReflexionInput", "ReflexionOutput", "ReflexionState"), "agents.generator"),
+    **dict.fromkeys(
+        ("ReasoningInput", "ReasoningOutput", "ReasoningState", "ReasoningStep"), "agents.reasoner"
+    ),
+    **dict.fromkeys(
+        ("SupervisorInput", "SupervisorOutput", "SupervisorState"), "agents.supervisor"
+    ),
+    "build_code_graph": "graphs.code",
+    "build_rag_graph": "graphs.rag",
+    "build_reasoning_graph": "graphs.reasoning",
+    "build_reflexion_graph": "graphs.reflexion",
+    "build_supervisor_graph": "graphs.supervisor",
+}
+"""Where each name this package offers is defined."""
+
+__all__ = sorted(_HOMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

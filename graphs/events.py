@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessageChunk
-from langchain_core.runnables import RunnableConfig
-from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import MullError
 from core.thinking import THINKING_FIELD, ThinkingSplitter
@@ -34,6 +32,10 @@ from schema.events import (
     RunStarted,
     Token,
 )
+
+if TYPE_CHECKING:  # for annotations only: reading events needs no LangGraph
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.graph.state import CompiledStateGraph
 
 __all__ = [
     *events.__all__,
@@ -131,15 +133,45 @@ def _durability(graph: CompiledStateGraph) -> str | None:
     return DURABILITY if graph.checkpointer else None
 
 
-def _thread_id(config: RunnableConfig | None) -> str | None:
-    return ((config or {}).get("configurable") or {}).get("thread_id")
-
-
 def _tagged(config: RunnableConfig | None, graph_name: str) -> RunnableConfig:
     # Checkpoints keep the run's metadata, so the threads list can say which graph ran a thread.
     config = dict(config or {})
     config["metadata"] = {**config.get("metadata", {}), "graph": graph_name}
     return config  # type: ignore[return-value]
+
+
+class _Run:
+    """One run's bookkeeping, the same for the sync and the async stream: how to ask
+    LangGraph for it, and the events that open and close it."""
+
+    def __init__(
+        self, graph: CompiledStateGraph, config: RunnableConfig | None, graph_name: str | None
+    ) -> None:
+        self.graph_name = graph_name or graph.get_name()
+        self.thread_id: str | None = ((config or {}).get("configurable") or {}).get("thread_id")
+        self.config = _tagged(config, self.graph_name)
+        self.options: dict[str, Any] = {
+            "stream_mode": STREAM_MODES,
+            "subgraphs": True,
+            "durability": _durability(graph),
+        }
+        self.normaliser = _Normaliser()
+        self.began = time.perf_counter()
+
+    def started(self) -> RunStarted:
+        self.began = time.perf_counter()
+        return RunStarted(graph=self.graph_name, thread_id=self.thread_id)
+
+    def failed(self, exc: BaseException) -> Iterator[Event]:
+        yield self.normaliser.crashed(exc)
+        yield self._finished(ok=False)
+
+    def finished(self) -> RunFinished:
+        return self._finished(ok=not self.normaliser.failed)
+
+    def _finished(self, *, ok: bool) -> RunFinished:
+        seconds = time.perf_counter() - self.began
+        return RunFinished(ok=ok, duration_s=seconds, thread_id=self.thread_id)
 
 
 def stream_events(
@@ -163,24 +195,15 @@ def stream_events(
         An exception from the graph is reported as an `ErrorEvent` and a failed
         `RunFinished`, then raised.
     """
-    thread_id = _thread_id(config)
-    graph_name = graph_name or graph.get_name()
-    config = _tagged(config, graph_name)
-    yield RunStarted(graph=graph_name, thread_id=thread_id)
-    normaliser = _Normaliser()
-    began = time.perf_counter()
+    run = _Run(graph, config, graph_name)
+    yield run.started()
     try:
-        for namespace, mode, payload in graph.stream(
-            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=_durability(graph)
-        ):
-            yield from normaliser.feed(namespace, mode, payload)
+        for namespace, mode, payload in graph.stream(input, run.config, **run.options):
+            yield from run.normaliser.feed(namespace, mode, payload)
     except Exception as exc:
-        yield normaliser.crashed(exc)
-        yield RunFinished(ok=False, duration_s=time.perf_counter() - began, thread_id=thread_id)
+        yield from run.failed(exc)
         raise
-    yield RunFinished(
-        ok=not normaliser.failed, duration_s=time.perf_counter() - began, thread_id=thread_id
-    )
+    yield run.finished()
 
 
 async def astream_events(
@@ -191,22 +214,14 @@ async def astream_events(
     graph_name: str | None = None,
 ) -> AsyncIterator[Event]:
     """The async twin of `stream_events`."""
-    thread_id = _thread_id(config)
-    graph_name = graph_name or graph.get_name()
-    config = _tagged(config, graph_name)
-    yield RunStarted(graph=graph_name, thread_id=thread_id)
-    normaliser = _Normaliser()
-    began = time.perf_counter()
+    run = _Run(graph, config, graph_name)
+    yield run.started()
     try:
-        async for namespace, mode, payload in graph.astream(
-            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=_durability(graph)
-        ):
-            for event in normaliser.feed(namespace, mode, payload):
+        async for namespace, mode, payload in graph.astream(input, run.config, **run.options):
+            for event in run.normaliser.feed(namespace, mode, payload):
                 yield event
     except Exception as exc:
-        yield normaliser.crashed(exc)
-        yield RunFinished(ok=False, duration_s=time.perf_counter() - began, thread_id=thread_id)
+        for event in run.failed(exc):
+            yield event
         raise
-    yield RunFinished(
-        ok=not normaliser.failed, duration_s=time.perf_counter() - began, thread_id=thread_id
-    )
+    yield run.finished()

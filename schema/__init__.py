@@ -3,43 +3,42 @@
 Only the standard library and pydantic are imported here, so anything that reads
 a run (the CLI, the app, an NDJSON log, a test) can do so without loading the
 roles, the model clients or retrieval. The events are in `schema.events`; the
-bounded text types every role's schema uses are in `schema.fields`.
+bounded text types every role's schema uses are in `schema.fields`; the closed
+sets of names (`RunErrorKind`, `SpecialistName`) in `schema.names`, which needs
+no pydantic.
+
+Each name below is imported from its module when first used, so `schema.names`
+can be read without building the records.
 """
 
-from schema.errors import ExplainedError, RunError, RunErrorKind
-from schema.records import (
-    Citation,
-    ClaimCheck,
-    CodeAttempt,
-    CodeFeedback,
-    Critique,
-    Draft,
-    GroundingVerdict,
-    RouteDecision,
-    SpecialistName,
-    StepRecord,
-    Thinking,
-)
-from schema.results import Isolation, SandboxResult, SearchHit, TestResult, TestRun
+from __future__ import annotations
 
-__all__ = [
-    "Citation",
-    "ClaimCheck",
-    "CodeAttempt",
-    "CodeFeedback",
-    "Critique",
-    "Draft",
-    "ExplainedError",
-    "GroundingVerdict",
-    "Isolation",
-    "RouteDecision",
-    "RunError",
-    "RunErrorKind",
-    "SandboxResult",
-    "SearchHit",
-    "SpecialistName",
-    "StepRecord",
-    "TestResult",
-    "TestRun",
-    "Thinking",
-]
+from schema.lazy import lazy_names
+
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(("ExplainedError", "RunError"), "schema.errors"),
+    **dict.fromkeys(("RunErrorKind", "SpecialistName"), "schema.names"),
+    **dict.fromkeys(
+        (
+            "Citation",
+            "ClaimCheck",
+            "CodeAttempt",
+            "CodeFeedback",
+            "Critique",
+            "Draft",
+            "GroundingVerdict",
+            "RouteDecision",
+            "StepRecord",
+            "Thinking",
+        ),
+        "schema.records",
+    ),
+    **dict.fromkeys(
+        ("Isolation", "SandboxResult", "SearchHit", "TestResult", "TestRun"), "schema.results"
+    ),
+}
+"""Where each name this package offers is defined."""
+
+__all__ = sorted(_HOMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

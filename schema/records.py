@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from schema.fields import Paragraph, Sentence
+from schema.names import SpecialistName
 from schema.results import TestRun
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "Draft",
     "GroundingVerdict",
     "RouteDecision",
-    "SpecialistName",
     "StepRecord",
     "Thinking",
 ]
@@ -145,10 +145,6 @@ class CodeAttempt(BaseModel):
     def tests_passed(self) -> int:
         """How many tests passed."""
         return sum(r.passed for r in self.run.results) if self.run else 0
-
-
-SpecialistName = Literal["reasoning", "code", "rag", "direct"]
-"""Who can take a request."""
 
 
 class RouteDecision(BaseModel):

@@ -169,6 +169,15 @@ def test_graphs_lists_the_registry(mull):
     assert result.exit_code == 0 and "reasoning" in result.output
 
 
+def test_the_catalog_the_cli_lists_is_the_registrys():
+    # `mull graphs` and the help read the catalog, which builds nothing; the registry builds.
+    from graphs import catalog, registry
+
+    assert {spec.name: spec.description for spec in registry.list_graphs()} == catalog.GRAPHS
+    assert list(catalog.GRAPHS) == [spec.name for spec in registry.list_graphs()]
+    assert catalog.DEFAULT_GRAPH == registry.DEFAULT_GRAPH
+
+
 def test_thread_continues_with_sqlite(server, mull, tmp_path):
     db = f"sqlite:///{tmp_path}/threads.db"
     server.script(*chain("First", answer="one"))

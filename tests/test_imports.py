@@ -103,3 +103,81 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
     # The walk really covered mull: every package, and the modules the faces import.
     assert set(PACKAGES) <= set(report["imported"])
     assert {"graphs.studio", "graphs.registry", "core.models", "ui.cli"} <= set(report["imported"])
+
+
+# -- what the light entry points load ------------------------------------------------------
+
+HEAVY = (
+    "faiss",
+    "numpy",
+    "bm25s",
+    "pypdf",
+    "openai",
+    "langchain_openai",
+    "ollama",
+    "streamlit",
+    "matplotlib",
+)
+"""The stacks `mull --help` must not pay for: retrieval, model clients, the app, plots."""
+
+LOADED = """
+import json, sys
+{code}
+print(json.dumps(sorted({{name.split(".")[0] for name in sys.modules}})))
+"""
+
+
+def loaded_by(code: str, tmp_path: Path) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded after running `code`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MULL_", "OLLAMA_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    probe = subprocess.run(
+        [sys.executable, "-c", LOADED.format(code=code)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    return set(json.loads(probe.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_cli_loads_no_heavy_stack(tmp_path):
+    loaded = loaded_by("import ui.cli", tmp_path)
+    assert "ui" in loaded
+    assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+    # Nor the layers under the faces: a command imports what it needs when it runs.
+    assert loaded.isdisjoint({"agents", "tools", "evals", "langgraph"}), loaded
+
+
+def test_mull_help_loads_no_heavy_stack(tmp_path):
+    code = (
+        "from ui.cli import main\nsys.argv = ['mull', '--help']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+    )
+    loaded = loaded_by(code, tmp_path)
+    assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+    assert loaded.isdisjoint({"agents", "tools", "evals", "langgraph", "pydantic_settings"})
+
+
+def test_reading_events_loads_neither_roles_nor_retrieval(tmp_path):
+    code = (
+        "from schema.events import FinalAnswer, parse_event\n"
+        "line = FinalAnswer(node='n', answer='42').model_dump_json()\n"
+        "assert parse_event(line).answer == '42'"
+    )
+    loaded = loaded_by(code, tmp_path)
+    assert "schema" in loaded
+    assert loaded.isdisjoint({"agents", "tools", "graphs", "core", "langchain_core", "langgraph"})
+    assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+
+
+def test_every_name_the_lazy_packages_offer_resolves():
+    import graphs
+    import schema
+
+    for package in (graphs, schema):
+        missing = [name for name in package.__all__ if getattr(package, name, None) is None]
+        assert missing == [], (package.__name__, missing)
+    assert graphs.StepRecord is schema.StepRecord

@@ -23,17 +23,24 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.errors import MullError
-from core.models import check_health
-from evals.report import write_report
-from evals.runner import RECORDS, EvalProgress, run_eval
-from evals.suites import load_suite
-from ui.cli import ExitCode, ModelOption, ProviderOption, _settings, _usage_error, app, err, out
+from ui.cli_common import (
+    ExitCode,
+    ModelOption,
+    ProviderOption,
+    app,
+    err,
+    out,
+    settings_from,
+    usage_error,
+)
+
+if TYPE_CHECKING:
+    from evals.runner import EvalProgress
 
 __all__ = ["eval_command"]
 
@@ -67,6 +74,9 @@ class _Bar:
 
 def _print_report(out_dir: Path) -> None:
     """Write the report into the run's folder and print its Markdown."""
+    from evals.report import write_report
+    from evals.runner import RECORDS
+
     write_report(out_dir)
     report = out_dir / "report.md"
     # soft_wrap: a table row must stay on one line, or the Markdown is broken.
@@ -75,9 +85,11 @@ def _print_report(out_dir: Path) -> None:
 
 
 def _usage(exc: ValueError) -> typer.Exit:
+    from core.errors import MullError
+
     if isinstance(exc, MullError):
-        return _usage_error(exc.message, exc.hint)
-    return _usage_error(str(exc))
+        return usage_error(exc.message, exc.hint)
+    return usage_error(str(exc))
 
 
 @app.command("eval")
@@ -111,17 +123,21 @@ def eval_command(
     provider: ProviderOption = None,
 ) -> None:
     """Run strategies over SUITE and report them side by side, or rebuild a report."""
+    from core.models import check_health
+    from evals.runner import RECORDS, run_eval
+    from evals.suites import load_suite
+
     if words[0] == "report":
         if len(words) != 2:
-            raise _usage_error("Expected: mull eval report DIR")
+            raise usage_error("Expected: mull eval report DIR")
         folder = Path(words[1])
         if not (folder / RECORDS).exists():
-            raise _usage_error(f"{folder} holds no eval run ({RECORDS} is missing).")
+            raise usage_error(f"{folder} holds no eval run ({RECORDS} is missing).")
         _print_report(folder)
         return
     if len(words) != 1:
-        raise _usage_error("Expected one suite: mull eval SUITE [--strategy a,b] [--out DIR]")
-    settings = _settings(model, provider)
+        raise usage_error("Expected one suite: mull eval SUITE [--strategy a,b] [--out DIR]")
+    settings = settings_from(model, provider)
     try:
         suite = load_suite(words[0])
     except ValueError as exc:

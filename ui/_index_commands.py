@@ -25,7 +25,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -43,20 +43,23 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from core.errors import InvalidInput, MullError
-from core.settings import Settings
-from tools.retrieval import (
-    SUPPORTED_SUFFIXES,
-    IndexNotFound,
-    IndexReport,
-    index_paths,
-    open_index,
-    remove_paths,
+from ui.cli_common import (
+    SERVER_ERRORS,
+    ExitCode,
+    app,
+    err,
+    error_exit,
+    out,
+    settings_from,
+    usage_error,
 )
-from ui._render import shown_path
-from ui.cli import _SERVER_ERRORS, ExitCode, _settings, _usage_error, app, err, out
 
-__all__ = ["index_command"]
+if TYPE_CHECKING:
+    from core.errors import MullError
+    from core.settings import Settings
+    from tools.retrieval import IndexReport
+
+__all__ = ["IndexOption", "JsonReportOption", "count", "exit_code", "index_command"]
 
 INTERRUPTED = 130
 """The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
@@ -134,19 +137,14 @@ class _Progress:
             self.bars.update(self.embed_task, completed=done, total=total, visible=True, rate=rate)
 
 
-def _failure(exc: MullError, code: ExitCode | int) -> typer.Exit:
-    """Say what went wrong and how to fix it, on stderr; the exit to raise."""
-    err.print(f"[bold red]Error:[/] {escape(exc.message)}")
-    if exc.hint:
-        err.print(f"[bold]Fix:[/] {escape(exc.hint)}")
-    return typer.Exit(code)
-
-
-def _exit_code(exc: MullError) -> ExitCode:
+def exit_code(exc: MullError) -> ExitCode:
     """2 for what the user can change in the command; 3 for the model server; 4 for the rest."""
+    from core.errors import InvalidInput
+    from tools.retrieval import IndexNotFound
+
     if isinstance(exc, InvalidInput | IndexNotFound):
         return ExitCode.USAGE
-    if exc.kind in _SERVER_ERRORS:
+    if exc.kind in SERVER_ERRORS:
         return ExitCode.SERVER
     return ExitCode.FAILED
 
@@ -160,13 +158,20 @@ def _size(size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _count(number: int, noun: str) -> str:
+def count(number: int, noun: str) -> str:
     """`1 file`, `2 files`."""
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
+def _shown(path: str | Path) -> str:
+    """A path as `mull` shows it: relative to the working folder when under it."""
+    from ui._render import shown_path
+
+    return shown_path(path)
+
+
 def _names(paths: list[str]) -> str:
-    shown = ", ".join(shown_path(p) for p in paths[:NAMES_SHOWN])
+    shown = ", ".join(_shown(p) for p in paths[:NAMES_SHOWN])
     more = len(paths) - NAMES_SHOWN
     return f"{shown} and {more} more" if more > 0 else shown
 
@@ -174,7 +179,7 @@ def _names(paths: list[str]) -> str:
 def _warn_failures(report: IndexReport) -> None:
     for failure in report.failures:
         err.print(
-            f"[yellow]Warning:[/] could not index {escape(shown_path(failure.source))}: "
+            f"[yellow]Warning:[/] could not index {escape(_shown(failure.source))}: "
             f"{escape(failure.reason)}",
             highlight=False,
         )
@@ -183,12 +188,12 @@ def _warn_failures(report: IndexReport) -> None:
 
 
 def _print_totals(report: IndexReport) -> None:
-    vectors = _count(report.vectors_total, "vector")
+    vectors = count(report.vectors_total, "vector")
     if report.vectors_total:
         vectors += f" ({report.embedding_model})"
     out.print(
-        f"Index {escape(shown_path(report.index_dir))}: {_count(report.files_total, 'file')} · "
-        f"{_count(report.chunks_total, 'chunk')} · {vectors}",
+        f"Index {escape(_shown(report.index_dir))}: {count(report.files_total, 'file')} · "
+        f"{count(report.chunks_total, 'chunk')} · {vectors}",
         highlight=False,
     )
 
@@ -203,7 +208,7 @@ def _print_index_report(report: IndexReport) -> None:
     out.print(f"[bold]Indexed[/] in {report.seconds:.1f} s: {counts}", highlight=False)
     if report.chunks_added or report.embedded:
         out.print(
-            f"  {_count(report.chunks_added, 'new chunk')}, {report.embedded:,} embedded",
+            f"  {count(report.chunks_added, 'new chunk')}, {report.embedded:,} embedded",
             highlight=False,
         )
     if report.removed:
@@ -217,6 +222,9 @@ def _index(
     paths: list[Path], index_dir: Path | None, settings: Settings, json_output: bool
 ) -> None:
     """Index `paths`; exit 2 when none of them held a file that could be read."""
+    from core.errors import MullError
+    from tools.retrieval import SUPPORTED_SUFFIXES, index_paths
+
     try:
         with _Progress(show=err.is_terminal) as progress:
             report = index_paths(paths, index_dir, settings=settings, progress=progress)
@@ -228,7 +236,7 @@ def _index(
         )
         raise typer.Exit(INTERRUPTED) from None
     except MullError as exc:
-        raise _failure(exc, _exit_code(exc)) from None
+        raise error_exit(exc, exit_code(exc)) from None
     read = len(report.added) + len(report.updated) + report.unchanged
     nothing = not read and not report.removed
     if json_output:
@@ -236,7 +244,7 @@ def _index(
     if nothing and report.failures:
         for failure in report.failures:
             err.print(
-                f"[bold red]Error:[/] could not index {escape(shown_path(failure.source))}: "
+                f"[bold red]Error:[/] could not index {escape(_shown(failure.source))}: "
                 f"{escape(failure.reason)}",
                 highlight=False,
             )
@@ -244,7 +252,7 @@ def _index(
     if nothing:
         readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
         skipped = f" ({report.unsupported_note})" if report.unsupported_note else ""
-        raise _usage_error(
+        raise usage_error(
             f"Found no documents to index there{skipped}.",
             f"mull indexes files ending in {readable}.",
         )
@@ -257,18 +265,21 @@ def _remove(
     paths: list[Path], index_dir: Path | None, settings: Settings, json_output: bool
 ) -> None:
     """Take files, or everything under folders, out of the index; exit 2 if none was in it."""
+    from core.errors import MullError
+    from tools.retrieval import remove_paths
+
     try:
         report = remove_paths(paths, index_dir, settings=settings)
     except KeyboardInterrupt:
         err.print("\n[yellow]Interrupted.[/] The index is as it was before.")
         raise typer.Exit(INTERRUPTED) from None
     except MullError as exc:
-        raise _failure(exc, _exit_code(exc)) from None
+        raise error_exit(exc, exit_code(exc)) from None
     if json_output:
         sys.stdout.write(report.model_dump_json() + "\n")
         return
     out.print(
-        f"[bold]Removed[/] {_count(len(report.removed), 'file')} in {report.seconds:.1f} s: "
+        f"[bold]Removed[/] {count(len(report.removed), 'file')} in {report.seconds:.1f} s: "
         f"{escape(_names(report.removed))}",
         highlight=False,
     )
@@ -277,10 +288,13 @@ def _remove(
 
 def _list(index_dir: Path | None, settings: Settings, json_output: bool) -> None:
     """Print the indexed files and what the index holds; exit 2 when there is no index."""
+    from core.errors import MullError
+    from tools.retrieval import open_index
+
     try:
         index = open_index(index_dir, settings)
     except MullError as exc:
-        raise _failure(exc, _exit_code(exc)) from None
+        raise error_exit(exc, exit_code(exc)) from None
     info = index.info()
     files = index.files()
     if json_output:
@@ -299,7 +313,7 @@ def _list(index_dir: Path | None, settings: Settings, json_output: bool) -> None
         table.add_column("indexed", no_wrap=True)
         for record in files:
             table.add_row(
-                Text(shown_path(record.path)),
+                Text(_shown(record.path)),
                 f"{record.chunks:,}",
                 _size(record.size),
                 record.encoding or "—",
@@ -311,14 +325,14 @@ def _list(index_dir: Path | None, settings: Settings, json_output: bool) -> None
     if info.vectors:
         search = "approximate (HNSW)" if info.approximate else "exact"
         dense = (
-            f"{_count(info.vectors, 'vector')} from {info.embedding_model} "
+            f"{count(info.vectors, 'vector')} from {info.embedding_model} "
             f"({info.dimension} dimensions), {search} search"
         )
     else:
         dense = "no vectors: BM25 search only"
     out.print(
-        f"Index {escape(shown_path(info.index_dir))}: {_count(info.files, 'file')} · "
-        f"{_count(info.chunks, 'chunk')} · {escape(dense)}",
+        f"Index {escape(_shown(info.index_dir))}: {count(info.files, 'file')} · "
+        f"{count(info.chunks, 'chunk')} · {escape(dense)}",
         highlight=False,
     )
 
@@ -347,13 +361,13 @@ def index_command(
     folder's files that were indexed before and are gone now leave the index.
     Ctrl-C keeps what was committed; the same command again goes on from there.
     """
-    settings = _settings(None, None)
+    settings = settings_from()
     if list_files and (paths or remove):
-        raise _usage_error("--list takes no paths and no --remove.", "mull index --list")
+        raise usage_error("--list takes no paths and no --remove.", "mull index --list")
     if list_files:
         _list(index_dir, settings, json_output)
     elif not paths:
-        raise _usage_error(
+        raise usage_error(
             "Say what to index, or --list or --remove.",
             "mull index docs/   ·   mull index --list   ·   mull index --remove docs/old.md",
         )

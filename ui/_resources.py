@@ -57,13 +57,9 @@ def _settings_key(settings: Settings) -> str:
 
 
 def app_settings(**choices: object) -> Settings:
-    """The process settings with this session's sidebar choices applied (validated)."""
-    base = get_settings()
-    if not choices:
-        return base
-    data = base.model_dump()
-    data.update(choices)
-    return Settings.model_validate(data)
+    """The process settings with this session's sidebar choices applied, by the rule the
+    command line's `--model` and `--provider` follow (`Settings.with_overrides`)."""
+    return get_settings().with_overrides(**choices)
 
 
 @st.cache_data(ttl=5, show_spinner=False)

@@ -9,20 +9,20 @@ Exit codes as for `mull index`; 3 also when the reranker's server or model fails
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
-from agents.reranker import Reranker
-from core.errors import MullError
-from core.models import chat_model
-from core.settings import RerankerKind, Settings
-from tools.retrieval import SearchHit, SearchMode, SearchResults, open_index, rerank_hits
-from ui._index_commands import IndexOption, JsonReportOption, _count, _exit_code, _failure
-from ui._render import shown_source
-from ui.cli import _settings, _usage_error, app, err, out
+from core.choices import RerankerKind, SearchMode
+from ui._index_commands import IndexOption, JsonReportOption, count, exit_code
+from ui.cli_common import app, err, error_exit, out, settings_from, usage_error
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from schema import SearchHit
+    from tools.retrieval import SearchResults
 
 __all__ = ["search_command"]
 
@@ -41,6 +41,10 @@ def _scores(hit: SearchHit) -> str:
 
 def _rerank(results: SearchResults, kind: RerankerKind, k: int, settings: Settings) -> None:
     """Keep the `k` best of `results.hits` by the reranker, in place."""
+    from agents.reranker import Reranker
+    from core.models import chat_model
+    from tools.retrieval import rerank_hits
+
     model = chat_model(settings, role="answerer") if kind == "llm" else None
     reranker = Reranker(model, settings, kind, k)  # type: ignore[arg-type]
     scores = reranker.scores(results.query, results.hits)
@@ -82,8 +86,12 @@ def search_command(
 ) -> None:
     """Search the index for QUERY and print the ranked chunks with their scores."""
     if not query.strip():
-        raise _usage_error("The search query is empty.", 'Say what to look for: mull search "..."')
-    settings = _settings(None, None)
+        raise usage_error("The search query is empty.", 'Say what to look for: mull search "..."')
+    from core.errors import MullError
+    from tools.retrieval import open_index
+    from ui._render import shown_source
+
+    settings = settings_from()
     keep = k or settings.retrieval_k
     reranker = rerank or settings.reranker
     depth = max(settings.recall_k, keep) if reranker != "none" else keep
@@ -92,7 +100,7 @@ def search_command(
         if reranker != "none":
             _rerank(results, reranker, keep, settings)
     except MullError as exc:
-        raise _failure(exc, _exit_code(exc)) from None
+        raise error_exit(exc, exit_code(exc)) from None
     if results.note:  # stderr, so that --json output stays one clean object
         err.print(f"[yellow]Warning:[/] {escape(results.note)}", highlight=False)
     if json_output:
@@ -114,4 +122,4 @@ def search_command(
         )
         out.print(_preview(hit.text), soft_wrap=True)
     how = results.mode if reranker == "none" else f"{results.mode}, reranked by {reranker}"
-    out.print(f"[dim]{_count(len(results.hits), 'hit')}, {how}[/]")
+    out.print(f"[dim]{count(len(results.hits), 'hit')}, {how}[/]")

@@ -10,45 +10,37 @@ import contextlib
 import json
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from langgraph.graph.state import CompiledStateGraph
 from rich import box
 from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from core.checkpoints import is_ephemeral
-from core.settings import Settings
-from graphs import build_graph, get_graph_spec
-from graphs.events import CustomEvent
-from graphs.threads import (
-    CheckpointInfo,
-    fork,
-    list_checkpoints,
-    list_threads,
-    replay,
-    run_from,
-    typed_values,
-)
-from ui.cli import (
+from ui.cli_common import (
     JsonOption,
     MaxStepsOption,
     ModelOption,
     ProviderOption,
-    _check_server,
-    _checkpointer,
-    _graph_options,
-    _renderer,
-    _settings,
-    _stream_run,
-    _usage_error,
     app,
+    check_server,
     err,
+    graph_options,
+    open_checkpointer_or_exit,
     out,
+    renderer,
+    settings_from,
+    stream_run,
+    usage_error,
 )
+
+if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
+
+    from core.settings import Settings
+    from graphs.threads import CheckpointInfo
 
 __all__ = ["fork_command", "history", "replay_command", "threads_command"]
 
@@ -75,17 +67,21 @@ def _open_thread(
     thread_id: str, settings: Settings, max_steps: int | None = None
 ) -> CompiledStateGraph:
     """The graph that ran `thread_id`, on the configured checkpointer; exit 2 if there is no such thread."""
-    checkpointer = _checkpointer(settings)
+    from core.checkpoints import is_ephemeral
+    from graphs import build_graph, get_graph_spec
+    from graphs.threads import list_threads
+
+    checkpointer = open_checkpointer_or_exit(settings)
     info = next((t for t in list_threads(checkpointer) if t.thread_id == thread_id), None)
     if info is None:
         hint = KEEP_THREADS if is_ephemeral(checkpointer) else "`mull threads` lists them."
-        raise _usage_error(f"There is no thread {thread_id!r}.", hint)
+        raise usage_error(f"There is no thread {thread_id!r}.", hint)
     name = info.graph or DEFAULT_GRAPH
     try:
         spec = get_graph_spec(name)
     except ValueError as exc:
-        raise _usage_error(f"Thread {thread_id!r} was run by graph {name!r}: {exc}") from None
-    options = _graph_options(spec, max_steps)
+        raise usage_error(f"Thread {thread_id!r} was run by graph {name!r}: {exc}") from None
+    options = graph_options(spec, max_steps)
     return build_graph(name, checkpointer=checkpointer, settings=settings, **options)
 
 
@@ -98,7 +94,7 @@ def _find_checkpoint(
     if len(matches) == 1:
         return matches[0]
     problem = "is ambiguous" if matches else "does not exist"
-    raise _usage_error(
+    raise usage_error(
         f"Checkpoint {checkpoint_id!r} {problem} in thread {thread_id!r}.",
         f"`mull history {thread_id}` lists its checkpoints.",
     )
@@ -110,7 +106,7 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise _usage_error(
+            raise usage_error(
                 f"--set takes key=value, not {pair!r}.", "e.g. --set 'question=What is 2+2?'"
             )
         values[key.strip()] = value
@@ -122,6 +118,8 @@ def _typed_values(graph: CompiledStateGraph, raw: dict[str, str]) -> dict[str, A
 
     So `--set 'steps=[...]'` gives steps, and `--set question=42` the question "42".
     """
+    from graphs.threads import typed_values
+
     values: dict[str, Any] = {}
     for key, text in raw.items():
         readings: list[Any] = [text]
@@ -135,14 +133,17 @@ def _typed_values(graph: CompiledStateGraph, raw: dict[str, str]) -> dict[str, A
             except ValueError as exc:
                 problems.append(exc)
         else:  # say what was wrong with the first reading: the JSON one, when it parsed
-            raise _usage_error(f"--set {problems[0]}")
+            raise usage_error(f"--set {problems[0]}")
     return values
 
 
 @app.command("threads")
 def threads_command(json_output: LinesOption = False) -> None:
     """List the checkpointed threads, the most recently updated first."""
-    checkpointer = _checkpointer(_settings(None, None))
+    from core.checkpoints import is_ephemeral
+    from graphs.threads import list_threads
+
+    checkpointer = open_checkpointer_or_exit(settings_from())
     threads = list_threads(checkpointer)
     if not threads and is_ephemeral(checkpointer):
         err.print(f"No threads. {KEEP_THREADS}", markup=False, soft_wrap=True)
@@ -176,7 +177,9 @@ def threads_command(json_output: LinesOption = False) -> None:
 @app.command()
 def history(thread: ThreadArgument, json_output: LinesOption = False) -> None:
     """Show THREAD's checkpoints over all its branches, oldest first: what `replay` and `fork` take."""
-    graph = _open_thread(thread, _settings(None, None))
+    from graphs.threads import list_checkpoints
+
+    graph = _open_thread(thread, settings_from())
     checkpoints = list_checkpoints(graph, thread)
     if json_output:
         sys.stdout.writelines(info.model_dump_json() + "\n" for info in checkpoints)
@@ -216,22 +219,24 @@ def replay_command(
     max_steps: MaxStepsOption = None,
 ) -> None:
     """Re-run THREAD from a checkpoint as a new branch, streaming it like `mull run`."""
-    settings = _settings(model, provider)
+    from graphs.threads import list_checkpoints, replay
+
+    settings = settings_from(model, provider)
     graph = _open_thread(thread, settings, max_steps)
     start = None
     if checkpoint:
         start = _find_checkpoint(list_checkpoints(graph, thread), thread, checkpoint)
         if not start.next:
-            raise _usage_error(
+            raise usage_error(
                 f"Checkpoint {start.checkpoint_id} ends its run: nothing runs after it.",
                 f"Replay from an earlier one: `mull history {thread}` lists them.",
             )
-    render = _renderer(json_output)
-    _check_server(settings, render, json_output)
+    render = renderer(json_output)
+    check_server(settings, render, json_output)
     try:
         events = replay(graph, thread, start.checkpoint_id if start else None)
     except KeyError as exc:
-        raise _usage_error(str(exc.args[0])) from None
+        raise usage_error(str(exc.args[0])) from None
     if not json_output:
         where = (
             f"checkpoint {start.checkpoint_id} (step {start.step}, after {start.node})"
@@ -239,7 +244,7 @@ def replay_command(
             else "the start of its last run"
         )
         err.print(f"[dim]Replaying thread {escape(thread)} from {where}[/]")
-    _stream_run(events, render, json_output=json_output, thread_id=thread)
+    stream_run(events, render, json_output=json_output, thread_id=thread)
 
 
 @app.command("fork")
@@ -266,20 +271,23 @@ def fork_command(
     The new branch is saved before it runs: if the model server is down, `mull
     replay THREAD --checkpoint NEW_ID` runs it later.
     """
+    from graphs.threads import fork, list_checkpoints, run_from
+    from schema.events import CustomEvent
+
     if not set_values:
-        raise _usage_error("Say what to change with --set key=value.", "e.g. --set 'question=...'")
+        raise usage_error("Say what to change with --set key=value.", "e.g. --set 'question=...'")
     raw = _parse_sets(set_values)
-    settings = _settings(model, provider)
+    settings = settings_from(model, provider)
     graph = _open_thread(thread, settings, max_steps)
     start = _find_checkpoint(list_checkpoints(graph, thread), thread, checkpoint)
     try:
         config = fork(graph, thread, start.checkpoint_id, _typed_values(graph, raw))
     except KeyError as exc:
-        raise _usage_error(str(exc.args[0])) from None
+        raise usage_error(str(exc.args[0])) from None
     except ValueError as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
     new_id = config["configurable"]["checkpoint_id"]
-    render = _renderer(json_output)
+    render = renderer(json_output)
     if json_output:
         render(
             CustomEvent(
@@ -298,5 +306,5 @@ def fork_command(
         )
         if not start.next:
             err.print("[yellow]That checkpoint ended its run, so nothing runs after the edit.[/]")
-    _check_server(settings, render, json_output)
-    _stream_run(run_from(graph, config), render, json_output=json_output, thread_id=thread)
+    check_server(settings, render, json_output)
+    stream_run(run_from(graph, config), render, json_output=json_output, thread_id=thread)

@@ -14,170 +14,42 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable, Iterable
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-from rich.console import Console
 
-from agents.router import SPECIALISTS
-from core.checkpoints import is_ephemeral
-from core.errors import InvalidInput, RunError
-from core.models import check_health
-from core.probes import (
-    Probe,
-    ServerInfo,
-    probe_embeddings,
-    probe_structured_output,
-    probe_tool_calling,
-    server_info,
+from graphs.catalog import DEFAULT_GRAPH, GRAPHS
+from schema.names import SpecialistName
+from ui.cli_common import (
+    SERVER_ERRORS,
+    ExitCode,
+    JsonOption,
+    MaxStepsOption,
+    ModelOption,
+    ProviderOption,
+    app,
+    check_server,
+    err,
+    graph_options,
+    open_checkpointer_or_exit,
+    out,
+    read_question,
+    renderer,
+    settings_from,
+    stream_run,
+    usage_error,
 )
-from core.settings import Provider, Settings, get_settings
-from graphs import (
-    DEFAULT_GRAPH,
-    GraphSpec,
-    build_graph,
-    get_graph_spec,
-    list_graphs,
-    open_checkpointer,
-    stream_events,
-)
-from graphs.events import ErrorEvent, Event, FinalAnswer, RunFinished
-from ui._render import HumanRenderer, JsonRenderer
+
+if TYPE_CHECKING:
+    from core.probes import Probe, ServerInfo
+    from core.settings import Settings
 
 __all__ = ["ExitCode", "app", "main"]
 
-app = typer.Typer(
-    name="mull",
-    help="Local-first multi-agent reasoning on LangGraph, against Ollama or vLLM.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-class ExitCode(IntEnum):
-    """What `mull` exits with."""
-
-    OK = 0
-    USAGE = 2
-    SERVER = 3
-    FAILED = 4
-
-
-_SERVER_ERRORS = {"unreachable", "model_missing"}
-
-
-def _settings(model: str | None, provider: Provider | None) -> Settings:
-    settings = get_settings()
-    update = {k: v for k, v in {"model": model, "provider": provider}.items() if v}
-    if update:
-        # Re-validate rather than model_copy(update=...), which skips validation.
-        settings = Settings.model_validate({**settings.model_dump(), **update})
-        if model:
-            settings.role_models = {}
-    return settings
-
-
-def _usage_error(message: str, hint: str = "") -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}")
-    if hint:
-        err.print(f"[bold]Fix:[/] {hint}")
-    return typer.Exit(ExitCode.USAGE)
-
-
-def _read_question(question: str) -> str:
-    return sys.stdin.read() if question == "-" else question
-
-
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the event stream as NDJSON, one event per line.")
-]
-ModelOption = Annotated[str | None, typer.Option(help="The model, overriding MULL_MODEL.")]
-ProviderOption = Annotated[
-    Provider | None, typer.Option(help="ollama or openai (vLLM), overriding MULL_PROVIDER.")
-]
-SpecialistChoice = StrEnum("SpecialistChoice", {name: name for name in SPECIALISTS})
+SpecialistChoice = StrEnum("SpecialistChoice", {name: name for name in get_args(SpecialistName)})
 """The specialists `--specialist` may name."""
-
-MaxStepsOption = Annotated[
-    int | None, typer.Option(min=1, help="The step cap, overriding MULL_MAX_STEPS.")
-]
-
-
-def _graph_options(spec: GraphSpec, max_steps: int | None) -> dict[str, int]:
-    """The builder options the command line sets for a graph; exit 2 on one it does not take."""
-    options = {"max_steps": max_steps} if max_steps else {}
-    if not spec.accepts(options):
-        raise _usage_error(f"--max-steps does not apply to the {spec.name} graph.")
-    return options
-
-
-def _renderer(json_output: bool) -> Callable[[Event], None]:
-    return JsonRenderer() if json_output else HumanRenderer(out)
-
-
-def _check_server(settings: Settings, render: Callable[[Event], None], json_output: bool) -> None:
-    """Exit 3, saying what to fix, unless the model server is up and has the model."""
-    health = check_health(settings, model=settings.model_for("reasoner"))
-    if health.ok:
-        return
-    error = RunError(kind=health.status.value, message=health.message, hint=health.fix)
-    if json_output:
-        render(ErrorEvent(error=error))
-    else:
-        err.print(f"[bold red]Error:[/] {health.message}\n[bold]Fix:[/] {health.fix}")
-    raise typer.Exit(ExitCode.SERVER)
-
-
-def _checkpointer(settings: Settings) -> BaseCheckpointSaver:
-    """The configured checkpointer, able to revive every graph's state; exit 2 on a bad URL."""
-    try:
-        return open_checkpointer(settings.checkpointer)
-    except ValueError as exc:
-        raise _usage_error(str(exc)) from None
-
-
-def _stream_run(
-    events: Iterable[Event],
-    render: Callable[[Event], None],
-    *,
-    json_output: bool,
-    thread_id: str,
-) -> None:
-    """Render a run's events as they come; return if it went well, else exit 3 or 4."""
-    finished: RunFinished | None = None
-    answered_ok = True
-    errors: list[RunError] = []
-    stream = iter(events)
-    while True:
-        try:
-            event = next(stream)
-        except StopIteration:
-            break
-        except Exception:  # the stream rendered it as an ErrorEvent before raising it
-            raise typer.Exit(ExitCode.FAILED) from None
-        render(event)
-        if isinstance(event, ErrorEvent):
-            errors.append(event.error)
-        elif isinstance(event, FinalAnswer):
-            answered_ok = event.ok
-        elif isinstance(event, RunFinished):
-            finished = event
-    if not json_output:
-        err.print(f"[dim]thread {thread_id}[/]")
-    if finished is not None and finished.ok and answered_ok:
-        return
-    if any(e.kind in _SERVER_ERRORS for e in errors):
-        raise typer.Exit(ExitCode.SERVER)
-    raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command()
@@ -215,31 +87,29 @@ def run(
 ) -> None:
     """Run a graph (the supervisor unless named) on QUESTION, streaming each step live."""
     if len(words) > 2:
-        raise _usage_error(
+        raise usage_error(
             f"Expected [GRAPH] QUESTION but got {len(words)} arguments.",
             'Quote the question: mull run "What is 17 * 23?"',
         )
     graph, question = (DEFAULT_GRAPH, words[0]) if len(words) == 1 else words
-    settings = _settings(model, provider)
+    settings = settings_from(model, provider)
+    from core.checkpoints import is_ephemeral
+    from graphs import build_graph, get_graph_spec, stream_events
+
     try:
         spec = get_graph_spec(graph)
     except ValueError as exc:
-        raise _usage_error(str(exc), "Run `mull graphs` to list them.") from None
-    options = _graph_options(spec, max_steps)
+        raise usage_error(str(exc), "Run `mull graphs` to list them.") from None
+    options = graph_options(spec, max_steps)
     if tests and graph != "code":
-        raise _usage_error("--tests applies to the code graph only.")
+        raise usage_error("--tests applies to the code graph only.")
     if specialist and graph != "supervisor":
-        raise _usage_error("--specialist applies to the supervisor graph only.")
-    from agents.reasoner import validate_question
+        raise usage_error("--specialist applies to the supervisor graph only.")
+    text = read_question(question, settings)
 
-    try:
-        text = validate_question(_read_question(question), max_chars=settings.max_question_chars)
-    except InvalidInput as exc:
-        raise _usage_error(exc.message, exc.hint) from None
-
-    render = _renderer(json_output)
-    _check_server(settings, render, json_output)
-    checkpointer = _checkpointer(settings)
+    render = renderer(json_output)
+    check_server(settings, render, json_output)
+    checkpointer = open_checkpointer_or_exit(settings)
     if thread and is_ephemeral(checkpointer) and not json_output:
         err.print(
             "[yellow]MULL_CHECKPOINTER=memory keeps threads only while one process runs, so "
@@ -255,14 +125,14 @@ def run(
     if specialist:
         run_input["specialist"] = specialist.value
     events = stream_events(compiled, run_input, config, graph_name=graph)
-    _stream_run(events, render, json_output=json_output, thread_id=thread_id)
+    stream_run(events, render, json_output=json_output, thread_id=thread_id)
 
 
 @app.command("graphs")
 def graphs_command() -> None:
     """List the graphs mull offers."""
-    for spec in list_graphs():
-        out.print(f"[bold]{spec.name}[/]  {spec.description}")
+    for name, description in GRAPHS.items():
+        out.print(f"[bold]{name}[/]  {description}")
 
 
 def _mark(ok: bool | None) -> str:
@@ -303,7 +173,15 @@ def doctor(
     provider: ProviderOption = None,
 ) -> None:
     """Check the server, the model, structured output, tools, embeddings and the context size."""
-    settings = _settings(model, provider)
+    from core.models import check_health
+    from core.probes import (
+        probe_embeddings,
+        probe_structured_output,
+        probe_tool_calling,
+        server_info,
+    )
+
+    settings = settings_from(model, provider)
     name = settings.model_for("reasoner")
     out.print(f"provider      {settings.provider}  ({settings.server_url})")
     out.print(f"model         {name}")
@@ -317,7 +195,7 @@ def doctor(
     structured = probe_structured_output(settings, name)
     _report(structured)
     if not structured.ok:
-        raise typer.Exit(ExitCode.SERVER if structured.kind in _SERVER_ERRORS else ExitCode.FAILED)
+        raise typer.Exit(ExitCode.SERVER if structured.kind in SERVER_ERRORS else ExitCode.FAILED)
     tools = probe_tool_calling(settings, name)
     _report(tools)
     _report(probe_embeddings(settings))
@@ -336,12 +214,21 @@ def doctor(
 from ui import _eval_commands, _index_commands, _thread_commands  # noqa: E402, F401
 
 
-def _settings_problems(exc: ValidationError) -> str:
-    lines = []
+def _settings_problem(exc: Exception) -> str | None:
+    """What is wrong with the settings, when `exc` says they are not valid; else None."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(exc, SettingsError):  # e.g. MULL_ROLE_MODELS that is not JSON
+        return f"[bold red]Error:[/] {exc}\n[bold]Fix:[/] see .env.example for the form."
+    if not isinstance(exc, ValidationError):
+        return None
+    lines = ["[bold red]Error:[/] the settings are not valid:"]
     for problem in exc.errors():
         field = str(problem["loc"][0]) if problem["loc"] else ""
         name = f"MULL_{field.upper()}" if field else "a setting"
         lines.append(f"  {name}: {problem['msg']}")
+    lines.append("[bold]Fix:[/] see .env.example for every setting and its form.")
     return "\n".join(lines)
 
 
@@ -349,14 +236,11 @@ def main() -> None:
     """Entry point of the `mull` command: bad settings are usage errors (exit 2)."""
     try:
         app()
-    except ValidationError as exc:
-        err.print(
-            "[bold red]Error:[/] the settings are not valid:", _settings_problems(exc), sep="\n"
-        )
-        err.print("[bold]Fix:[/] see .env.example for every setting and its form.")
-        sys.exit(ExitCode.USAGE)
-    except SettingsError as exc:  # e.g. MULL_ROLE_MODELS that is not JSON
-        err.print(f"[bold red]Error:[/] {exc}\n[bold]Fix:[/] see .env.example for the form.")
+    except Exception as exc:
+        problem = _settings_problem(exc)
+        if problem is None:
+            raise
+        err.print(problem)
         sys.exit(ExitCode.USAGE)
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from pydantic import BaseModel
 
+from core.choices import SearchMode  # part of this module's API: how a search ranks
 from schema import SearchHit
 
 __all__ = ["RRF_K", "SearchMode", "SearchResults", "fuse_rankings"]
-
-SearchMode = Literal["hybrid", "bm25", "dense"]
 
 RRF_K = 60
 """The constant of reciprocal-rank fusion (Cormack et al., 2009): a hit scores 1 / (60 + rank)."""
