@@ -165,7 +165,7 @@ def count(number: int, noun: str) -> str:
 
 def _shown(path: str | Path) -> str:
     """A path as `mull` shows it: relative to the working folder when under it."""
-    from ui._view_model import shown_path
+    from ui.view import shown_path
 
     return shown_path(path)
 

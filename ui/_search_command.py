@@ -89,7 +89,7 @@ def search_command(
         raise usage_error("The search query is empty.", 'Say what to look for: mull search "..."')
     from core.errors import MullError
     from tools.retrieval import open_index
-    from ui._view_model import shown_source
+    from ui.view import shown_source
 
     settings = settings_from()
     keep = k or settings.retrieval_k
