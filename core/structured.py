@@ -6,9 +6,8 @@ is validated; when it does not fit, the model is shown the validation error and
 asked again, a bounded number of times, before `StructuredOutputError` is
 raised. Transient server errors are retried separately (`core.calls`).
 
-A schema may keep a reply that was stopped inside its JSON (a loop the guard
-cut, or the token cap) when what it wrote so far, closed where it stopped,
-still fits: it sets `keep_cut_reply: ClassVar[bool] = True`, and its validators
+A schema may keep a reply that the loop guard stopped inside its JSON when
+what it wrote up to the loop, closed there, still fits: it sets `keep_cut_reply: ClassVar[bool] = True`, and its validators
 see `context={"cut": True}` to complete what the cut left out. A looping step
 then keeps its first copy instead of costing a repair that loops again.
 """
@@ -67,9 +66,6 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 CUT = "cut"
 """The validation context key that is True while a cut-short reply is validated."""
 
-# Why a reply can stop inside its JSON: the loop guard, or the server's token cap.
-_CUT_SHORT = (REPETITION, "length")
-
 # The fix for a reply that never validated, by why the last attempt ended.
 _HINTS = {
     REPETITION: "The model repeated itself: try a larger model, or a repetition penalty "
@@ -97,7 +93,7 @@ class StructuredReply(Generic[T]):
     output_tokens: int | None
     """Generated tokens over all attempts, when the server reported them."""
     cut: bool = False
-    """True when the reply was stopped inside its JSON and kept as far as it went."""
+    """True when the reply looped inside its JSON and was kept up to the loop."""
 
 
 @lru_cache(maxsize=64)
@@ -239,7 +235,9 @@ class _RepairLoop(Generic[T]):
             except ValidationError as exc:
                 error = error or exc
         reason = finish_reason(reply)
-        if reason in _CUT_SHORT and (value := self._kept_as_far_as_it_went(text)) is not None:
+        # Only a loop: asked again, a model that ran out of tokens can write a shorter reply,
+        # where one that looped tends to loop again.
+        if reason == REPETITION and (value := self._kept_up_to_the_loop(text)) is not None:
             self._value, self.cut = value, True
             return None
         if reason == REPETITION:
@@ -251,7 +249,7 @@ class _RepairLoop(Generic[T]):
             return "the reply was cut off at the token limit before the JSON was complete"
         return _describe(error) if error else "the reply was empty"
 
-    def _kept_as_far_as_it_went(self, text: str) -> T | None:
+    def _kept_up_to_the_loop(self, text: str) -> T | None:
         if not getattr(self.schema, "keep_cut_reply", False):
             return None
         try:  # closes the open string, arrays and objects where the reply stopped
