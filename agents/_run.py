@@ -74,7 +74,7 @@ def finish_run(answer: str, *, ok: bool = True, **fields: Any) -> dict[str, Any]
     """
     if not answer:
         return {"answer": "", **fields}
-    emit("final_answer", answer=answer, ok=ok)
+    emit("final_answer", answer=answer, ok=ok, citations=fields.get("citations", []))
     return {
         "answer": answer,
         "messages": [AIMessage(content=answer, name="final_answer")],

@@ -156,7 +156,14 @@ class Answerer:
             return self._refusal()
         by_number = dict(enumerate(state.get("sources", []), start=1))
         citations = [
-            Citation(number=n, source=hit.source, page=hit.page, chunk_id=hit.chunk_id)
+            Citation(
+                number=n,
+                source=hit.source,
+                page=hit.page,
+                chunk_id=hit.chunk_id,
+                start=hit.start,
+                end=hit.end,
+            )
             for n in cited_numbers(draft)
             if (hit := by_number.get(n)) is not None
         ]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from schema.errors import RunError
 from schema.records import (
+    Citation,
     CodeAttempt,
     CodeFeedback,
     Critique,
@@ -265,6 +266,8 @@ class FinalAnswer(_Event):
     """What a thinking model thought before writing the answer."""
     ok: bool = True
     """False when the answer reports a failure, e.g. code whose tests still fail."""
+    citations: list[Citation] = Field(default_factory=list)
+    """What each `[n]` in a document answer points to: file, page and the passage's offsets."""
 
     TRUNCATED_NOTE: ClassVar[str] = (
         "The answer was cut off at its token limit; raise MULL_ANSWER_TOKENS for longer answers."

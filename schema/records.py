@@ -187,6 +187,10 @@ class Citation(BaseModel):
     """The page, for PDFs."""
     chunk_id: int
     """The chunk in the index."""
+    start: int = 0
+    """Offset of the passage's first character in its page's text (the whole file's, but for PDFs)."""
+    end: int = 0
+    """Offset one past the passage's last character: `page_text[start:end]` is the passage."""
 
     @property
     def label(self) -> str:

@@ -62,6 +62,10 @@ def test_answers_with_a_citation_to_the_planted_passage(server, settings):
     answer = final(events).answer
     assert answer.startswith("Employees receive twenty-eight days")
     assert answer.endswith("handbook.pdf, page 2") and "Sources:\n[1] " in answer
+    # The event carries each citation's passage, as `--json` prints it: file, page, offsets.
+    (cited,) = final(events).citations
+    assert (cited.number, cited.source, cited.page) == (1, first.source, 2)
+    assert (cited.start, cited.end) == (first.start, first.end) and cited.end > cited.start
 
     prompt = server.chat_requests[0]["messages"]
     assert "twenty-eight days of paid leave" in prompt[-1]["content"]
@@ -78,7 +82,11 @@ def test_the_result_and_checkpoints_keep_their_types(server, settings):
 
     assert not result["refused"]
     (citation,) = result["citations"]
-    assert citation.number == 2 and citation.source == result["sources"][1].source
+    cited = result["sources"][1]
+    assert citation.number == 2 and citation.source == cited.source
+    # Where the passage is, for a face that opens it: `page_text[start:end]` is the chunk.
+    assert (citation.start, citation.end) == (cited.start, cited.end)
+    assert citation.end - citation.start == len(cited.text)
     assert all(isinstance(hit, SearchHit) for hit in graph.get_state(config).values["sources"])
 
 
