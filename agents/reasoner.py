@@ -9,31 +9,29 @@ becomes a visible error step and the chain ends cleanly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Literal, NotRequired
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
+from langchain_core.runnables import Runnable
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
-from agents._run import answered_turns, record_error, start_run, validate_question
+from agents._run import record_error, start_run
 from agents._steps import ReasoningStep, step_fields
 from agents._stream import call_options, emit, structured_call_options
 from agents.node_io import call_model, call_structured
+from agents.reasoning_prompt import FINAL_ANSWER_PROMPT, SYSTEM_PROMPT, answer_request, chain_prompt
 from agents.tool_user import ToolUser
 from core.errors import MullError
 from core.models import refuses_tools, with_max_tokens
+from core.questions import validate_question  # the app still imports it from here
 from core.repetition import REPETITION
 from core.settings import Settings, get_settings
-from core.structured import (
-    StructuredReply,
-    finish_reason,
-    token_usage,
-)
+from core.structured import StructuredReply, finish_reason, token_usage
 from core.thinking import thinking_of
 from schema import RunError, StepRecord
 
@@ -47,38 +45,6 @@ __all__ = [
     "ReasoningStep",
     "validate_question",
 ]
-
-SYSTEM_PROMPT = """\
-You are a careful expert who thinks a problem through, step by step, before answering.
-
-Reply to every turn with exactly one JSON object describing your next step:
-{"title": "<a few words>", "content": "<this step's reasoning>", "next_action": "continue" | "final_answer"}
-
-- title names what the step does; content holds the step's work in full sentences.
-- Use "continue" while anything is left to work out or check; use "final_answer" only when you
-  are ready to answer. The answer itself is asked for after your last step.
-
-How to think well:
-- First restate the question in your own words: what is given, what is asked, what could be a trap.
-- Take as many steps as you need, usually three or more, each doing one thing.
-- Distrust your first impression. Count letters one at a time, compare numbers digit by digit,
-  and do arithmetic in writing: these are where quick answers go wrong.
-- Look for other possible answers and say why you reject them.
-- Before "final_answer", check your result by a different method than the one that found it
-  (another route, substitution, an estimate). If the two disagree, find out why first.
-- Say plainly what you are unsure of rather than guessing.
-"""
-
-PRIMER = (
-    "Understood. I will reason step by step, one JSON object per step, starting by breaking "
-    "the problem down."
-)
-NEXT_STEP = "Next step."
-FINAL_ANSWER_PROMPT = (
-    "Now give your final answer to the question, based only on the reasoning above. Answer in "
-    "the form the question asks for, as plain text rather than JSON, without repeating the steps."
-)
-STEP_CAP_NOTE = "You have used all {max_steps} reasoning steps you may take. "
 
 
 class ReasoningInput(TypedDict):
@@ -111,6 +77,9 @@ class ReasoningState(TypedDict, total=False):
     """Tool calls this run made (repeats answered from earlier results not counted)."""
     tool_cache: dict[str, str]
     """This run's tool results by call, so that a repeated call is not run again."""
+    native_tools: bool
+    """Whether this run asks for tools natively: settled at its start (`auto` asks the
+    server then), and turned off for the rest of the run when the server refuses them."""
 
 
 def _unfenced(text: str) -> str:
@@ -135,6 +104,15 @@ class Reasoner:
     """The most steps one run may take before it must answer; tool steps count."""
     tool_user: ToolUser | None = None
     """The tools the chain may call mid-thought, and how it asks; None for none."""
+    tool_model: Runnable[LanguageModelInput, BaseMessage] | None = field(init=False, default=None)
+    """`model` with the tools bound, for runs that ask for them natively."""
+
+    def __post_init__(self) -> None:
+        # Bound here, once (binding opens no connection): a run sets nothing on this object.
+        # Native calls are not JSON-constrained: a reply is a tool call, or else the step is
+        # asked for again under the JSON constraint.
+        if self.tool_user and self.tool_user.how != "json":
+            self.tool_model = self.model.bind_tools(self.tool_user.tools)
 
     @classmethod
     def from_settings(
@@ -156,8 +134,9 @@ class Reasoner:
         )
 
     async def ask(self, state: ReasoningState) -> ReasoningState:
-        """Start a run: check the question, add it to the conversation, reset the run's counters."""
-        return start_run(
+        """Start a run: check the question, add it to the conversation, reset the run's counters,
+        and settle how it asks for tools."""
+        fresh = start_run(
             state.get("question"),
             self.settings,
             steps=[],
@@ -165,28 +144,29 @@ class Reasoner:
             tool_calls=0,
             tool_cache={},
         )
+        native = bool(self.tool_user and self.tool_model and await self.tool_user.asks_natively())
+        return {**fresh, "native_tools": native}
 
     @property
     def _schema(self) -> type[BaseModel]:
         return self.tool_user.step_schema if self.tool_user else ReasoningStep
 
-    @property
-    def _native(self) -> bool:
-        return bool(self.tool_user and self.tool_user.native)
-
     async def reason(self, state: ReasoningState) -> ReasoningState:
         """Take one step: ask for a `ReasoningStep`, or record why none could be had."""
         start = perf_counter()
-        prompt = self._prompt(state)
+        native = bool(state.get("native_tools")) and self.tool_model is not None
+        learned: ReasoningState = {}  # the server refused native tools: the rest of the run knows
+        prompt = chain_prompt(state, self.tool_user, native=native)
         try:
             reply = None
-            if self._native:
+            if native:
                 try:
                     called = await call_model(
-                        self._tool_model, prompt, **call_options(self.settings)
+                        self.tool_model, prompt, **call_options(self.settings)
                     )
                 except MullError as exc:
-                    prompt = self._without_native_tools(exc, state)
+                    learned = self._without_native_tools(exc)
+                    prompt = chain_prompt(state, self.tool_user, native=False)
                 else:
                     if called.tool_calls:
                         return self._tool_called(state, called, start)
@@ -195,30 +175,20 @@ class Reasoner:
                 self.model, prompt, self._schema, **structured_call_options(self.settings)
             )
         except MullError as exc:
-            return self._step_failed(state, exc, start)
-        return self._step_taken(state, reply, start)
+            return {**self._step_failed(state, exc, start), **learned}
+        return {**self._step_taken(state, reply, start), **learned}
 
-    @cached_property
-    def _tool_model(self) -> Any:
-        # Native calls are not JSON-constrained: a reply is a tool call, or else the step is
-        # asked for again under the JSON constraint.
-        assert self.tool_user is not None
-        return self.model.bind_tools(self.tool_user.tools)
-
-    def _without_native_tools(self, exc: MullError, state: ReasoningState) -> list[BaseMessage]:
-        """After the server refused tool calling for the model: the JSON action from now on.
-
-        Returns the step's prompt again, now saying how to ask with a JSON action.
+    @staticmethod
+    def _without_native_tools(exc: MullError) -> ReasoningState:
+        """After the server refused tool calling for the model: the JSON action for this run.
 
         Raises:
             MullError: `exc` itself, when it is not such a refusal.
         """
-        if not refuses_tools(exc) or self.tool_user is None:
+        if not refuses_tools(exc):
             raise exc
-        self.tool_user.native = False  # the model's ability, so every later run skips the refusal
-        problem = f"{exc.message} Asking with a JSON action instead."
-        emit("repair", attempt=1, problem=problem)
-        return self._prompt(state)
+        emit("repair", attempt=1, problem=f"{exc.message} Asking with a JSON action instead.")
+        return {"native_tools": False}
 
     def _as_step(self, reply: AIMessage) -> StructuredReply[BaseModel] | None:
         """A natively asked reply that is a valid step; None to ask again under the constraint."""
@@ -303,27 +273,13 @@ class Reasoner:
         """Write the answer as free text from the question and the steps."""
         start = perf_counter()
         try:
-            reply = await call_model(
-                self.answer_model,
-                self._answer_prompt(state),
-                **call_options(self.settings),
-            )
+            request = answer_request(state, self.max_steps, self.tool_user)
+            native = bool(state.get("native_tools"))
+            prompt = chain_prompt(state, self.tool_user, native=native, closing=request)
+            reply = await call_model(self.answer_model, prompt, **call_options(self.settings))
         except MullError as exc:
             return self._answer_failed(state, exc, start)
         return self._answered(state, reply, start)
-
-    def _answer_prompt(self, state: ReasoningState) -> list[BaseMessage]:
-        """The chain so far, then the request for the answer (noting the step cap if it was hit)."""
-        capped = len(state.get("steps", [])) >= self.max_steps and (
-            state["steps"][-1].next_action != "final_answer"
-        )
-        tool_note = self.tool_user.cap_note(state) if self.tool_user else ""
-        request = (
-            (STEP_CAP_NOTE.format(max_steps=self.max_steps) if capped else "")
-            + tool_note
-            + FINAL_ANSWER_PROMPT
-        )
-        return self._prompt(state, closing=request)
 
     def _answer_failed(self, state: ReasoningState, exc: MullError, start: float) -> ReasoningState:
         error = record_error(exc)
@@ -354,37 +310,3 @@ class Reasoner:
             "messages": [AIMessage(content=answer, name="final_answer")],
             "thinking_seconds": total,
         }
-
-    def _prompt(self, state: ReasoningState, *, closing: str = NEXT_STEP) -> list[BaseMessage]:
-        """System prompt, earlier turns, the question, the primer, this run's steps, `closing`.
-
-        A short user turn sits between steps so that chat templates which insist
-        on alternating roles accept the conversation.
-        """
-        messages = state.get("messages", [])
-        last_question = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
-        system = SYSTEM_PROMPT + (self.tool_user.system_prompt if self.tool_user else "")
-        prompt: list[BaseMessage] = [
-            SystemMessage(content=system),
-            *answered_turns(messages[:last_question]),
-            HumanMessage(content=state["question"]),
-            AIMessage(content=PRIMER),
-        ]
-        # From `steps`, not `messages`: a fork that edits a step changes what the model sees.
-        pending = ""  # a JSON action's result, read in the user turn before the next step
-        for record in state.get("steps", []):
-            if record.kind != "step":
-                continue
-            prompt.append(HumanMessage(content=pending + NEXT_STEP))
-            pending = ""
-            if record.tool_result is not None and self.tool_user:
-                rendered = self.tool_user.render(record)
-                if isinstance(rendered[-1], HumanMessage):
-                    prompt.append(rendered[0])
-                    pending = f"{rendered[-1].content}\n\n"
-                else:  # a native call: its ToolMessage answers it
-                    prompt += rendered
-            else:
-                prompt.append(AIMessage(content=record.as_json()))
-        prompt.append(HumanMessage(content=pending + closing))
-        return prompt

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from time import perf_counter
 from typing import Any
 
@@ -29,9 +28,9 @@ from pydantic import RootModel
 
 from agents._steps import tool_step_schema
 from agents._stream import emit
-from agents.node_io import call_runnable
+from agents.node_io import blocking, call_runnable
 from core.models import supports_tool_calling
-from core.settings import Settings, ToolCalling
+from core.settings import Settings, ToolCalling, get_settings
 from tools.agent_tools import tool_error_message
 
 __all__ = ["TOOLS_PROMPT", "ToolUser"]
@@ -76,11 +75,23 @@ class ToolUser:
     """The tools offered."""
     max_tool_calls: int = 8
     """The most tool calls one run may make; repeats answered from earlier results are free."""
-    native: bool = False
-    """Ask through the model's native tool calling rather than a JSON action."""
+    how: ToolCalling = "json"
+    """How a step asks for a tool: a JSON action, `native` tool calling, or `auto`: native
+    when the server says the model has it, asked at the start of each run."""
+    settings: Settings | None = None
+    """For `auto`: the server to ask, about its `reasoner` model; the process-wide settings
+    when None."""
+    step_schema: type[RootModel] = field(init=False, repr=False)
+    """The JSON a step is written in: a thought, or a call of one offered tool with its arguments."""
+    _listing: str = field(init=False, repr=False)
     _node: ToolNode = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # Made here, once per graph (a run never sets anything on this shared object): the
+        # union of variants costs more than a zero-latency model call, and each tool's JSON
+        # schema about a millisecond.
+        self.step_schema = tool_step_schema(self.tools)
+        self._listing = "\n".join(_describe_tool(tool) for tool in self.tools)
         self._node = ToolNode(self.tools, handle_tool_errors=tool_error_message)
 
     @classmethod
@@ -94,41 +105,36 @@ class ToolUser:
     ) -> ToolUser | None:
         """The tool user for the configured model, or None when no tool is offered.
 
-        `auto` asks the server whether the model has tool calling (Ollama's `/api/show`
-        lists `tools`); when it cannot tell, as an OpenAI-compatible server cannot, the
-        JSON action is used, which works for any model.
+        Nothing is asked of the server here: `auto` is settled by each run (`asks_natively`).
         """
         cap = settings.max_tool_calls if max_tool_calls is None else max_tool_calls
         if not tools or cap == 0:
             return None
-        how = how or settings.tool_calling
-        native = how == "native" or (
-            how == "auto" and bool(supports_tool_calling(settings, settings.model_for("reasoner")))
-        )
-        return cls(tools, max_tool_calls=cap, native=native)
+        return cls(tools, max_tool_calls=cap, how=how or settings.tool_calling, settings=settings)
 
     @property
     def names(self) -> list[str]:
         """The offered tools' names."""
         return [tool.name for tool in self.tools]
 
-    @cached_property
-    def step_schema(self) -> type[RootModel]:
-        """The JSON a step is written in: a thought, or a call of one offered tool with its arguments."""
-        # Made once: building the union of variants costs more than a zero-latency model call.
-        return tool_step_schema(self.tools)
+    async def asks_natively(self) -> bool:
+        """Whether a run starting now asks for tools natively.
 
-    @property
-    def system_prompt(self) -> str:
-        """What the system prompt says about the tools, for the way the chain asks now."""
+        `auto` asks the server whether the model has tool calling (Ollama's `/api/show`
+        lists `tools`); when it cannot tell, as an OpenAI-compatible server cannot, the
+        JSON action is used, which works for any model.
+        """
+        if self.how != "auto":
+            return self.how == "native"
+        settings = self.settings or get_settings()
+        model = settings.model_for("reasoner")
+        return bool(await blocking(supports_tool_calling, settings, model))
+
+    def system_prompt(self, *, native: bool) -> str:
+        """What the system prompt says about the tools, for the way the run asks for them."""
         return TOOLS_PROMPT.format(
-            how=NATIVE_CALL if self.native else JSON_ACTION, listing=self._listing
+            how=NATIVE_CALL if native else JSON_ACTION, listing=self._listing
         )
-
-    @cached_property
-    def _listing(self) -> str:
-        # Made once: each tool's JSON schema costs about a millisecond.
-        return "\n".join(_describe_tool(tool) for tool in self.tools)
 
     def capped(self, state: dict[str, Any]) -> bool:
         """Whether the last step's tool call may not run: the cap is reached and no identical
@@ -152,11 +158,11 @@ class ToolUser:
             reply = await call_runnable(self._node, {"messages": [self._call_message(step)]})
         return self._done(state, step, cached, start, reply)
 
-    def render(self, record: Any) -> list[BaseMessage]:
+    def render(self, record: Any, *, native: bool) -> list[BaseMessage]:
         """How a tool step and its result read in the prompt of the steps after it."""
         escaped = _CLOSING_TAG.sub(r"<\\/\1", record.tool_result or "")
         result = TOOL_RESULT.format(tool=record.tool, result=escaped)
-        if self.native and record.tool_call_id:
+        if native and record.tool_call_id:
             call = {"name": record.tool, "args": record.tool_input or {}, "id": record.tool_call_id}
             return [
                 AIMessage(content=record.content, tool_calls=[call]),

@@ -1,10 +1,17 @@
-"""Graph files own their shape: renaming a node is an edit to its graph file alone."""
+"""Graph files own their shape: building one touches no network, and renaming a node is an edit
+to its graph file alone."""
 
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 
-from graphs import build_graph, reasoning, stream_events, supervisor
+import pytest
+
+from core.models import chat_model
+from core.settings import Settings
+from graphs import build_graph, list_graphs, reasoning, stream_events, supervisor
 from graphs.events import (
     CritiqueEvent,
     ErrorEvent,
@@ -19,6 +26,54 @@ from graphs.events import (
 )
 from graphs.threads import thread_config
 from tests.chains import chain, step
+from tests.conftest import MODEL
+
+
+@pytest.fixture
+def silent_server() -> Iterator[socket.socket]:
+    """A loopback port that listens and never answers: a connection to it waits in its backlog."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        yield listener
+
+
+def connections_made(listener: socket.socket) -> int:
+    """How many connections reached the listener (the kernel completes them without accept)."""
+    count = 0
+    while True:
+        try:
+            accepted, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        accepted.close()
+        count += 1
+
+
+@pytest.mark.parametrize("provider", ["ollama", "openai"])
+@pytest.mark.parametrize("model_given", [True, False])
+def test_building_every_graph_touches_no_network(silent_server, tmp_path, provider, model_given):
+    url = f"http://127.0.0.1:{silent_server.getsockname()[1]}"
+    settings = Settings(
+        _env_file=None,
+        provider=provider,
+        ollama_host=url,
+        openai_base_url=url + "/v1",
+        model=MODEL,
+        request_timeout_s=1.0,
+        index_dir=tmp_path / "index",
+        tool_calling="auto",  # decided at a run's first step, never at build
+        reranker="cross-encoder",
+    )
+    model = chat_model(settings) if model_given else None
+    for spec in list_graphs():
+        options = {"settings": settings}
+        if spec.accepts({"reranker": None}):
+            options["reranker"] = "llm"
+        build_graph(spec.name, model, False, **options)
+    build_graph("rag", model, False, settings=settings)  # the cross-encoder too
+    assert connections_made(silent_server) == 0
 
 
 def started(events: list) -> list[tuple[tuple[str, ...], str]]:

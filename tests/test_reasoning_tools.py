@@ -278,7 +278,42 @@ def test_a_server_that_refuses_native_tools_gets_the_json_action(server, reasoni
     refused = [r for r in server.chat_requests if r.get("tools")]
     assert len(refused) == 1  # refused once; every later step asked with the JSON action
 
-    server.reset()
+    # The refusal is this run's to know: the next run asks natively again, is refused once
+    # and goes on with the JSON action.
+    server.requests.clear()
     server.script(step("Again", "Done.", "final_answer"), PRODUCT)
     run(graph, thread="u")
-    assert not any(r.get("tools") for r in server.chat_requests)
+    assert [bool(r.get("tools")) for r in server.chat_requests] == [True, False, False]
+    assert graph.get_state(thread_config("u")).values["answer"] == PRODUCT
+
+
+def test_a_run_refused_native_tools_leaves_a_concurrent_run_asking_natively(server, reasoning):
+    graph = reasoning(tool_calling="native")
+    server.script(
+        Reply(tool_calls=[ToolCall("run_python", {"code": "print(1234 * 5678)"}, id="call-1")])
+    )
+    first = stream_events(graph, {"question": QUESTION}, thread_config("a"))
+    # Run `a` until its tool has run; its next step is not asked for until it is resumed.
+    assert any(isinstance(event, ToolResultEvent) for event in first)
+
+    # Meanwhile, on the same graph, the server refuses run `b`'s native request.
+    refusal = "registry.ollama.ai/library/qwen2.5:7b does not support tools"
+    server.script(
+        Reply(fault="http_500", status_code=400, content=refusal),
+        step("Think", "Done.", "final_answer"),
+        "Another answer.",
+    )
+    events = run(graph, "Another question?", thread="b")
+    assert ["JSON action" in e.problem for e in events if isinstance(e, RepairEvent)] == [True]
+    assert graph.get_state(thread_config("b")).values["answer"] == "Another answer."
+
+    server.script(step("Read it", f"It printed {PRODUCT}.", "final_answer"), PRODUCT)
+    assert list(first)[-1].ok
+    assert graph.get_state(thread_config("a")).values["answer"] == PRODUCT
+    # a1, b1 (refused), b's JSON step, b's answer, a2, a's answer.
+    requests = server.chat_requests
+    assert [bool(r.get("tools")) for r in requests] == [True, True, False, False, True, False]
+    # Run `a` still asks natively, and reads its own call answered by a tool message.
+    assert any(
+        m["role"] == "tool" and PRODUCT in str(m["content"]) for m in requests[4]["messages"]
+    )
