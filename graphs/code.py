@@ -25,11 +25,7 @@ from tools.testing import TestResult, TestRun
 __all__ = ["ASK", "EXECUTE", "FINISH", "REFLECT", "STATE_TYPES", "WRITE", "build_code_graph"]
 
 # The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
-ASK = "ask"
-WRITE = "write"
-EXECUTE = "execute"
-REFLECT = "reflect"
-FINISH = "finish"
+ASK, WRITE, EXECUTE, REFLECT, FINISH = "ask", "write", "execute", "reflect", "finish"
 
 STATE_TYPES: tuple[type, ...] = (
     CodeAttempt,

@@ -45,13 +45,8 @@ __all__ = [
 ]
 
 # The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
-ASK = "ask"
-RETRIEVE = "retrieve"
-RERANK = "rerank"
-ANSWER = "answer"
-CHECK = "check"
-FINISH = "finish"
-REFUSE = "refuse"
+ASK, RETRIEVE, RERANK, ANSWER = "ask", "retrieve", "rerank", "answer"
+CHECK, FINISH, REFUSE = "check", "finish", "refuse"
 
 STATE_TYPES: tuple[type, ...] = (
     SearchHit,
@@ -146,9 +141,5 @@ def build_rag_graph(
     graph.add_edge(REFUSE, END)
 
     return compile_graph(
-        graph,
-        name="rag",
-        checkpointer=checkpointer,
-        settings=settings,
-        state_types=STATE_TYPES,
+        graph, name="rag", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
     )

@@ -28,10 +28,7 @@ from tools.agent_tools import reasoning_tools
 __all__ = ["ANSWER", "ASK", "REASON", "STATE_TYPES", "USE_TOOL", "build_reasoning_graph"]
 
 # The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
-ASK = "ask"
-REASON = "reason"
-USE_TOOL = "use_tool"
-ANSWER = "final_answer"
+ASK, REASON, USE_TOOL, ANSWER = "ask", "reason", "use_tool", "final_answer"
 
 STATE_TYPES: tuple[type, ...] = (StepRecord, RunError)
 """The types in this graph's state that its checkpoints must revive."""

@@ -21,10 +21,7 @@ from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
 __all__ = ["ASK", "FINISH", "GENERATE", "REFLECT", "STATE_TYPES", "build_reflexion_graph"]
 
 # The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
-ASK = "ask"
-GENERATE = "generate"
-REFLECT = "reflect"
-FINISH = "finish"
+ASK, GENERATE, REFLECT, FINISH = "ask", "generate", "reflect", "finish"
 
 STATE_TYPES: tuple[type, ...] = (Draft, Critique, RunError)
 """The types in this graph's state that its checkpoints must revive."""

@@ -53,11 +53,7 @@ __all__ = [
 ]
 
 # The node names: in this graph's events, checkpoints and stream metadata, and named nowhere else.
-ASK = "ask"
-ROUTE = "route"
-DIRECT = "direct"
-REVIEW = "review"
-FINISH = "finish"
+ASK, ROUTE, DIRECT, REVIEW, FINISH = "ask", "route", "direct", "review", "finish"
 SPECIALIST_NODES: dict[SpecialistName, str] = {
     "reasoning": "reasoning",
     "code": "code",
