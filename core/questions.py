@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import re
+
+from core.control_chars import strip_control
 from core.errors import InvalidInput
 
 __all__ = ["validate_question"]
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_EXAMPLE = 'Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
+
 
 def validate_question(question: object, *, max_chars: int) -> str:
-    """The question, stripped, or `InvalidInput` saying what is wrong with it."""
+    """The question, stripped of whitespace at its ends and of control characters (a pasted
+    colour code, a bell), or `InvalidInput` saying what is wrong with it."""
     if not isinstance(question, str) or not question.strip():
+        raise InvalidInput("The question is empty.", hint=_EXAMPLE)
+    if _SURROGATE.search(question):  # undecodable bytes that Python carried along as surrogates
         raise InvalidInput(
-            "The question is empty.", hint='Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
+            "The question is not UTF-8 text: it holds bytes that are not valid UTF-8.",
+            hint="Save or convert it as UTF-8, e.g. iconv -f latin1 -t utf-8 question.txt.",
         )
-    question = question.strip()
+    question = strip_control(question).strip()
+    if not any(char.isprintable() and not char.isspace() for char in question):
+        raise InvalidInput(
+            "The question has no printable text, only control characters or invisible ones.",
+            hint=_EXAMPLE,
+        )
     if len(question) > max_chars:
         raise InvalidInput(
             f"The question is {len(question):,} characters long; the limit is {max_chars:,}.",

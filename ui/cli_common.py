@@ -14,10 +14,11 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from core.choices import Provider
 from schema.names import RunErrorKind
+from ui._terminal import TerminalConsole
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -55,8 +56,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Both strip control sequences from what they print: model and document text reach them.
+out = TerminalConsole(highlight=False)
+err = TerminalConsole(stderr=True, highlight=False)
 
 
 class ExitCode(IntEnum):
@@ -100,8 +102,6 @@ def usage_error(message: str, hint: str = "") -> typer.Exit:
 
 def error_exit(exc: MullError, code: ExitCode | int) -> typer.Exit:
     """Say what went wrong and how to fix it, on stderr; the exit to raise."""
-    from rich.markup import escape
-
     err.print(f"[bold red]Error:[/] {escape(exc.message)}")
     if exc.hint:
         err.print(f"[bold]Fix:[/] {escape(exc.hint)}")
@@ -114,11 +114,26 @@ def read_question(argument: str, settings: Settings) -> str:
     from core.errors import InvalidInput
     from core.questions import validate_question
 
-    question = sys.stdin.read() if argument == "-" else argument
     try:
+        question = _read_stdin() if argument == "-" else argument
         return validate_question(question, max_chars=settings.max_question_chars)
     except InvalidInput as exc:
         raise usage_error(exc.message, exc.hint) from None
+
+
+def _read_stdin() -> str:
+    """Standard input as UTF-8 text, whatever the locale; `InvalidInput` when it is not."""
+    from core.errors import InvalidInput
+
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            "The question on standard input is not UTF-8 text "
+            f"(byte {data[exc.start]:#04x} at offset {exc.start:,}).",
+            hint="Convert it to UTF-8 first, e.g. iconv -f latin1 -t utf-8 question.txt | mull run -",
+        ) from None
 
 
 def graph_options(spec: GraphSpec, max_steps: int | None) -> dict[str, int]:
@@ -149,7 +164,9 @@ def check_server(settings: Settings, render: Callable[[Event], None], json_outpu
     if json_output:
         render(ErrorEvent(error=error))
     else:
-        err.print(f"[bold red]Error:[/] {health.message}\n[bold]Fix:[/] {health.fix}")
+        err.print(
+            f"[bold red]Error:[/] {escape(health.message)}\n[bold]Fix:[/] {escape(health.fix)}"
+        )
     raise typer.Exit(ExitCode.SERVER)
 
 

@@ -1,0 +1,114 @@
+"""`mull` given bad input on purpose: each gets a message with its fix and the right exit code
+(2 input and settings, 3 the server, 4 a failed run), never a traceback, and nothing a model
+or a document says acts on the terminal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from core.errors import InvalidInput
+from core.questions import validate_question
+from graphs import parse_event
+from tests.chains import chain, step
+from ui.cli import app
+
+QUESTION = "Which is larger, 0.9 or 0.11?"
+TERMINAL_CONTROL = ("\x1b", "\x07", "\x9b", "\x00", "\r")
+
+
+@pytest.fixture
+def mull(env_for):
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | bytes | None = None, **settings: object):
+        env_for("ollama", **settings)
+        return runner.invoke(app, list(args), input=input)
+
+    return invoke
+
+
+def said(text: str) -> str:
+    """Text as a terminal shows it, with the wrapping undone."""
+    return " ".join(text.split())
+
+
+# -- the question ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe", "café?".encode("latin-1")])
+def test_a_question_on_stdin_that_is_not_utf8_is_a_usage_error(server, mull, data):
+    result = mull("run", "reasoning", "-", input=data)
+    assert result.exit_code == 2, result.output
+    assert "not UTF-8 text" in said(result.output) and "Fix:" in result.output
+    assert server.chat_requests == []
+
+
+def test_undecodable_bytes_in_an_argument_are_refused_as_not_utf8(server, mull):
+    # Python hands bytes that are not UTF-8 in argv over as lone surrogates.
+    result = mull("run", "reasoning", "caf\udce9?")
+    assert result.exit_code == 2
+    assert "not UTF-8 text" in said(result.output)
+    assert server.chat_requests == []
+
+
+@pytest.mark.parametrize("question", ["\x01\x02", "\x1b[2J\x07", "\u200b\x00 \u200b", "\x9b1m\x85"])
+def test_a_question_of_only_control_characters_is_refused(server, mull, question):
+    result = mull("run", "reasoning", question)
+    assert result.exit_code == 2
+    assert "no printable text" in said(result.output)
+    assert server.chat_requests == []
+
+
+def test_control_characters_are_taken_out_of_a_question_on_every_face():
+    asked = "\x1b[31mWhich is larger,\x07 0.9\r\nor 0.11?\x1b[0m\x00"
+    assert validate_question(asked, max_chars=1000) == "Which is larger, 0.9\nor 0.11?"
+    assert validate_question("a\tb", max_chars=1000) == "a\tb"
+    with pytest.raises(InvalidInput, match="no printable text"):
+        validate_question("\x1b]0;title\x07", max_chars=1000)
+
+
+def test_the_model_gets_the_question_without_control_characters(server, mull):
+    server.script(*chain("Only"))
+    result = mull("run", "reasoning", f"\x1b[1m{QUESTION}\x1b[0m\x07")
+    assert result.exit_code == 0, result.output
+    assert server.chat_requests[0]["messages"][1]["content"] == QUESTION
+
+
+def test_a_250k_character_paste_is_refused_naming_the_limit(server, mull):
+    result = mull("run", "reasoning", "-", input="x" * 250_000)
+    assert result.exit_code == 2
+    out = said(result.output)
+    assert "250,000 characters" in out and "the limit is 200,000" in out
+    assert "MULL_MAX_QUESTION_CHARS" in out
+    assert server.chat_requests == []
+
+
+# -- what reaches the terminal ---------------------------------------------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m\x9b5n bell\x07\x00 cr\rend"
+
+
+def test_control_sequences_from_a_model_never_reach_the_terminal(server, mull):
+    server.script(
+        step(f"Title {HOSTILE}", content=f"Step text {HOSTILE}", next_action="final_answer"),
+        f"Answer {HOSTILE}",
+    )
+    result = mull("run", "reasoning", QUESTION)
+    assert result.exit_code == 0, result.output
+    assert not any(char in result.output for char in TERMINAL_CONTROL)
+    out = said(result.output)
+    assert "Title red bell cr" in out and "Step text red bell cr" in out
+    assert "Answer red bell cr" in out
+
+
+def test_json_output_keeps_a_models_text_exact(server, mull):
+    server.script(step("Only", next_action="final_answer"), f"Answer {HOSTILE}")
+    result = mull("run", "reasoning", QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    events = [parse_event(line) for line in result.stdout.splitlines()]
+    [answer] = [e for e in events if e.type == "final_answer"]
+    assert answer.answer == f"Answer {HOSTILE}"
+    assert all(json.loads(line) for line in result.stdout.splitlines())
