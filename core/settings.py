@@ -196,7 +196,13 @@ class Settings(BaseSettings):
     @field_validator("ollama_host")
     @classmethod
     def _check_ollama_host(cls, value: str) -> str:
-        return _normalise_ollama_host(value)
+        try:
+            return _normalise_ollama_host(value)
+        except ValueError as exc:  # urlsplit's: a bad port, an unclosed IPv6 bracket
+            raise ValueError(
+                f"not a server address ({exc}); give host:port or a URL, "
+                "e.g. http://127.0.0.1:11434"
+            ) from None
 
     @field_validator("role_models", "role_think")
     @classmethod
@@ -223,7 +229,8 @@ class Settings(BaseSettings):
     def _check_chunking(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(
-                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+                f"MULL_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than MULL_CHUNK_SIZE "
+                f"({self.chunk_size}): lower the overlap or raise the size"
             )
         return self
 

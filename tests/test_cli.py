@@ -207,7 +207,7 @@ def test_a_retry_during_the_answer_says_the_answer_starts_again(server, mull):
     [
         ("MULL_MAX_STEPS", "0", "MULL_MAX_STEPS"),
         ("MULL_CHECKPOINTER", "mysql://db/mull", "MULL_CHECKPOINTER"),
-        ("MULL_ROLE_MODELS", "coder=x", "role_models"),
+        ("MULL_ROLE_MODELS", "coder=x", "MULL_ROLE_MODELS"),
     ],
 )
 def test_bad_settings_exit_2_naming_the_variable(tmp_path, variable, value, said):

@@ -5,6 +5,10 @@ or a document says acts on the terminal."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,10 +17,12 @@ from core.errors import InvalidInput
 from core.questions import validate_question
 from graphs import parse_event
 from tests.chains import chain, step
+from ui._settings_errors import settings_problem
 from ui.cli import app
 
 QUESTION = "Which is larger, 0.9 or 0.11?"
 TERMINAL_CONTROL = ("\x1b", "\x07", "\x9b", "\x00", "\r")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -112,3 +118,104 @@ def test_json_output_keeps_a_models_text_exact(server, mull):
     [answer] = [e for e in events if e.type == "final_answer"]
     assert answer.answer == f"Answer {HOSTILE}"
     assert all(json.loads(line) for line in result.stdout.splitlines())
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_a_graph_name_alone_asks_for_a_question(server, mull):
+    result = mull("run", "reasoning")
+    assert result.exit_code == 2
+    out = said(result.output)
+    assert "A question is needed" in out and 'mull run reasoning "your question"' in out
+    assert server.chat_requests == []
+
+
+def test_rag_without_an_index_is_the_usage_error_search_gives(server, mull):
+    searched = mull("search", "kettle")
+    ran = mull("run", "rag", "How long is the warranty?")
+    assert searched.exit_code == ran.exit_code == 2
+    assert "There is no document index" in ran.stderr
+    assert ran.stderr == searched.stderr  # the same message and the same fix: mull index
+    assert server.chat_requests == []
+
+
+def test_graphs_lists_each_description_whole(mull):
+    from graphs.catalog import GRAPHS
+
+    out = said(mull("graphs").output)
+    assert "with [n] citations" in out
+    for name, description in GRAPHS.items():
+        assert f"{name} {said(description)}" in out
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said_value", "fix"),
+    [
+        ("MULL_ROLE_MODELS", "coder=x", "'coder=x'", "qwen2.5-coder:7b"),
+        ("MULL_ROLE_THINK", '{"router": "maybe"}', "'maybe' for router", "its default ({})"),
+        ("MULL_CHUNK_OVERLAP", "5000", "(5000)", "raise the size"),
+        ("MULL_CHUNK_OVERLAP", "-1", "'-1'", "its default (150)"),
+        ("MULL_TEMPERATURE", "9", "'9'", "its default (0.2)"),
+        ("MULL_REPEAT_PENALTY", "x", "'x'", "leave it empty"),
+        ("MULL_OLLAMA_HOST", "localhost:port", "'localhost:port'", "host:port"),
+        ("MULL_CHECKPOINTER", "mysql://me:hunter2@db/mull", "mysql://me:***@db/mull", "memory"),
+    ],
+)
+def test_a_bad_setting_names_its_variable_its_value_and_the_fix(
+    server, mull, variable, value, said_value, fix
+):
+    result = mull("doctor", **{variable.removeprefix("MULL_").lower(): value})
+    problem = settings_problem(result.exception) or ""
+    shown = said(problem)
+    assert variable in shown and said_value in shown and fix in shown
+    assert "Fix:" in shown and "hunter2" not in shown
+
+
+def _mull(tmp_path: Path, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`mull ARGS` in a fresh interpreter with none of the developer's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MULL_", "OLLAMA_", "OPENAI_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", *args],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT), **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("MULL_ROLE_MODELS", "coder=x"), ("MULL_CHUNK_OVERLAP", "5000"), ("OLLAMA_HOST", "[bad")],
+)
+def test_a_bad_setting_is_the_error_the_cli_starts_with(tmp_path, variable, value):
+    result = _mull(tmp_path, "doctor", **{variable: value})
+    assert result.returncode == 2, result.stderr
+    assert f"Error: {variable}" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["eval", "reasoning"], ["run", QUESTION]])
+def test_a_bad_ollama_host_is_a_settings_error_even_where_a_client_reads_it_first(
+    tmp_path, command
+):
+    # The ollama client reads OLLAMA_HOST when it is imported, before mull reads its settings.
+    result = _mull(tmp_path, *command, OLLAMA_HOST="http://[bad")
+    assert result.returncode == 2, result.stderr
+    assert "Error: OLLAMA_HOST='http://[bad' is not valid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://p:p@127.0.0.1:9/p", "postgresql://p:***@127.0.0.1:9/p"),
+        ("postgresql://me:p@ss@127.0.0.1:9/db", "postgresql://me:***@127.0.0.1:9/db"),
+    ],
+)
+def test_doctor_shows_the_checkpointer_without_its_password_only(server, mull, url, shown):
+    result = mull("doctor", checkpointer=url)
+    assert f"checkpointer  {shown}" in result.output

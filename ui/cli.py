@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
+from rich.markup import escape
 
 from graphs.catalog import DEFAULT_GRAPH, GRAPHS
 from schema.names import SpecialistName
+from ui._settings_errors import masked, settings_problem, settings_problem_behind
 from ui.cli_common import (
     SERVER_ERRORS,
     ExitCode,
@@ -32,6 +34,7 @@ from ui.cli_common import (
     app,
     check_server,
     err,
+    error_exit,
     graph_options,
     open_checkpointer_or_exit,
     out,
@@ -91,6 +94,12 @@ def run(
             f"Expected [GRAPH] QUESTION but got {len(words)} arguments.",
             'Quote the question: mull run "What is 17 * 23?"',
         )
+    if len(words) == 1 and words[0] in GRAPHS:
+        raise usage_error(
+            f"A question is needed after the graph name: {words[0]!r} is one of the graphs.",
+            f'mull run {words[0]} "your question"  ·  to ask the {DEFAULT_GRAPH} about the '
+            f'word itself: mull run {DEFAULT_GRAPH} "{words[0]}"',
+        )
     graph, question = (DEFAULT_GRAPH, words[0]) if len(words) == 1 else words
     settings = settings_from(model, provider)
     from core.checkpoints import is_ephemeral
@@ -106,6 +115,8 @@ def run(
     if specialist and graph != "supervisor":
         raise usage_error("--specialist applies to the supervisor graph only.")
     text = read_question(question, settings)
+    if graph == "rag":
+        _require_index(settings)
 
     render = renderer(json_output)
     check_server(settings, render, json_output)
@@ -128,11 +139,21 @@ def run(
     stream_run(events, render, json_output=json_output, thread_id=thread_id)
 
 
+def _require_index(settings: Settings) -> None:
+    """Exit 2 as `mull search` does, saying how to make one, unless there is an index to read."""
+    from tools.retrieval import IndexNotFound, open_index
+
+    try:
+        open_index(None, settings)  # loaded once per process: the run reads this one
+    except IndexNotFound as exc:
+        raise error_exit(exc, ExitCode.USAGE) from None
+
+
 @app.command("graphs")
 def graphs_command() -> None:
     """List the graphs mull offers."""
     for name, description in GRAPHS.items():
-        out.print(f"[bold]{name}[/]  {description}")
+        out.print(f"[bold]{name}[/]  {escape(description)}")
 
 
 def _mark(ok: bool | None) -> str:
@@ -140,9 +161,9 @@ def _mark(ok: bool | None) -> str:
 
 
 def _report(probe: Probe) -> None:
-    out.print(f"{_mark(probe.ok)} {probe.message}")
+    out.print(f"{_mark(probe.ok)} {escape(probe.message)}")
     if probe.ok is not True and probe.fix:
-        out.print(f"  [bold]Fix:[/] {probe.fix}")
+        out.print(f"  [bold]Fix:[/] {escape(probe.fix)}")
 
 
 def _report_context(info: ServerInfo, settings: Settings) -> None:
@@ -154,7 +175,7 @@ def _report_context(info: ServerInfo, settings: Settings) -> None:
         if info.model_context_tokens
         else ""
     )
-    line = f"context {info.context_tokens} tokens ({info.context_source}{trained})"
+    line = escape(f"context {info.context_tokens} tokens ({info.context_source}{trained})")
     # A chain resends every earlier step: a window a few replies long is outgrown quickly.
     if info.context_tokens < 4 * settings.step_tokens:
         out.print(f"[yellow]![/] {line}")
@@ -183,15 +204,15 @@ def doctor(
 
     settings = settings_from(model, provider)
     name = settings.model_for("reasoner")
-    out.print(f"provider      {settings.provider}  ({settings.server_url})")
-    out.print(f"model         {name}")
-    out.print(f"checkpointer  {settings.checkpointer}")
+    out.print(f"provider      {settings.provider}  ({settings.server_url})", markup=False)
+    out.print(f"model         {name}", markup=False)
+    out.print(f"checkpointer  {masked(settings.checkpointer)}", markup=False)
     health = check_health(settings, model=name)
     if not health.ok:
-        out.print(f"[red]✗[/] {health.message}\n  [bold]Fix:[/] {health.fix}")
+        out.print(f"[red]✗[/] {escape(health.message)}\n  [bold]Fix:[/] {escape(health.fix)}")
         raise typer.Exit(ExitCode.SERVER)
     info = server_info(settings, name)
-    out.print(f"[green]✓[/] {health.message} Server: {info.label}.")
+    out.print(f"[green]✓[/] {escape(f'{health.message} Server: {info.label}.')}")
     structured = probe_structured_output(settings, name)
     _report(structured)
     if not structured.ok:
@@ -214,30 +235,12 @@ def doctor(
 from ui import _eval_commands, _index_commands, _thread_commands  # noqa: E402, F401
 
 
-def _settings_problem(exc: Exception) -> str | None:
-    """What is wrong with the settings, when `exc` says they are not valid; else None."""
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-
-    if isinstance(exc, SettingsError):  # e.g. MULL_ROLE_MODELS that is not JSON
-        return f"[bold red]Error:[/] {exc}\n[bold]Fix:[/] see .env.example for the form."
-    if not isinstance(exc, ValidationError):
-        return None
-    lines = ["[bold red]Error:[/] the settings are not valid:"]
-    for problem in exc.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        name = f"MULL_{field.upper()}" if field else "a setting"
-        lines.append(f"  {name}: {problem['msg']}")
-    lines.append("[bold]Fix:[/] see .env.example for every setting and its form.")
-    return "\n".join(lines)
-
-
 def main() -> None:
     """Entry point of the `mull` command: bad settings are usage errors (exit 2)."""
     try:
         app()
     except Exception as exc:
-        problem = _settings_problem(exc)
+        problem = settings_problem(exc) or settings_problem_behind()
         if problem is None:
             raise
         err.print(problem)

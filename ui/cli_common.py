@@ -132,7 +132,7 @@ def _read_stdin() -> str:
         raise InvalidInput(
             "The question on standard input is not UTF-8 text "
             f"(byte {data[exc.start]:#04x} at offset {exc.start:,}).",
-            hint="Convert it to UTF-8 first, e.g. iconv -f latin1 -t utf-8 question.txt | mull run -",
+            hint="Convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 question.txt | mull run -",
         ) from None
 
 
