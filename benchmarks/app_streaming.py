@@ -7,8 +7,9 @@ The fake model server streams one long answer (`--tokens` tokens, one every
 each token to /dev/null, and once to the Streamlit app (`ui/app.py`, run as a
 subprocess like `make run`), whose page is open in headless Chromium driven by
 Playwright. In the app the long stream is the final answer of a one-step
-reasoning run, so it is streamed into the live view (a throttled tail of the
-text) and then drawn again as markdown.
+reasoning run (the page picks the reasoning graph first: the app opens on the
+supervisor), so it streams into its block of the live view (a throttled tail of
+the text) and is then drawn again as the answer.
 
 What is measured, and how:
 
@@ -22,7 +23,7 @@ What is measured, and how:
   loads, looks at the text of every DOM change (added nodes and changed text)
   and stamps the first time each marker appears anywhere in the page, then the
   start of the next animation frame, when it is painted. The live view draws
-  only the last 3,000 characters of a stream, redrawn at most every 0.1 s, so a
+  only the last 3,000 characters of a stream, redrawn at most every 0.05 s, so a
   marker can first appear there or in the final markdown: the first appearance
   counts. Browser times (`performance.timeOrigin + performance.now()`) are put on
   the server's clock by a round-trip calibration (the smallest of 20 round trips;
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from tests._app_server import CHROMIUM, CHROMIUM_ARGS, MODEL, AppServer
+from tests._browser import choose_graph, stop_button
 from tests.chains import step
 from tests.fake_server import FakeModelServer, Reply
 
@@ -202,6 +204,8 @@ def run_app(
             page.add_init_script(OBSERVER_JS)
             page.goto(app.url)
             expect(page.get_by_text("is up and has")).to_be_visible(timeout=30_000)
+            expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+            choose_graph(page, "reasoning")  # the replies below are a reasoning run's
             offset, uncertainty = clock_offset(page)
 
             server.script(
@@ -217,9 +221,11 @@ def run_app(
             )
             marks = page.evaluate("window.__markers")
             # The run is over when Streamlit has redrawn the page from the run's log.
-            main = page.get_by_test_id("stMainBlockContainer")
-            expect(main.get_by_text("Thought for")).to_have_count(1, timeout=timeout_ms)
-            expect(main.get_by_role("button", name="Stop")).to_have_count(0, timeout=timeout_ms)
+            summary = page.get_by_test_id("stMainBlockContainer").get_by_text(
+                re.compile(r"^reasoning · 1 step · .* tokens$")
+            )
+            expect(summary).to_have_count(1, timeout=timeout_ms)
+            expect(stop_button(page)).to_have_count(0, timeout=timeout_ms)
             expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=timeout_ms)
             expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
             settled = time.time()
@@ -291,6 +297,14 @@ def main() -> None:
     row("last-token lag (sent -> shown)", bare_lag, app_lag, ratio=True)
     row(f"median lag of {len(app_lags)} markers", *map(statistics.median, (bare_lags, app_lags)))
     row(f"max lag of {len(app_lags)} markers", max(bare_lags), max(app_lags))
+    # Whether the view falls behind as the stream grows: the same median, early and late.
+    half = len(app_lags) // 2
+    for label, part in (("first", slice(None, half)), ("second", slice(half, None))):
+        row(
+            f"median lag, {label} half of the stream",
+            statistics.median(bare_lags[part]),
+            statistics.median(app_lags[part]),
+        )
     row("total (first sent -> last shown)", bare_total, app_total, ratio=True)
     if last in arrived:
         to_page, in_page = arrived[last] - app_sent[last], app_shown[last] - arrived[last]

@@ -77,6 +77,9 @@ def test_a_question_shows_the_answer_first_then_its_steps(server, app):
     (summary,) = summaries(at)
     assert summary.startswith("reasoning · 2 steps · ") and summary.endswith(" tokens")
     assert at.expander[0].label == "How it got there" and not at.expander[0].proto.expanded
+    # The next script run draws the stored run (the history view) just as the live one ended.
+    again = at.run()
+    assert (labels(again), answers(again), summaries(again)) == (shown, texts, [summary])
 
 
 def test_sidebar_shows_health_models_and_the_memory_warning(server, app):
@@ -343,8 +346,8 @@ def test_a_run_goes_on_in_its_worker_one_per_thread_and_only_stop_ends_it():
 
     run.stop()
     assert run.done and run.stopped and runs.live("t1") is None
-    assert [type(e) for e in run.events] == [RunStarted]  # the stored log keeps no tokens
-    assert run.follow(0, 5.0) == ([], True)
+    assert [type(e) for e in run.log] == [RunStarted]  # the stored log keeps no tokens
+    assert run.follow(len(seen), 5.0) == ([], True)  # nothing after Stop
     with pytest.raises(Busy, match="still finishing"):  # its worker still waits for the node
         runs.start("t1", "reasoning", "Again?", events)
 
@@ -355,3 +358,4 @@ def test_a_run_goes_on_in_its_worker_one_per_thread_and_only_stop_ends_it():
     )
     runs.join()
     assert again.done and not again.stopped and runs.runs("t1") == [run, again]
+    assert run.events == run.log  # a newer run on the thread: the older keeps no tokens

@@ -79,18 +79,10 @@ def _sources(sources: list[Source]) -> None:
             st.text(source.text)
 
 
-def _body(block: Block) -> None:
-    """What a block holds: its thinking, then its record, or what its node streams."""
-    if thought := block.live_thinking:
-        _thinking(thought)
-    if block.status == "running" and block.kind == "node":
-        if (partial := block.partial) is not None:
-            if partial.content:
-                st.markdown(partial.content[-TAIL_CHARS:])
-            for name, value in partial.fields:
-                st.caption(f"{name}: {value[-TAIL_CHARS:]}")
-        elif block.stream:
-            st.markdown(block.stream[-TAIL_CHARS:])
+def _record(block: Block) -> None:
+    """What a block's record holds: its thinking (folded), text, points, code and sources."""
+    if block.thinking is not None:
+        _thinking(block.thinking)
     if block.body:
         st.markdown(block.body)
     if block.bullets:
@@ -103,12 +95,69 @@ def _body(block: Block) -> None:
         st.caption(note)
 
 
+def _at_work(block: Block, parts: list[DeltaGenerator]) -> None:
+    """A block at work, in its four places: thinking, what it writes, its other fields so
+    far (a structured reply's, read from partial JSON) and its notes (retries)."""
+    thinking, writing, fields, notes = parts
+    if (thought := block.live_thinking) is not None:
+        thinking.expander(thought.label, expanded=thought.live).text(thought.text[-TAIL_CHARS:])
+    else:
+        thinking.empty()
+    partial = block.partial
+    if block.kind != "node":  # a record still at work (a tool call awaiting its result)
+        with writing.container():
+            _record(block)
+    elif text := (partial.content if partial is not None else block.stream):
+        writing.markdown(text[-TAIL_CHARS:])
+    else:
+        writing.empty()
+    if partial is not None and partial.fields:
+        fields.caption(
+            "  \n".join(f"{name}: {value[-TAIL_CHARS:]}" for name, value in partial.fields)
+        )
+    else:
+        fields.empty()
+    if block.notes and block.kind == "node":
+        notes.caption("  \n".join(block.notes))
+    else:
+        notes.empty()
+
+
+class _Spot:
+    """A spot on the page drawn anew each time, in a fresh place, the last one emptied.
+
+    Drawn over at one path in one script run, a container keeps the children it had
+    (the browser reuses a block of the same type at a path), so a block that came to
+    hold less would still show the rest; a fresh place never does.
+    """
+
+    def __init__(self, where: DeltaGenerator) -> None:
+        self._box = where.container()
+        self._place: DeltaGenerator | None = None
+
+    def fresh(self) -> DeltaGenerator:
+        if self._place is not None:
+            self._place.empty()
+        self._place = self._box.empty()
+        return self._place
+
+    def clear(self) -> None:
+        if self._place is not None:
+            self._place.empty()
+            self._place = None
+
+
 @dataclass
 class _Slot:
-    """Where one block is drawn, and the version drawn there."""
+    """Where one block is drawn, what is drawn there, and the version drawn."""
 
-    place: DeltaGenerator
+    spot: _Spot
     version: int = -1
+    running: Any = None
+    """The `st.status` of a block at work, kept while it works: Streamlit pauses 50 ms each
+    time it makes one, so a streaming block redraws its parts inside it, not itself."""
+    label: str = ""
+    parts: list[DeltaGenerator] = field(default_factory=list)
     children: DeltaGenerator | None = None
     child_slots: dict[int, _Slot] = field(default_factory=dict)
 
@@ -126,31 +175,38 @@ class TurnPainter:
     def __init__(
         self, container: DeltaGenerator, *, live: bool = True, open_trace: bool = False
     ) -> None:
-        self.live, self.open_trace = live, live or open_trace
-        with container:
-            self._head = st.empty()
-            self._summary = st.empty()
-            self._trace_place = st.empty()
+        self.live, self.open_trace, self._keep_open = live, live or open_trace, open_trace
+        self._head = _Spot(container)
+        self._summary = container.empty()
+        self._trace_spot = _Spot(container)
         self._head_key: tuple[Any, ...] | None = None
         self._summary_text = ""
         self._trace: DeltaGenerator | None = None
         self._slots: dict[int, _Slot] = {}
+
+    def finish(self, turn: Turn) -> None:
+        """Draw the turn as finished: the answer in place, the trace folded."""
+        self.live, self.open_trace = False, self._keep_open
+        self._trace, self._slots = None, {}
+        self.paint(turn)
 
     def paint(self, turn: Turn, now: float | None = None) -> None:
         """Bring the drawing up to date with `turn`; `now` ticks a running turn's clock."""
         key = (id(turn.answer), len(turn.errors), turn.stopped, turn.running, len(turn.revisions))
         if key != self._head_key:
             self._head_key = key
-            with self._head.container():
+            with self._head.fresh().container():
                 _head(turn)
         summary = turn.summary((now or time.time()) if turn.running else None)
         if summary != self._summary_text:
             self._summary_text = summary
             self._summary.caption(summary)
-        if not turn.blocks and self._trace is None:
+        if not turn.blocks:
+            if self._trace is None:
+                self._trace_spot.clear()
             return
         if self._trace is None:
-            self._trace = self._trace_place.expander(
+            self._trace = self._trace_spot.fresh().expander(
                 "How it got there", expanded=self.open_trace, icon=":material/account_tree:"
             )
         self._paint(turn.blocks, self._trace, self._slots)
@@ -159,24 +215,36 @@ class TurnPainter:
         for block in blocks:
             slot = slots.get(block.id)
             if slot is None:
-                slot = slots[block.id] = _Slot(where.empty())
+                slot = slots[block.id] = _Slot(_Spot(where))
             if slot.version != block.version:
                 slot.version = block.version
-                slot.children, slot.child_slots = self._draw(block, slot.place), {}
+                self._draw(block, slot)
             if block.children and slot.children is not None:
                 self._paint(block.children, slot.children, slot.child_slots)
         for gone in set(slots) - {block.id for block in blocks}:  # a node that showed nothing
-            slots.pop(gone).place.empty()
+            slots.pop(gone).spot.clear()
 
-    def _draw(self, block: Block, place: DeltaGenerator) -> DeltaGenerator | None:
-        """Draw a block in its place; returns where its children go."""
+    def _draw(self, block: Block, slot: _Slot) -> None:
+        """Draw a block: at work, its parts inside the status it keeps; done, a step with
+        its outcome's icon, in a fresh place."""
+        label = _label(block)
         if block.status == "running":
-            frame = place.status(_label(block), state="running", expanded=self.live, type="step")
-        else:
-            frame = place.expander(_label(block), icon=ICONS[block.status], type="step")
+            if slot.running is None:
+                slot.running = slot.spot.fresh().status(
+                    label, state="running", expanded=self.live, type="step"
+                )
+                slot.label, slot.parts = label, [slot.running.empty() for _ in range(4)]
+                slot.children, slot.child_slots = slot.running.container(), {}
+            elif label != slot.label:
+                slot.running.update(label=label, expanded=self.live)  # unset, it folds
+                slot.label = label
+            _at_work(block, slot.parts)
+            return
+        slot.running = None
+        frame = slot.spot.fresh().expander(label, icon=ICONS[block.status], type="step")
         with frame:
-            _body(block)
-            return st.container() if block.kind == "group" else None
+            _record(block)
+        slot.children, slot.child_slots = (frame.container() if block.children else None), {}
 
 
 def _head(turn: Turn) -> None:
@@ -219,17 +287,26 @@ def draw_turn(
 
 def follow(run: Run, container: DeltaGenerator) -> None:
     """Draw a live run from its first event and keep drawing it, at most every
-    `FLUSH_INTERVAL_S`, until it ends (or a click ends this script run: the run goes on)."""
+    `FLUSH_INTERVAL_S`, until it ends, then as finished (a click ends this script run
+    sooner: the run goes on, and the next script run follows it again)."""
     painter, view = TurnPainter(container), TurnView(run.title)
-    seen, drawn_at = 0, 0.0
+    seen, drawn_at, undrawn = 0, 0.0, False
     while True:
         events, done = run.follow(seen, FLUSH_INTERVAL_S)
-        if done:
-            return
         seen += len(events)
-        view.extend(events)
+        for event in events:
+            if undrawn and not isinstance(event, Token):
+                # A stream's last words are drawn before what ends it (an answer, a
+                # record) replaces its block: a reader sees the end of what streamed.
+                painter.paint(view.turn, time.time())
+                drawn_at, undrawn = time.monotonic(), False
+            view.apply(event)
+            undrawn = undrawn or isinstance(event, Token)
+        if done:
+            painter.finish(view.stop() if run.stopped else view.turn)
+            return
         # Drawn when a burst of events pauses, or every interval: the clock ticks in the
         # summary, and each draw is where Streamlit can end this script run for a click.
         if not events or time.monotonic() - drawn_at >= FLUSH_INTERVAL_S:
             painter.paint(view.turn, time.time())
-            drawn_at = time.monotonic()
+            drawn_at, undrawn = time.monotonic(), False

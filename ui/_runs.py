@@ -41,6 +41,7 @@ class Run:
     prior_turns: int = 0
     """How many questions the thread held before this run (drawn from its checkpoints)."""
     events: list[Event] = field(default_factory=list)
+    """Every event so far, tokens too (until a newer run on the thread: then its `log`)."""
     done: bool = False
     stopped: bool = False
     started_at: float = field(default_factory=time.time)
@@ -50,11 +51,18 @@ class Run:
 
     def follow(self, seen: int, timeout_s: float) -> tuple[list[Event], bool]:
         """The events after the first `seen`, waiting up to `timeout_s` for one; and whether
-        the run is over (then the events are its stored log: follow it no further)."""
+        the run is over (then those are its last)."""
         with self._changed:
             if len(self.events) <= seen and not self.done:
                 self._changed.wait(timeout_s)
-            return ([] if self.done else self.events[seen:]), self.done
+            return self.events[seen:], self.done
+
+    @property
+    def log(self) -> list[Event]:
+        """The run's stored log: its events less the tokens (what they wrote is in the records
+        and the answer)."""
+        with self._changed:
+            return [event for event in self.events if kept(event)]
 
     def stop(self) -> None:
         """Stop the run now: what comes after is dropped; the checkpoints it reached stay."""
@@ -85,12 +93,15 @@ class Run:
 
     def _end(self, *, stopped: bool) -> None:
         with self._changed:
-            if self.done:
-                return
-            # Tokens are not kept: what they wrote is in the records and the answer.
-            self.events = [event for event in self.events if kept(event)]
-            self.stopped, self.done = stopped, True
-            self._changed.notify_all()
+            if not self.done:
+                self.stopped, self.done = stopped, True
+                self._changed.notify_all()
+
+    def _compact(self) -> None:
+        """Keep only the stored log: once a newer run is on the thread, nobody follows this."""
+        log = self.log
+        with self._changed:
+            self.events = log
 
 
 class Runs:
@@ -125,6 +136,8 @@ class Runs:
                     "The stopped run is still finishing the step it was in (a model call cannot "
                     "be cut short); try again in a moment."
                 )
+            for earlier in runs:  # a thread's tokens are kept for its latest run alone
+                earlier._compact()
             run = Run(thread_id, graph, title, prior_turns)
             run._worker = threading.Thread(
                 target=run._work, args=(events,), name=f"mull-run-{thread_id[:8]}", daemon=True

@@ -86,7 +86,7 @@ for run in thread_runs:
     if run.done:
         draw_question(run.title)
         with st.chat_message("assistant"):
-            draw_turn(build_turn(run.events, question=run.title, stopped=run.stopped))
+            draw_turn(build_turn(run.log, question=run.title, stopped=run.stopped))
 live = registry.live(thread_id)
 welcome = st.empty()
 
@@ -137,7 +137,8 @@ if live is None:
 
 draw_question(live.title)
 with st.chat_message("assistant"):
-    st.button(
+    stop_place = st.empty()
+    stop_place.button(
         "Stop",
         key="stop",
         icon=":material/stop_circle:",
@@ -148,4 +149,4 @@ with st.chat_message("assistant"):
 if refusal:
     st.warning(f"{refusal} Not sent: “{question}”", icon=":material/block:")
 follow(live, where)
-st.rerun()  # drawn again from the run's stored log, with no Stop button
+stop_place.empty()  # the run is over: drawn as finished, and this script run ends

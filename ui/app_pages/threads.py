@@ -104,7 +104,7 @@ with action_col:
     if live is None and earlier:
         last = earlier[-1]
         with st.expander(f"Last run: {last.title}", expanded=True):
-            draw_turn(build_turn(last.events, stopped=last.stopped))
+            draw_turn(build_turn(last.log, stopped=last.stopped))
     st.button(
         "Replay from here",
         key="replay",
