@@ -131,13 +131,49 @@ def test_a_graph_name_alone_asks_for_a_question(server, mull):
     assert server.chat_requests == []
 
 
-def test_rag_without_an_index_is_the_usage_error_search_gives(server, mull):
+@pytest.mark.parametrize("graph", [["rag"], ["supervisor", "--specialist", "rag"]])
+def test_rag_without_an_index_is_the_usage_error_search_gives(server, mull, graph):
     searched = mull("search", "kettle")
-    ran = mull("run", "rag", "How long is the warranty?")
+    ran = mull("run", *graph, "How long is the warranty?")
     assert searched.exit_code == ran.exit_code == 2
     assert "There is no document index" in ran.stderr
     assert ran.stderr == searched.stderr  # the same message and the same fix: mull index
     assert server.chat_requests == []
+
+
+def test_tests_that_are_not_utf8_are_a_usage_error(server, mull, tmp_path):
+    tests = tmp_path / "tests.py"
+    tests.write_bytes("def test_café():\n    assert True\n".encode("latin-1"))
+    result = mull("run", "code", "Write add(a, b).", "--tests", str(tests))
+    assert result.exit_code == 2
+    assert "is not UTF-8 text" in said(result.output) and "Fix:" in result.output
+    assert server.chat_requests == []
+
+
+@pytest.mark.parametrize("question", ["", "\x1b[2J"])
+def test_a_fork_to_a_question_no_face_accepts_is_refused_before_it_is_saved(
+    server, mull, tmp_path, question
+):
+    db = f"sqlite:///{tmp_path}/threads.db"
+    server.script(*chain("Only"))
+    assert mull("run", "reasoning", QUESTION, "--thread", "t1", checkpointer=db).exit_code == 0
+    before = mull("history", "t1", "--json", checkpointer=db).stdout
+    start = json.loads(before.splitlines()[1])["checkpoint_id"]
+
+    result = mull("fork", "t1", "--checkpoint", start, "--set", f"question={question}")
+    assert result.exit_code == 2
+    assert "empty" in result.output or "no printable text" in said(result.output)
+    assert mull("history", "t1", "--json", checkpointer=db).stdout == before
+
+
+def test_an_unknown_state_key_in_fork_names_the_key(server, mull, tmp_path):
+    db = f"sqlite:///{tmp_path}/threads.db"
+    server.script(*chain("Only"))
+    assert mull("run", "reasoning", QUESTION, "--thread", "t1", checkpointer=db).exit_code == 0
+    start = json.loads(mull("history", "t1", "--json").stdout.splitlines()[1])["checkpoint_id"]
+    result = mull("fork", "t1", "--checkpoint", start, "--set", "colour=red")
+    assert result.exit_code == 2
+    assert "--set colour: The state has no colour" in said(result.output)
 
 
 def test_graphs_lists_each_description_whole(mull):

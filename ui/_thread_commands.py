@@ -30,6 +30,7 @@ from ui.cli_common import (
     graph_options,
     open_checkpointer_or_exit,
     out,
+    read_question,
     renderer,
     settings_from,
     stream_run,
@@ -133,7 +134,7 @@ def _typed_values(graph: CompiledStateGraph, raw: dict[str, str]) -> dict[str, A
             except ValueError as exc:
                 problems.append(exc)
         else:  # say what was wrong with the first reading: the JSON one, when it parsed
-            raise usage_error(f"--set {problems[0]}")
+            raise usage_error(f"--set {key}: {problems[0]}")
     return values
 
 
@@ -278,6 +279,8 @@ def fork_command(
         raise usage_error("Say what to change with --set key=value.", "e.g. --set 'question=...'")
     raw = _parse_sets(set_values)
     settings = settings_from(model, provider)
+    if "question" in raw:  # checked as every face checks one, before the branch is saved
+        raw["question"] = read_question(raw["question"], settings)
     graph = _open_thread(thread, settings, max_steps)
     start = _find_checkpoint(list_checkpoints(graph, thread), thread, checkpoint)
     try:

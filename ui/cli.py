@@ -115,7 +115,8 @@ def run(
     if specialist and graph != "supervisor":
         raise usage_error("--specialist applies to the supervisor graph only.")
     text = read_question(question, settings)
-    if graph == "rag":
+    user_tests = _read_tests(tests) if tests else None
+    if graph == "rag" or (specialist is not None and specialist.value == "rag"):
         _require_index(settings)
 
     render = renderer(json_output)
@@ -131,12 +132,24 @@ def run(
     thread_id = thread or uuid.uuid4().hex
     config = {"configurable": {"thread_id": thread_id}}
     run_input = {"question": text}
-    if tests:
-        run_input["user_tests"] = tests.read_text(encoding="utf-8")
+    if user_tests is not None:
+        run_input["user_tests"] = user_tests
     if specialist:
         run_input["specialist"] = specialist.value
     events = stream_events(compiled, run_input, config, graph_name=graph)
     stream_run(events, render, json_output=json_output, thread_id=thread_id)
+
+
+def _read_tests(path: Path) -> str:
+    """The text of a `--tests` file; exit 2 when it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise usage_error(
+            f"--tests {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start:,}).",
+            f"Save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path} > tests_utf8.py",
+        ) from None
 
 
 def _require_index(settings: Settings) -> None:
