@@ -26,10 +26,11 @@ from agents._stream import call_options, emit, structured_call_options
 from agents.node_io import call_model, call_structured
 from agents.reasoning_prompt import FINAL_ANSWER_PROMPT, SYSTEM_PROMPT, answer_request, chain_prompt
 from agents.tool_user import ToolUser
+from core.capabilities import refuses_tools
 from core.errors import MullError
-from core.models import refuses_tools, with_max_tokens
 from core.questions import validate_question  # the app still imports it from here
 from core.repetition import REPETITION
+from core.sampling import with_max_tokens
 from core.settings import Settings, get_settings
 from core.structured import StructuredReply, finish_reason, token_usage
 from core.thinking import thinking_of

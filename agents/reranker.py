@@ -27,7 +27,7 @@ from agents._stream import call_options, emit, structured_call_options
 from agents.grounding import format_sources
 from agents.node_io import blocking, call_structured, run_in_line
 from core.errors import InvalidInput, MullError
-from core.models import with_max_tokens
+from core.sampling import with_max_tokens
 from core.settings import QueryRewrite, RerankerKind, Settings
 from schema import SearchHit
 from tools.retrieval.rerank import CrossEncoder, rerank_hits

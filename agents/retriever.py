@@ -20,7 +20,7 @@ from agents._run import answered_turns, record_error
 from agents._stream import call_options, emit
 from agents.node_io import blocking, call_model
 from core.errors import MullError
-from core.models import with_max_tokens
+from core.sampling import with_max_tokens
 from core.settings import QueryRewrite, Settings
 from tools.retrieval import SearchMode, open_index
 

@@ -29,7 +29,7 @@ from pydantic import RootModel
 from agents._steps import tool_step_schema
 from agents._stream import emit
 from agents.node_io import blocking, call_runnable
-from core.models import supports_tool_calling
+from core.capabilities import supports_tool_calling
 from core.settings import Settings, ToolCalling, get_settings
 from tools.agent_tools import tool_error_message
 

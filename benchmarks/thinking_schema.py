@@ -25,7 +25,8 @@ from langchain_core.messages import HumanMessage
 from agents.reasoner import ReasoningStep
 from core.calls import RetryPolicy
 from core.errors import StructuredOutputError
-from core.models import chat_model, without_thinking
+from core.models import chat_model
+from core.sampling import without_thinking
 from core.settings import Settings
 from core.structured import invoke_structured
 from core.thinking import thinking_of

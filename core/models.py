@@ -3,9 +3,9 @@
 `chat_model` is the one place a LangChain chat model is made: `ChatOllama` for
 Ollama, `ChatOpenAI(base_url=...)` for vLLM and other OpenAI-compatible
 servers. `check_health` asks the server, over plain HTTP, whether it is up and
-has the model, and says what to do when it is not. `supports_tool_calling`
-says whether the model can take native tool calls (`bind_tools`), where the
-server can tell; `refuses_tools` recognises the error of a server that cannot.
+has the model, and says what to do when it is not. Adjusting a made model
+(thinking, sampling, reply length) is `core.sampling`; what a model can do
+(native tool calls) is `core.capabilities`.
 """
 
 from __future__ import annotations
@@ -18,25 +18,16 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
-from core.settings import Provider, Settings, ThinkMode, get_settings
+from core.settings import Provider, Settings, get_settings
 
 __all__ = [
-    "LOOP_REPEAT_PENALTY",
-    "LOOP_TEMPERATURE",
     "Health",
     "HealthStatus",
-    "against_loops",
     "chat_model",
     "check_health",
     "embedding_model",
     "fix_for_missing_model",
     "fix_for_unreachable",
-    "model_capabilities",
-    "refuses_tools",
-    "supports_tool_calling",
-    "thinks",
-    "with_max_tokens",
-    "without_thinking",
 ]
 
 
@@ -86,12 +77,13 @@ def chat_model(
     import openai
 
     from core._openai_chat import OpenAIChat
+    from core.sampling import openai_think
 
     # vLLM calls llama.cpp's and Ollama's `repeat_penalty` `repetition_penalty`; each server
     # ignores the name it does not know.
     repeat = settings.repeat_penalty
     penalties = {"repeat_penalty": repeat, "repetition_penalty": repeat} if repeat else {}
-    extra_body = {**penalties, **_openai_think(think)} or None
+    extra_body = {**penalties, **openai_think(think)} or None
     return OpenAIChat(
         model=name,
         base_url=settings.openai_base_url,
@@ -112,87 +104,6 @@ def chat_model(
 
 # `auto` is decided at the first call from the model's capabilities (`core._ollama_chat`).
 _OLLAMA_THINK: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
-
-
-def _openai_think(think: ThinkMode) -> dict[str, Any]:
-    # Qwen-style chat templates (vLLM, llama.cpp) take `enable_thinking`; a level is
-    # OpenAI's `reasoning_effort` (gpt-oss on vLLM). Servers ignore what they do not know.
-    if think == "auto":
-        return {}
-    enabled = {"chat_template_kwargs": {"enable_thinking": think != "off"}}
-    return enabled if think in ("on", "off") else {**enabled, "reasoning_effort": think}
-
-
-def thinks(model: BaseChatModel) -> bool:
-    """Whether a chat model was asked to think (on or a level, not `auto` or `off`)."""
-    from langchain_ollama import ChatOllama
-    from langchain_openai import ChatOpenAI
-
-    from core._ollama_chat import OllamaChat
-
-    if isinstance(model, OllamaChat):
-        return model.asks_to_think
-    if isinstance(model, ChatOllama):
-        return model.reasoning not in (None, False)
-    if isinstance(model, ChatOpenAI):
-        template = (model.extra_body or {}).get("chat_template_kwargs") or {}
-        return bool(template.get("enable_thinking"))
-    return False
-
-
-def without_thinking(model: BaseChatModel) -> BaseChatModel:
-    """A copy of a chat model asked not to think; other models are returned as they are."""
-    from langchain_ollama import ChatOllama
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOllama):
-        return model.model_copy(update={"reasoning": False})
-    if isinstance(model, ChatOpenAI):
-        body = {k: v for k, v in (model.extra_body or {}).items() if k != "reasoning_effort"}
-        return model.model_copy(update={"extra_body": {**body, **_openai_think("off")}})
-    return model
-
-
-LOOP_REPEAT_PENALTY = 1.2
-"""The repeat penalty a repair after a looping reply asks with, unless the settings ask more."""
-LOOP_TEMPERATURE = 0.7
-"""The temperature a repair after a looping reply asks with, unless the settings ask more."""
-
-
-def against_loops(model: BaseChatModel) -> BaseChatModel:
-    """A copy of a chat model sampled to get out of a loop: a repeat penalty and more temperature.
-
-    A loop is most often greedy decoding stuck in a rut; asking again the same way
-    tends to write the same loop. Other models are returned as they are.
-    """
-    from langchain_ollama import ChatOllama
-    from langchain_openai import ChatOpenAI
-
-    temperature = max(getattr(model, "temperature", None) or 0.0, LOOP_TEMPERATURE)
-    if isinstance(model, ChatOllama):
-        penalty = max(model.repeat_penalty or 0.0, LOOP_REPEAT_PENALTY)
-        return model.model_copy(update={"repeat_penalty": penalty, "temperature": temperature})
-    if isinstance(model, ChatOpenAI):
-        body = model.extra_body or {}
-        penalty = max(body.get("repeat_penalty") or 0.0, LOOP_REPEAT_PENALTY)
-        body = {**body, "repeat_penalty": penalty, "repetition_penalty": penalty}
-        return model.model_copy(update={"extra_body": body, "temperature": temperature})
-    return model
-
-
-def with_max_tokens(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
-    """A copy of an Ollama or OpenAI-compatible chat model with another reply-length cap.
-
-    Other chat models are returned as they are.
-    """
-    from langchain_ollama import ChatOllama
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOllama):
-        return model.model_copy(update={"num_predict": max_tokens})
-    if isinstance(model, ChatOpenAI):
-        return model.model_copy(update={"max_tokens": max_tokens})
-    return model
 
 
 def embedding_model(settings: Settings | None = None, *, model: str | None = None) -> Embeddings:
@@ -369,91 +280,3 @@ def check_health(
         models=available,
         **base,
     )
-
-
-def model_capabilities(
-    settings: Settings | None = None,
-    model: str | None = None,
-    *,
-    timeout_s: float = 5.0,
-) -> set[str] | None:
-    """What the server says a model can do, e.g. `{"completion", "tools", "vision"}`.
-
-    Ollama lists a model's capabilities in `POST /api/show`. An OpenAI-compatible
-    server has no such endpoint (vLLM's tool calling is a server flag, not a
-    property of the model), so it is not asked.
-
-    Args:
-        settings: The settings naming the server; the process-wide ones when omitted.
-        model: The model to ask about; the configured chat model when omitted.
-        timeout_s: Seconds to wait for the server.
-
-    Returns:
-        The capabilities, or None when they cannot be known: an OpenAI-compatible
-        server, an Ollama too old to report them, or a server that did not answer
-        or does not have the model (`check_health` is the place to say so).
-    """
-    settings = settings or get_settings()
-    if settings.provider != "ollama":
-        return None
-    name = model or settings.model
-    try:
-        response = httpx.post(
-            f"{settings.ollama_host}/api/show", json={"model": name}, timeout=timeout_s
-        )
-        response.raise_for_status()
-        listed = response.json().get("capabilities")
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
-    if not isinstance(listed, list):  # older Ollama releases did not report them
-        return None
-    return {str(c) for c in listed}
-
-
-def supports_tool_calling(
-    settings: Settings | None = None,
-    model: str | None = None,
-    *,
-    timeout_s: float = 5.0,
-) -> bool | None:
-    """Whether the model takes native tool calls, as far as the server says.
-
-    Args:
-        settings: The settings naming the server; the process-wide ones when omitted.
-        model: The model to ask about; the configured chat model when omitted.
-        timeout_s: Seconds to wait for the server.
-
-    Returns:
-        True or False when Ollama reports the model's capabilities (`"tools"` among
-        them or not); None when it cannot be known, as on an OpenAI-compatible
-        server: try native calls and fall back when `refuses_tools` recognises the error.
-    """
-    capabilities = model_capabilities(settings, model, timeout_s=timeout_s)
-    return None if capabilities is None else "tools" in capabilities
-
-
-# What servers without tool calling answer to a request with tools (HTTP 400):
-# Ollama for a model whose template has none, vLLM started without tool parsing.
-_REFUSES_TOOLS = (
-    "does not support tools",
-    "--enable-auto-tool-choice",
-    "tool choice requires",
-)
-
-
-def refuses_tools(error: BaseException) -> bool:
-    """Whether an error is a server refusing tool calling for the model.
-
-    Recognises Ollama's `... does not support tools` and vLLM's `"auto" tool choice
-    requires --enable-auto-tool-choice and --tool-call-parser to be set`, both HTTP 400,
-    on the client's own exception or on any error that wraps it (`raise ... from`).
-    """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        text = str(current).lower()
-        if any(marker in text for marker in _REFUSES_TOOLS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False

@@ -19,8 +19,9 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from core.calls import RetryPolicy, embed_texts, invoke_model
+from core.capabilities import refuses_tools
 from core.errors import MullError
-from core.models import chat_model, embedding_model, refuses_tools
+from core.models import chat_model, embedding_model
 from core.settings import Settings
 from core.structured import invoke_structured
 

@@ -37,8 +37,8 @@ from core.calls import (
     invoke_model,
 )
 from core.errors import StructuredOutputError
-from core.models import against_loops, thinks, without_thinking
 from core.repetition import REPETITION
+from core.sampling import against_loops, thinks, without_thinking
 from core.settings import Settings
 from core.thinking import UNFINISHED_THINKING
 

@@ -19,8 +19,9 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 
 from core.calls import RetryPolicy, invoke_model
+from core.capabilities import model_capabilities, refuses_tools, supports_tool_calling
 from core.errors import MullError
-from core.models import chat_model, model_capabilities, refuses_tools, supports_tool_calling
+from core.models import chat_model
 from core.settings import Settings
 from tests._corpus import make_corpus
 from tests.conftest import MODEL, settings_for
