@@ -176,6 +176,29 @@ def test_an_unknown_state_key_in_fork_names_the_key(server, mull, tmp_path):
     assert "--set colour: The state has no colour" in said(result.output)
 
 
+@pytest.mark.parametrize("place", ["a-file", "a-file/below"])
+def test_an_index_folder_that_cannot_be_written_is_a_usage_error(server, mull, tmp_path, place):
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "notes.md").write_text("# Notes\n\nThe kettle boils in two minutes.\n")
+    result = mull("index", str(tmp_path / "notes.md"), "--index", str(tmp_path / place))
+    assert result.exit_code == 2, result.output
+    assert "cannot write the index in" in said(result.output) and "--index" in result.stderr
+
+
+def test_an_eval_folder_that_cannot_be_written_is_a_usage_error(server, mull, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    result = mull("eval", "reasoning", "--limit", "1", "--out", str(tmp_path / "a-file"))
+    assert result.exit_code == 2, result.output
+    assert "Cannot write the eval run's records" in said(result.output) and "--out" in result.output
+    assert server.chat_requests == []
+
+
+def test_what_the_user_typed_is_quoted_back_as_typed(server, mull):
+    result = mull("history", "[red]t1[/red]")
+    assert result.exit_code == 2
+    assert "There is no thread '[red]t1[/red]'" in said(result.output)
+
+
 def test_graphs_lists_each_description_whole(mull):
     from graphs.catalog import GRAPHS
 

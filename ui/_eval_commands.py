@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ui.cli_common import (
@@ -147,8 +148,18 @@ def eval_command(
 
     health = check_health(settings, model=settings.model_for("generator"))
     if not health.ok:
-        err.print(f"[bold red]Error:[/] {health.message}\n[bold]Fix:[/] {health.fix}")
+        err.print(
+            f"[bold red]Error:[/] {escape(health.message)}\n[bold]Fix:[/] {escape(health.fix)}"
+        )
         raise typer.Exit(ExitCode.SERVER)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "it is a file" if folder.is_file() else exc.strerror or str(exc)
+        raise usage_error(
+            f"Cannot write the eval run's records in {folder}: {why}.",
+            "Give --out a folder you can write to.",
+        ) from None
 
     bar = _Bar(show=err.is_terminal)
 
@@ -174,8 +185,8 @@ def eval_command(
             asyncio.run(go())
     except KeyboardInterrupt:
         err.print(
-            f"\n[yellow]Interrupted.[/] The records written are kept in {folder}. Run the "
-            "same command with --out on that folder to go on."
+            "\n[yellow]Interrupted.[/] The records written are kept in "
+            f"{escape(str(folder))}. Run the same command with --out on that folder to go on."
         )
         raise typer.Exit(INTERRUPTED) from None
     except ValueError as exc:

@@ -20,7 +20,9 @@ the same command again goes on from there).
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import sys
 import time
 from datetime import datetime
@@ -65,6 +67,10 @@ INTERRUPTED = 130
 """The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 NAMES_SHOWN = 20
 """How many removed files a summary names before it says how many more there are."""
+_PLACE_ERRORS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.ENOENT, errno.EROFS}
+)
+"""Why an index folder cannot be written that a different folder fixes."""
 
 IndexOption = Annotated[
     Path | None,
@@ -190,7 +196,7 @@ def _warn_failures(report: IndexReport) -> None:
 def _print_totals(report: IndexReport) -> None:
     vectors = count(report.vectors_total, "vector")
     if report.vectors_total:
-        vectors += f" ({report.embedding_model})"
+        vectors += f" ({escape(report.embedding_model)})"
     out.print(
         f"Index {escape(_shown(report.index_dir))}: {count(report.files_total, 'file')} · "
         f"{count(report.chunks_total, 'chunk')} · {vectors}",
@@ -218,6 +224,21 @@ def _print_index_report(report: IndexReport) -> None:
     _print_totals(report)
 
 
+def _unwritable(exc: OSError, index_dir: Path | None, settings: Settings) -> typer.Exit:
+    """The exit for an index folder that cannot be written: 2 when the place is wrong (not a
+    folder, no permission, read-only), 4 when the write failed there (a full disk)."""
+    folder = Path(index_dir or settings.index_dir).expanduser()
+    why = "it is a file" if folder.is_file() else exc.strerror or str(exc)
+    err.print(
+        f"[bold red]Error:[/] cannot write the index in {escape(str(folder))}: {escape(why)}.",
+        highlight=False,
+    )
+    if exc.errno not in _PLACE_ERRORS:
+        return typer.Exit(ExitCode.FAILED)
+    err.print("[bold]Fix:[/] give --index (or MULL_INDEX_DIR) a folder you can write to.")
+    return typer.Exit(ExitCode.USAGE)
+
+
 def _index(
     paths: list[Path], index_dir: Path | None, settings: Settings, json_output: bool
 ) -> None:
@@ -225,9 +246,14 @@ def _index(
     from core.errors import MullError
     from tools.retrieval import SUPPORTED_SUFFIXES, index_paths
 
+    # A PDF that cannot be read is reported as a failure with why; pypdf's log would say
+    # it again, raw, on stderr.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         with _Progress(show=err.is_terminal) as progress:
             report = index_paths(paths, index_dir, settings=settings, progress=progress)
+    except OSError as exc:  # the index folder's; a document that cannot be read is a failure
+        raise _unwritable(exc, index_dir, settings) from None
     except KeyboardInterrupt:
         # The library commits along the way; the commit under way rolls back whole.
         err.print(
@@ -270,6 +296,8 @@ def _remove(
 
     try:
         report = remove_paths(paths, index_dir, settings=settings)
+    except OSError as exc:
+        raise _unwritable(exc, index_dir, settings) from None
     except KeyboardInterrupt:
         err.print("\n[yellow]Interrupted.[/] The index is as it was before.")
         raise typer.Exit(INTERRUPTED) from None

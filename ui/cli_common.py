@@ -93,10 +93,13 @@ def settings_from(model: str | None = None, provider: Provider | None = None) ->
 
 
 def usage_error(message: str, hint: str = "") -> typer.Exit:
-    """Say what is wrong with the command and how to fix it, on stderr; the exit 2 to raise."""
-    err.print(f"[bold red]Error:[/] {message}")
+    """Say what is wrong with the command and how to fix it, on stderr; the exit 2 to raise.
+
+    Both are plain text: they quote what the user typed, which Rich would read as markup.
+    """
+    err.print(f"[bold red]Error:[/] {escape(message)}")
     if hint:
-        err.print(f"[bold]Fix:[/] {hint}")
+        err.print(f"[bold]Fix:[/] {escape(hint)}")
     return typer.Exit(ExitCode.USAGE)
 
 
