@@ -11,7 +11,8 @@ from evals.items import CodeItem, Evidence, ItemRecord, RagItem, ReasoningItem, 
 from evals.metrics import StrategySummary, pass_at_k, summarise
 from evals.report import load_report, read_records, write_report
 from evals.runner import EvalProgress, EvalRun, run_eval
-from evals.strategies import STRATEGIES, Strategy, strategies_for
+from evals.strategies import STRATEGIES, strategies_for
+from evals.strategy_base import Strategy
 from evals.suites import load_gsm8k, load_humaneval, load_mbpp, load_suite
 
 __all__ = [

@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from core.errors import InvalidInput
 from core.settings import Settings, get_settings
 from evals.items import ItemRecord, Suite
-from evals.strategies import EvalContext, Strategy, failed_fields, strategies_for
+from evals.strategies import strategies_for
+from evals.strategy_base import EvalContext, Strategy, failed_fields
 from tools.retrieval import index_paths
 
 __all__ = ["RECORDS", "RUN_INFO", "EvalProgress", "EvalRun", "run_eval"]
