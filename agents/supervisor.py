@@ -23,7 +23,10 @@ from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on
 
 from agents._run import answered_turns, record_error, start_run
 from agents._stream import call_options, emit
+from agents.answerer import RagOutput
+from agents.coder import CodeOutput
 from agents.node_io import call_model, call_runnable
+from agents.reasoner import ReasoningOutput
 from agents.router import SPECIALISTS
 from core.errors import InvalidInput, MullError
 from core.repetition import REPETITION
@@ -37,6 +40,7 @@ __all__ = [
     "SEND_BACK_PROMPT",
     "Delegate",
     "DirectResponder",
+    "SpecialistOutput",
     "SupervisorInput",
     "SupervisorOutput",
     "SupervisorState",
@@ -61,6 +65,12 @@ Answer again, complete and on its own, fixing every problem.
 """
 
 
+SpecialistOutput = ReasoningOutput | CodeOutput | RagOutput
+"""What a specialist's graph returns. Named precisely, not `dict[str, Any]`: LangGraph
+builds the list of types a strict checkpoint serializer may revive from the state's
+annotations, and the specialists' records (`StepRecord`, `CodeAttempt`, ...) live here."""
+
+
 class SupervisorInput(TypedDict):
     """What a run of the `supervisor` graph takes."""
 
@@ -75,7 +85,7 @@ class SupervisorOutput(TypedDict):
     answer: str
     route: RouteDecision | None
     reviews: list[Critique]
-    specialist_output: dict[str, Any]
+    specialist_output: SpecialistOutput
     error: RunError | None
 
 
@@ -88,7 +98,7 @@ class SupervisorState(TypedDict, total=False):
     route: RouteDecision | None
     answer: str
     reviews: list[Critique]
-    specialist_output: dict[str, Any]
+    specialist_output: SpecialistOutput
     """What the specialist's graph returned: its steps, citations, attempts, ..."""
     error: RunError | None
 

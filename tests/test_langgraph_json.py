@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import inspect
 import json
@@ -15,6 +16,7 @@ from langgraph_cli.config import get_unknown_keys, validate_config_file
 
 from graphs import list_graphs
 from tests.chains import chain
+from tests.test_imports import HEAVY, loaded_by
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "langgraph.json"
@@ -30,7 +32,8 @@ def load_graph(spec: str, monkeypatch: pytest.MonkeyPatch) -> CompiledStateGraph
 
     It imports the file by path under a name made from the path, reads the
     attribute from the module's namespace and, when it is a function (a graph
-    factory), calls it with the run's config: factories of one parameter get it.
+    factory), calls it with the run's config (factories of one parameter get it)
+    and awaits what a coroutine function returns.
     """
     path, variable = spec.rsplit(":", 1)
     modname = path.replace("/", "__").replace(".py", "").replace(" ", "_").lstrip(".")
@@ -47,7 +50,8 @@ def load_graph(spec: str, monkeypatch: pytest.MonkeyPatch) -> CompiledStateGraph
     params = inspect.signature(value).parameters
     assert len(params) <= 1, f"{spec}: the server passes a factory at most its config"
     config: dict[str, Any] = {"configurable": {"thread_id": "studio"}}
-    return value(config) if params else value()
+    made = value(config) if params else value()
+    return asyncio.run(made) if inspect.iscoroutine(made) else made
 
 
 def test_config_is_valid_for_the_langgraph_cli():
@@ -110,3 +114,12 @@ def test_a_graph_loaded_from_the_config_runs(env_for, provider, server, monkeypa
     assert [s.title for s in result["steps"]] == ["Restate", "Compare digits"]
     assert result["error"] is None
     assert len(server.chat_requests) == 3
+
+
+def test_the_server_s_graph_import_builds_and_imports_no_graph(tmp_path):
+    # LangGraph's server times this import against its expected start-up (3 s, then it warns):
+    # the factories load the roles, model clients and retrieval when first called.
+    loaded = loaded_by("import graphs.studio", tmp_path)
+
+    assert "graphs" in loaded
+    assert loaded.isdisjoint({"agents", "tools", "core"} | set(HEAVY)), loaded

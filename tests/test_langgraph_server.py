@@ -102,3 +102,54 @@ def test_history_replay_and_fork_of_a_reasoning_run(client, server):
     assert result["answer"] == "0.5 is larger."
     latest = client.threads.get_state(thread_id)["values"]  # the fork is the thread's head
     assert latest["question"].endswith("0.45?") and latest["answer"] == "0.5 is larger."
+
+
+# -- strict serialization: every record in a mid-run checkpoint comes back as a record ------
+
+
+def mid_run_checkpoints(
+    client: SyncLangGraphClient, graph: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run `graph` on a new thread; the thread and its checkpoints taken between two nodes."""
+    thread_id = client.threads.create()["thread_id"]
+    forced = {"specialist": "reasoning"} if graph == "supervisor" else {}  # a subgraph's records
+    client.runs.wait(thread_id, graph, input={"question": QUESTIONS[graph], **forced})
+    history = client.threads.get_history(thread_id, limit=100)
+    return thread_id, [h for h in history if h["next"] and h["metadata"]["step"] >= 1]
+
+
+def run_from(client: SyncLangGraphClient, thread_id: str, graph: str, checkpoint_id: str) -> str:
+    """Run `graph` on from a checkpoint to its end; the run's status."""
+    run = client.runs.create(thread_id, graph, input=None, checkpoint_id=checkpoint_id)
+    client.runs.join(thread_id, run["run_id"])
+    return client.runs.get(thread_id, run["run_id"])["status"]
+
+
+@pytest.mark.parametrize("graph", sorted(QUESTIONS))
+def test_each_graph_replays_from_every_mid_run_checkpoint(client, graph):
+    thread_id, checkpoints = mid_run_checkpoints(client, graph)
+
+    assert checkpoints  # the run stopped between nodes at least once
+    statuses = {
+        f"{saved['next']}@{saved['metadata']['step']}": run_from(
+            client, thread_id, graph, saved["checkpoint"]["checkpoint_id"]
+        )
+        for saved in checkpoints
+    }
+    # A record revived as a dict fails the node that reads it ('dict' has no attribute ...).
+    assert set(statuses.values()) == {"success"}, statuses
+
+
+@pytest.mark.parametrize("graph", sorted(QUESTIONS))
+def test_each_graph_forks_from_every_mid_run_checkpoint(client, graph):
+    thread_id, checkpoints = mid_run_checkpoints(client, graph)
+
+    statuses = {}
+    for saved in checkpoints:
+        # update_state reads the checkpoint's values and writes them back as a new one.
+        forked = client.threads.update_state(
+            thread_id, {}, checkpoint_id=saved["checkpoint"]["checkpoint_id"]
+        )
+        where = f"{saved['next']}@{saved['metadata']['step']}"
+        statuses[where] = run_from(client, thread_id, graph, forked["checkpoint"]["checkpoint_id"])
+    assert checkpoints and set(statuses.values()) == {"success"}, statuses
