@@ -9,8 +9,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from evals.code_scoring import extract_code
 from evals.items import CodeItem, Item
-from evals.scoring import extract_code
 from evals.strategy_base import EvalContext, Strategy, graph_failure, plain_call
 from graphs import build_code_graph
 from tools.testing import TestRun, run_tests

@@ -370,7 +370,7 @@ def load_mbpp(path: str | Path) -> Suite:
     with the description as its docstring; the hidden test is a `check(candidate)`
     that binds the function's name to `candidate` and runs `test_list`'s asserts;
     the reference solution is `code` itself (a whole program, which
-    `evals.scoring.extract_code` takes as it is).
+    `evals.code_scoring.extract_code` takes as it is).
     """
     return _load(Path(path), "MBPP", None, None)
 

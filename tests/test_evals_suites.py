@@ -16,16 +16,15 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput
+from evals.code_scoring import extract_code, reference_program
 from evals.items import CodeItem, Evidence, RagItem, ReasoningItem
 from evals.scoring import (
     DEFAULT_REFUSAL,
     answer_span,
-    extract_code,
     extract_number,
     is_relevant_chunk,
     majority_vote,
     normalise,
-    reference_program,
     score_rag,
     score_reasoning,
 )
