@@ -7,8 +7,9 @@ write_report("out")  # out/report.md, out/report.json, out/accuracy_vs_latency.p
 See `evals/README.md` for the suites, the strategies and the metrics.
 """
 
+from evals.estimators import pass_at_k
 from evals.items import CodeItem, Evidence, ItemRecord, RagItem, ReasoningItem, Suite
-from evals.metrics import StrategySummary, pass_at_k, summarise
+from evals.metrics import StrategySummary, summarise
 from evals.report import load_report, read_records, write_report
 from evals.runner import EvalProgress, EvalRun, run_eval
 from evals.strategies import STRATEGIES, strategies_for

@@ -8,20 +8,17 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from evals.items import ItemRecord
-from evals.metrics import (
-    FAILURE_KINDS,
-    MetricValue,
-    StrategySummary,
+from evals.estimators import (
     bootstrap_interval,
     hit_at_k,
     ndcg_at_k,
     pass_at_k,
     percentile,
     reciprocal_rank,
-    summarise,
     wilson_interval,
 )
+from evals.items import ItemRecord
+from evals.metrics import FAILURE_KINDS, MetricValue, StrategySummary, summarise
 
 
 def record(strategy: str = "s", item_id: str = "1", **fields: object) -> ItemRecord:
