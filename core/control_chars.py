@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CONTROL_SEQUENCES", "strip_control"]
+__all__ = ["CONTROL_SEQUENCES", "strip_control", "undecodable"]
 
 CONTROL_SEQUENCES = re.compile(
     r"""
@@ -24,6 +24,15 @@ CONTROL_SEQUENCES = re.compile(
 )
 """What a terminal would act on instead of showing: escape sequences whole, and every C0 or
 C1 control character except tab and newline."""
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def undecodable(text: str) -> bool:
+    """Whether `text` carries bytes that were not UTF-8: Python decodes such bytes in argv (and
+    in a non-UTF-8 locale's stdin) to lone surrogates, which no encoder can write back."""
+    return _SURROGATE.search(text) is not None
 
 
 def strip_control(text: str) -> str:

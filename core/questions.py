@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-from core.control_chars import strip_control
+from core.control_chars import strip_control, undecodable
 from core.errors import InvalidInput
 
 __all__ = ["validate_question"]
 
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _EXAMPLE = 'Ask something, e.g. "Which is larger, 0.9 or 0.11?"'
 
 
@@ -18,7 +15,7 @@ def validate_question(question: object, *, max_chars: int) -> str:
     colour code, a bell), or `InvalidInput` saying what is wrong with it."""
     if not isinstance(question, str) or not question.strip():
         raise InvalidInput("The question is empty.", hint=_EXAMPLE)
-    if _SURROGATE.search(question):  # undecodable bytes that Python carried along as surrogates
+    if undecodable(question):
         raise InvalidInput(
             "The question is not UTF-8 text: it holds bytes that are not valid UTF-8.",
             hint="Save or convert it as UTF-8, e.g. iconv -f latin1 -t utf-8 question.txt.",

@@ -193,6 +193,18 @@ def test_an_eval_folder_that_cannot_be_written_is_a_usage_error(server, mull, tm
     assert server.chat_requests == []
 
 
+@pytest.mark.parametrize(
+    ("query", "said_of_it"), [("\x01\x1b[2J", "empty"), ("caf\udce9", "UTF-8")]
+)
+def test_a_search_query_of_control_characters_or_bad_bytes_is_refused(
+    server, mull, query, said_of_it
+):
+    result = mull("search", query)
+    assert result.exit_code == 2
+    assert said_of_it in result.output
+    assert server.requests == []
+
+
 def test_what_the_user_typed_is_quoted_back_as_typed(server, mull):
     result = mull("history", "[red]t1[/red]")
     assert result.exit_code == 2

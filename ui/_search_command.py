@@ -85,7 +85,12 @@ def search_command(
     json_output: JsonReportOption = False,
 ) -> None:
     """Search the index for QUERY and print the ranked chunks with their scores."""
-    if not query.strip():
+    from core.control_chars import strip_control, undecodable
+
+    if undecodable(query):
+        raise usage_error("The search query is not UTF-8 text.", "Type it, or convert it to UTF-8.")
+    query = strip_control(query).strip()
+    if not query:
         raise usage_error("The search query is empty.", 'Say what to look for: mull search "..."')
     from core.errors import MullError
     from tools.retrieval import open_index
