@@ -32,13 +32,13 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, get_args
 from uuid import uuid4
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 
 from core._thread_run_stores import (
@@ -55,6 +55,7 @@ __all__ = [
     "MULTITASK_STRATEGIES",
     "Multitask",
     "RunInterrupted",
+    "RunPlace",
     "ThreadBusy",
     "ThreadRun",
     "thread_run",
@@ -168,12 +169,8 @@ async def _open_store(target: BaseCheckpointSaver | str) -> RunStore:
     return await asyncio.to_thread(open_store, target, path)
 
 
-class ThreadRun:
-    """One run's place on a thread: joined, then holding it, then gone.
-
-    `thread_run` makes and drives it; use it directly only to split joining (which is
-    when `reject` refuses and when the queue order is fixed) from waiting for the turn.
-    """
+class RunPlace:
+    """What a run's place on a thread is, async (`ThreadRun`) or blocking (`ThreadRunSync`)."""
 
     def __init__(
         self,
@@ -202,9 +199,43 @@ class ThreadRun:
         """What to run with, once the turn has come: the thread, and a fork point for `rollback`."""
         self._store: RunStore | None = None
         self._stopping: Holder | None = None
-        self._keeper: asyncio.Task[None] | None = None
-        self._body: asyncio.Task[Any] | None = None
-        self._stop: str | None = None
+
+    def _held(self, fork: dict[str, Any]) -> RunnableConfig:
+        """The config the run runs with once it holds the thread, from a `rollback`'s fork."""
+        configurable: dict[str, Any] = {"thread_id": self.thread_id, **fork}
+        self.config = {"configurable": configurable, "metadata": {RUN_ID_KEY: self.run_id}}
+        return self.config
+
+    def _fork(self, saved: Iterable[CheckpointTuple]) -> tuple[dict[str, Any], bool]:
+        """Where a `rollback` starts: before the stopped run's first checkpoint.
+
+        Returns the config to fork from (none when the stopped run wrote nothing) and
+        whether to delete the thread, which was the stopped run's alone.
+        """
+        assert self._stopping is not None
+        first = None
+        for checkpoint in saved:
+            if (checkpoint.metadata or {}).get(RUN_ID_KEY) == self._stopping.run_id:
+                first = checkpoint  # newest first: the last one seen is its first
+        if first is None or first.parent_config is None:
+            return {}, first is not None
+        return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}, False
+
+    def _rolls_back(self) -> bool:
+        return self.multitask == "rollback" and self._stopping is not None
+
+
+class ThreadRun(RunPlace):
+    """One run's place on a thread: joined, then holding it, then gone.
+
+    `thread_run` makes and drives it; use it directly only to split joining (which is
+    when `reject` refuses and when the queue order is fixed) from waiting for the turn.
+    """
+
+    # Set once the run has joined, holds the thread, and is stopped by a newer run.
+    _keeper: asyncio.Task[None] | None = None
+    _body: asyncio.Task[Any] | None = None
+    _stop: str | None = None
 
     async def _call(self, method: str, *args: Any) -> Any:
         assert self._store is not None
@@ -239,26 +270,17 @@ class ThreadRun:
                 raise RunInterrupted(self.thread_id, stopped.reason) from None
             await asyncio.sleep(self.poll_s)
         self._body = asyncio.current_task()
-        configurable: dict[str, Any] = {"thread_id": self.thread_id}
-        if self.multitask == "rollback" and self._stopping is not None:
-            configurable.update(await self._rollback(self._stopping.run_id))
-        self.config = {"configurable": configurable, "metadata": {RUN_ID_KEY: self.run_id}}
-        return self.config
+        return self._held(await self._rollback() if self._rolls_back() else {})
 
-    async def _rollback(self, stopped_run: str) -> dict[str, Any]:
-        """Where the new run starts: before the stopped run's first checkpoint."""
+    async def _rollback(self) -> dict[str, Any]:
         saver = self.checkpointer
         assert isinstance(saver, BaseCheckpointSaver)
-        first = None
-        async for saved in saver.alist({"configurable": {"thread_id": self.thread_id}}):
-            if (saved.metadata or {}).get(RUN_ID_KEY) == stopped_run:
-                first = saved  # newest first: the last one seen is its first
-        if first is None:
-            return {}  # it wrote nothing
-        if first.parent_config is None:
-            await saver.adelete_thread(self.thread_id)  # the thread was its alone
-            return {}
-        return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}
+        fork, delete = self._fork(
+            [saved async for saved in saver.alist({"configurable": {"thread_id": self.thread_id}})]
+        )
+        if delete:
+            await saver.adelete_thread(self.thread_id)
+        return fork
 
     async def _keep(self) -> None:
         """Renew the lease; stop the run's task when a newer run asks it to stop."""

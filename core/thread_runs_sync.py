@@ -13,22 +13,19 @@ that a newer one stopped it: a thread cannot be cancelled, so `check()` raises
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from uuid import uuid4
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from core._thread_run_stores import Holder, RunStore, Stopped
+from core._thread_run_stores import Stopped
 from core.thread_runs import (
-    MULTITASK_STRATEGIES,
-    RUN_ID_KEY,
     RUN_OWNER,
     Multitask,
     RunInterrupted,
+    RunPlace,
     ThreadBusy,
     is_sqlite_saver,
     open_store,
@@ -42,40 +39,16 @@ def _sqlite_path(conn: Any) -> str:
     return next((path for _, name, path in rows if name == "main"), "")
 
 
-class ThreadRunSync:
+class ThreadRunSync(RunPlace):
     """One run's place on a thread, for blocking code: joined, then holding it, then gone."""
 
-    def __init__(
-        self,
-        checkpointer: BaseCheckpointSaver | str,
-        thread_id: str,
-        *,
-        multitask: Multitask = "reject",
-        lease_s: float = 30.0,
-        poll_s: float = 0.1,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if multitask not in MULTITASK_STRATEGIES:
-            raise ValueError(
-                f"multitask={multitask!r}: choose one of {', '.join(MULTITASK_STRATEGIES)}."
-            )
-        if multitask == "rollback" and isinstance(checkpointer, str):
-            raise ValueError("multitask='rollback' needs the checkpointer itself, not its URL.")
-        self.checkpointer = checkpointer
-        self.thread_id = thread_id
-        self.multitask = multitask
-        self.run_id = uuid4().hex
-        self.lease_s = lease_s
-        self.poll_s = poll_s
-        self.clock = clock
-        self.config: RunnableConfig = {}
-        """What to run with, once the turn has come: the thread, and a fork point for `rollback`."""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Take `RunPlace`'s arguments: the checkpointer, the thread and the multitask options."""
+        super().__init__(*args, **kwargs)
         self.stop_reason: str | None = None
         """Why a newer run asked this one to stop (`interrupt`, `rollback`, `lost`); None until then."""
         self.stopped = threading.Event()
         """Set when a newer run has asked this one to stop: wait on it, or call `check`."""
-        self._store: RunStore | None = None
-        self._stopping: Holder | None = None
         self._holding = threading.Event()
         self._closing = threading.Event()
         self._keeper: threading.Thread | None = None
@@ -114,26 +87,15 @@ class ThreadRunSync:
             # Other processes' runs end when they end: there is nothing to wait on but time.
             self._closing.wait(self.poll_s)
         self._holding.set()
-        configurable: dict[str, Any] = {"thread_id": self.thread_id}
-        if self.multitask == "rollback" and self._stopping is not None:
-            configurable.update(self._rollback(self._stopping.run_id))
-        self.config = {"configurable": configurable, "metadata": {RUN_ID_KEY: self.run_id}}
-        return self.config
+        return self._held(self._rollback() if self._rolls_back() else {})
 
-    def _rollback(self, stopped_run: str) -> dict[str, Any]:
-        """Where the new run starts: before the stopped run's first checkpoint."""
+    def _rollback(self) -> dict[str, Any]:
         saver = self.checkpointer
         assert isinstance(saver, BaseCheckpointSaver)
-        first = None
-        for saved in saver.list({"configurable": {"thread_id": self.thread_id}}):
-            if (saved.metadata or {}).get(RUN_ID_KEY) == stopped_run:
-                first = saved  # newest first: the last one seen is its first
-        if first is None:
-            return {}
-        if first.parent_config is None:
+        fork, delete = self._fork(saver.list({"configurable": {"thread_id": self.thread_id}}))
+        if delete:
             saver.delete_thread(self.thread_id)
-            return {}
-        return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}
+        return fork
 
     def check(self) -> None:
         """Raise `RunInterrupted` if a newer run has asked this one to stop."""
