@@ -7,6 +7,7 @@ Screenshots land in ``artifacts/screenshots/`` (git-ignored; CI keeps the folder
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Response
 from tests._app_server import ROOT, AppServer
 
 __all__ = [
+    "RAW_JSON_WATCH",
     "SHOTS",
     "TIMEOUT_MS",
     "Session",
@@ -30,10 +32,23 @@ __all__ = [
     "settled",
     "shot",
     "stop_button",
+    "write_eval_run",
 ]
 
 TIMEOUT_MS = 20_000
 SHOTS = ROOT / "artifacts" / "screenshots"
+
+# In every page, before the app loads: notes whether a step's raw JSON is ever drawn, even
+# for a moment, even folded away.
+RAW_JSON_WATCH = """
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    const text = m.type === 'characterData' ? m.target.data
+      : Array.from(m.addedNodes, (node) => node.textContent || '').join(' ');
+    if (text && text.includes('{"title"')) window.__rawJson = true;
+  }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
 
 
 class Session:
@@ -193,3 +208,32 @@ def answer(page: Page, text: str) -> Locator:
         '[data-testid="stMarkdown"]:not([data-testid="stExpander"] [data-testid="stMarkdown"])'
     )
     return main(page).locator(outside).get_by_text(text, exact=True)
+
+
+def write_eval_run(folder: Path) -> None:
+    """A finished eval run of three strategies: some answers wrong, some never given."""
+    from evals.items import ItemRecord
+
+    folder.mkdir(parents=True, exist_ok=True)
+    strategies = ["direct", "reasoning", "reasoning-tools"]
+    info = {"suite": "reasoning", "kind": "reasoning", "strategies": strategies,
+            "model": "qwen2.5:7b", "provider": "ollama",
+            "started_at": "2026-01-02T03:04:05+00:00", "finished_at": "2026-01-02T03:16:50+00:00"}  # fmt: skip
+    (folder / "run.json").write_text(json.dumps(info), encoding="utf-8")
+    records = [
+        ItemRecord(
+            suite="reasoning",
+            strategy=name,
+            item_id=str(i),
+            correct=(i + n) % 3 != 0,
+            latency_s=2.0 + 3 * n + i / 5,
+            output_tokens=40 * (n + 1),
+            model_calls=n + 1,
+            failure="timeout" if (i, n) == (4, 2) else None,
+        )
+        for n, name in enumerate(strategies)
+        for i in range(12)
+    ]
+    (folder / "records.jsonl").write_text(
+        "".join(record.model_dump_json() + "\n" for record in records), encoding="utf-8"
+    )

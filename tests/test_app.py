@@ -104,6 +104,7 @@ def test_the_supervisor_is_the_default_and_shows_its_route_and_review(server, ap
     at = app(graph=None)
     assert at.selectbox(key="graph_name").value == "supervisor"
     assert "Ask mull anything." in answers(at)[0]  # the welcome on an empty page
+    assert at.selectbox(key="specialist").value == "auto"  # shown as a choice, not a blank
     at = at.selectbox(key="specialist").set_value("reasoning").run()
     server.script(
         *chain("Compare", answer="0.9 is larger."),
@@ -359,3 +360,36 @@ def test_a_run_goes_on_in_its_worker_one_per_thread_and_only_stop_ends_it():
     runs.join()
     assert again.done and not again.stopped and runs.runs("t1") == [run, again]
     assert run.events == run.log  # a newer run on the thread: the older keeps no tokens
+
+
+def test_the_evals_page_counts_wrong_apart_from_failed_and_writes_times_for_people():
+    from evals.items import ItemRecord
+    from ui._evals_view import moment, outcomes, split_table, took
+
+    def record(strategy: str, correct: bool, failure: str | None = None) -> ItemRecord:
+        return ItemRecord(
+            suite="s",
+            strategy=strategy,
+            item_id=str(id(object())),
+            correct=correct,
+            failure=failure,
+        )
+
+    records = [record("a", True), record("a", False), record("a", False, "timeout")]
+    assert outcomes(records, ["a", "b"]) == [
+        {"strategy": "a", "items": "3", "right": "1 (33%)", "wrong": "1 (33%)",
+         "failed to run": "1 (33%)"},
+        {"strategy": "b", "items": "0", "right": "0", "wrong": "0", "failed to run": "0"},
+    ]  # fmt: skip
+    assert moment("2026-01-02T03:04:05+00:00") == "2 Jan 2026, 03:04 UTC"
+    assert moment(None) == "?" and moment("yesterday") == "yesterday"
+    assert took("2026-01-02T03:04:05+00:00", "2026-01-02T04:20:05+00:00") == "1 h 16 min"
+    assert took("2026-01-02T03:04:05+00:00", "2026-01-02T03:04:35+00:00") == "30 s"
+    assert took("2026-01-02T03:04:05+00:00", None) == ""
+    rows = [
+        {"strategy": "a", "n": "3", "accuracy": "0.33 [0.06, 0.79]", "steps": "0.0 [0.0, 0.0]",
+         "tokens out": "40 [40, 40]", "failed": "0.33 [0.06, 0.79]"},
+    ]  # fmt: skip
+    quality, cost = split_table(rows)
+    assert quality == [{"strategy": "a", "n": "3", "accuracy": "0.33 [0.06, 0.79]"}]
+    assert cost == [{"strategy": "a", "tokens out": "40 [40, 40]"}]  # no unused or repeated

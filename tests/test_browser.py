@@ -38,6 +38,7 @@ try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
 
     from tests._browser import (
+        RAW_JSON_WATCH,
         SHOTS,
         TIMEOUT_MS,
         Session,
@@ -51,6 +52,7 @@ try:
         settled,
         shot,
         stop_button,
+        write_eval_run,
     )
 except ImportError:  # pragma: no cover - depends on the environment
     _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
@@ -59,17 +61,6 @@ if not CHROMIUM.exists():  # pragma: no cover - depends on the environment
 
 QUESTION = "Which is larger, 0.9 or 0.11?"
 STOPPED = "Stopped. The thread keeps the checkpoints it reached."
-# In every page, before the app loads: notes whether a step's raw JSON is ever drawn, even
-# for a moment, even folded away.
-RAW_JSON_WATCH = """
-new MutationObserver((mutations) => {
-  for (const m of mutations) {
-    const text = m.type === 'characterData' ? m.target.data
-      : Array.from(m.addedNodes, (node) => node.textContent || '').join(' ');
-    if (text && text.includes('{"title"')) window.__rawJson = true;
-  }
-}).observe(document, {subtree: true, childList: true, characterData: true});
-"""
 
 # ------------------------------------------------------------------ fixtures --
 
@@ -371,12 +362,28 @@ def test_a_steps_thinking_streams_open_then_is_folded_away(fake, sessions):
     expect(answer(page, "0.9 is larger, since 0.90 > 0.11.")).to_be_visible()
 
 
-def test_the_evals_page_and_a_narrow_window(sessions):
+def test_the_evals_page_fits_and_the_app_works_in_a_narrow_window(app, sessions):
+    write_eval_run(app.workdir / ".mull" / "evals" / "first")
     page = open_app(sessions("evals"), "/evals", graph=None)
     expect(main(page).get_by_role("heading", name="Evals", level=1)).to_be_visible()
-    shot(page, "evals-empty")
+    expect(page.get_by_text("took 12 min 45 s")).to_be_visible()  # a time people read
+    raw = main(page).get_by_test_id("stMarkdown").get_by_text(re.compile("2026-01-02T"))
+    expect(raw).to_have_count(0)  # run.json, folded, keeps them as they are
+    expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible(timeout=TIMEOUT_MS)
+    # Every table fits its column: nothing to scroll sideways.
+    tables = main(page).get_by_test_id("stDataFrame")
+    expect(tables).to_have_count(4)
+    shot(page, "evals")
+    # The grid scrolls inside its own scroller: wider content than it shows would scroll.
+    overflow = tables.evaluate_all(
+        """(frames) => frames.map((frame) => {
+             const scroller = frame.querySelector('.dvn-scroller');
+             return scroller ? scroller.scrollWidth - scroller.clientWidth : null; })"""
+    )
+    assert all(width is not None and width <= 0 for width in overflow), overflow
+
     narrow = sessions("narrow", width=400).page
-    narrow.goto(page.url.split("/evals")[0])
+    narrow.goto(app.url)
     expect(narrow.get_by_text("Ask mull anything.")).to_be_visible(timeout=TIMEOUT_MS)
     expect(narrow.get_by_test_id("stChatInputTextArea")).to_be_visible()
     shot(narrow, "ask-400px", whole=False)

@@ -224,11 +224,23 @@ def test_evals_page_shows_the_table_and_rebuilds_the_report(server, evals_page, 
     at = evals_page()
     assert not at.exception
     assert at.selectbox(key="eval_run").value.resolve() == run
-    table = at.dataframe[0].value
-    assert list(table["strategy"]) == ["reasoning", "direct"]
-    assert table["accuracy"][1] == "0.33 [0.10, 0.70]"
+    answers, quality, cost, failures = (frame.value for frame in at.dataframe)
+    # Wrong answers apart from items that failed to run (direct: 2 right, 3 wrong, 1 error).
+    assert answers.to_dict("records") == [
+        {"strategy": "reasoning", "items": "6", "right": "5 (83%)", "wrong": "0 (0%)",
+         "failed to run": "1 (17%)"},
+        {"strategy": "direct", "items": "6", "right": "2 (33%)", "wrong": "3 (50%)",
+         "failed to run": "1 (17%)"},
+    ]  # fmt: skip
+    assert list(quality["strategy"]) == ["reasoning", "direct"]
+    assert quality["accuracy"][1] == "0.33 [0.10, 0.70]"
+    assert "latency p50 (s)" not in quality and "accuracy" not in cost  # two tables that fit
+    assert cost["latency p50 (s)"][0].startswith("8.50 [")
     assert "qwen2.5:7b" in " ".join(m.value for m in at.markdown)
-    assert list(at.dataframe[1].value["timeout"]) == ["0 (0%)", "0 (0%)"]  # failures by kind
+    assert "took 10 min 0 s" in " ".join(m.value for m in at.markdown)  # not raw ISO times
+    assert list(failures.columns) == ["strategy", "model_error", "invalid_json", "total"]
+    assert list(failures["total"]) == ["1", "1"]  # by kind: only the kinds that happened
+    assert at.get("vega_lite_chart")  # the chart: strategies by colour, no labels to overlap
 
     assert not (run / REPORT_JSON).exists()
     at = at.button(key="rebuild_report").click().run()

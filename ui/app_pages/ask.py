@@ -32,6 +32,8 @@ tests a solution, **rag** answers from your indexed documents. Each thread keeps
 *New thread* starts afresh, and the Threads page travels back through a thread's steps.
 """
 
+AUTO = "auto"  # the router picks (a select box shows None as no choice at all)
+
 settings = session_settings()
 state = st.session_state
 registry = runs()
@@ -44,7 +46,7 @@ def _graph_chosen() -> None:
 
 
 def _specialist_chosen() -> None:
-    state.specialist_choice = state.specialist
+    state.specialist_choice = None if state.specialist == AUTO else state.specialist
 
 
 top = st.columns([3, 1.3, 1], vertical_alignment="bottom")
@@ -61,15 +63,16 @@ specialist = None
 # element it does not redraw would stay on the page, greyed out, until it does.
 specialist_place = top[1].empty()
 if state.graph == "supervisor":
-    state.specialist = state.specialist_choice
-    specialist = specialist_place.selectbox(
+    state.specialist = state.specialist_choice or AUTO
+    chosen = specialist_place.selectbox(
         "Specialist",
-        [None, *SPECIALISTS],
-        format_func=lambda name: "auto (the router picks)" if name is None else name,
+        [AUTO, *SPECIALISTS],
+        format_func=lambda name: "auto (the router picks)" if name == AUTO else name,
         key="specialist",
         on_change=_specialist_chosen,
         help="Hand every question to this specialist instead of letting the router choose.",
     )
+    specialist = None if chosen == AUTO else chosen
 top[2].button("New thread", use_container_width=True, on_click=new_thread)
 thread_id = state.thread_id
 st.query_params["thread"] = thread_id
