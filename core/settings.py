@@ -193,6 +193,9 @@ class Settings(BaseSettings):
     )
     """What `rag` says, word for word, when the documents do not hold the answer."""
 
+    langgraph_server_url: str = Field(default="", validation_alias=AliasChoices("MULL_SERVER_URL"))
+    """A LangGraph server (`langgraph dev`, a deployment) that mull's faces run graphs and keep threads on, e.g. `http://127.0.0.1:2024`; empty runs them in this process."""
+
     @field_validator("ollama_host")
     @classmethod
     def _check_ollama_host(cls, value: str) -> str:
@@ -238,6 +241,18 @@ class Settings(BaseSettings):
     @classmethod
     def _check_openai_base_url(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @field_validator("langgraph_server_url")
+    @classmethod
+    def _check_langgraph_server_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        split = urlsplit(value)
+        if value and (split.scheme not in ("http", "https") or not split.netloc):
+            raise ValueError(
+                "not a LangGraph server URL; give one like http://127.0.0.1:2024, or leave it "
+                "empty to run graphs in this process"
+            )
+        return value
 
     def model_for(self, role: str | None) -> str:
         """The chat model a role uses: its own from `role_models`, else `model`."""
