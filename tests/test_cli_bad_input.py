@@ -205,6 +205,17 @@ def test_a_search_query_of_control_characters_or_bad_bytes_is_refused(
     assert server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("option", "said_of_it"),
+    [(["--model", " "], "--model is empty"), (["--max-steps", "201"], "less than or equal to 200")],
+)
+def test_an_override_no_setting_would_take_is_a_usage_error(server, mull, option, said_of_it):
+    result = mull("run", "reasoning", QUESTION, *option)
+    assert result.exit_code == 2
+    assert said_of_it in result.output
+    assert server.chat_requests == []
+
+
 def test_what_the_user_typed_is_quoted_back_as_typed(server, mull):
     result = mull("history", "[red]t1[/red]")
     assert result.exit_code == 2

@@ -81,14 +81,21 @@ ProviderOption = Annotated[
     Provider | None, typer.Option(help="ollama or openai (vLLM), overriding MULL_PROVIDER.")
 ]
 MaxStepsOption = Annotated[
-    int | None, typer.Option(min=1, help="The step cap, overriding MULL_MAX_STEPS.")
+    int | None,
+    # The bounds MULL_MAX_STEPS has: an override is a setting given another way.
+    typer.Option(min=1, max=200, help="The step cap, overriding MULL_MAX_STEPS."),
 ]
 
 
 def settings_from(model: str | None = None, provider: Provider | None = None) -> Settings:
-    """The settings with the command line's overrides applied, by the rule the app uses too."""
+    """The settings with the command line's overrides applied, by the rule the app uses too;
+    exit 2 for a blank `--model`, which no server has."""
     from core.settings import get_settings
 
+    if model is not None and not model.strip():
+        raise usage_error(
+            "--model is empty.", "Name one, e.g. --model qwen2.5:7b, or leave it out."
+        )
     return get_settings().with_overrides(model=model, provider=provider)
 
 
