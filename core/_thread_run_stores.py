@@ -24,7 +24,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
-__all__ = ["Holder", "MemoryStore", "PostgresStore", "RunStore", "SqliteStore", "Stopped"]
+__all__ = [
+    "Holder",
+    "Joining",
+    "MemoryStore",
+    "PostgresStore",
+    "RunStore",
+    "SqliteStore",
+    "Stopped",
+]
 
 Stop = Literal["interrupt", "rollback", "lost"]
 """Why a run must end early: a newer run interrupted or rolled it back, or its lease ran out."""
@@ -40,6 +48,19 @@ class Holder:
     state: Literal["waiting", "running"]
 
 
+@dataclass(frozen=True)
+class Joining:
+    """A run asking for a place in its thread's queue."""
+
+    thread_id: str
+    run_id: str
+    owner: str
+    """`host:pid` of the process running it."""
+    multitask: str
+    lease_until: float
+    now: float
+
+
 class Stopped(Exception):
     """Raised by `RunStore.try_turn` for a waiting run that a newer run stopped."""
 
@@ -51,15 +72,7 @@ class Stopped(Exception):
 class RunStore(Protocol):
     """The operations `core.thread_runs` needs; each is atomic for its thread."""
 
-    def join(
-        self,
-        thread_id: str,
-        run_id: str,
-        owner: str,
-        multitask: str,
-        lease_until: float,
-        now: float,
-    ) -> tuple[list[Holder], Holder | None]:
+    def join(self, joining: Joining) -> tuple[list[Holder], Holder | None]:
         """Queue a run on a thread; `reject` refuses to when any other run is there.
 
         Returns:
@@ -144,24 +157,17 @@ class MemoryStore:
                 del self._rows[row.run_id]
         return [r for r in self._rows.values() if r.thread_id == thread_id]
 
-    def join(
-        self,
-        thread_id: str,
-        run_id: str,
-        owner: str,
-        multitask: str,
-        lease_until: float,
-        now: float,
-    ) -> tuple[list[Holder], Holder | None]:
+    def join(self, joining: Joining) -> tuple[list[Holder], Holder | None]:
+        j = joining
         with self._lock:
-            rows = self._live(thread_id, now)
-            state, stopping, to_stop = _decide_join(rows, multitask)
+            rows = self._live(j.thread_id, j.now)
+            state, stopping, to_stop = _decide_join(rows, j.multitask)
             for other in to_stop:
-                self._rows[other].stop = multitask  # type: ignore[assignment]
+                self._rows[other].stop = j.multitask  # type: ignore[assignment]
             if state is not None:
                 self._seq += 1
-                self._rows[run_id] = _Row(
-                    thread_id, run_id, self._seq, owner, state, None, lease_until
+                self._rows[j.run_id] = _Row(
+                    j.thread_id, j.run_id, self._seq, j.owner, state, None, j.lease_until
                 )
             return [r.holder() for r in rows], stopping
 
@@ -213,13 +219,28 @@ class _SqlStore:
     """The table's operations in portable SQL; subclasses bring the connection and locking."""
 
     _param = "?"
+    _conn: Any  # the store's own connection, sqlite3's or psycopg's
+
+    def close(self) -> None:
+        self._conn.close()
 
     def _sql(self, text: str) -> str:
         return text.replace("?", self._param)
 
+    _lock: threading.Lock  # one statement sequence at a time on the connection
+
+    @contextmanager
     def _transaction(
         self, thread_id: str | None, *, write: bool = True
-    ) -> AbstractContextManager[Callable[..., list[tuple]]]:
+    ) -> Iterator[Callable[..., list[tuple]]]:
+        """One transaction, serialised per thread when `thread_id` is given; yields `_run`."""
+        with self._lock, self._begin(thread_id, write=write):
+            yield self._run
+
+    def _run(self, sql: str, *params: Any) -> list[tuple]:
+        raise NotImplementedError
+
+    def _begin(self, thread_id: str | None, *, write: bool) -> AbstractContextManager[None]:
         raise NotImplementedError
 
     def _live(self, run: Callable[..., list[tuple]], thread_id: str, now: float) -> list[_Row]:
@@ -229,30 +250,18 @@ class _SqlStore:
         )
         return [_Row(*row) for row in rows]
 
-    def join(
-        self,
-        thread_id: str,
-        run_id: str,
-        owner: str,
-        multitask: str,
-        lease_until: float,
-        now: float,
-    ) -> tuple[list[Holder], Holder | None]:
-        with self._transaction(thread_id) as run:
-            rows = self._live(run, thread_id, now)
-            state, stopping, to_stop = _decide_join(rows, multitask)
+    def join(self, joining: Joining) -> tuple[list[Holder], Holder | None]:
+        j = joining
+        with self._transaction(j.thread_id) as run:
+            rows = self._live(run, j.thread_id, j.now)
+            state, stopping, to_stop = _decide_join(rows, j.multitask)
             for other in to_stop:
-                run("UPDATE mull_thread_runs SET stop = ? WHERE run_id = ?", multitask, other)
+                run("UPDATE mull_thread_runs SET stop = ? WHERE run_id = ?", j.multitask, other)
             if state is not None:
                 seq = max((r.seq for r in rows), default=0) + 1
                 run(
                     f"INSERT INTO mull_thread_runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                    thread_id,
-                    run_id,
-                    seq,
-                    owner,
-                    state,
-                    lease_until,
+                    *(j.thread_id, j.run_id, seq, j.owner, state, j.lease_until),
                 )
             return [r.holder() for r in rows], stopping
 
@@ -292,31 +301,25 @@ class SqliteStore(_SqlStore):
         self._conn = sqlite3.connect(
             path, timeout=30, isolation_level=None, check_same_thread=False
         )
-        self._lock = threading.Lock()  # one statement sequence at a time on the connection
+        self._lock = threading.Lock()
         with self._transaction(None) as run:
             run(_TABLE)
             run(_INDEX)
 
+    def _run(self, sql: str, *params: Any) -> list[tuple]:
+        return self._conn.execute(self._sql(sql), params).fetchall()
+
     @contextmanager
-    def _transaction(
-        self, thread_id: str | None, *, write: bool = True
-    ) -> Iterator[Callable[..., list[tuple]]]:
-        def run(sql: str, *params: Any) -> list[tuple]:
-            return self._conn.execute(self._sql(sql), params).fetchall()
-
-        with self._lock:
-            # IMMEDIATE takes the file's write lock now, so no other process can read
-            # the thread as free between this transaction's read and its write.
-            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            try:
-                yield run
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self._conn.close()
+    def _begin(self, thread_id: str | None, *, write: bool) -> Iterator[None]:
+        # IMMEDIATE takes the file's write lock now, so no other process can read
+        # the thread as free between this transaction's read and its write.
+        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
 
 class PostgresStore(_SqlStore):
@@ -335,22 +338,17 @@ class PostgresStore(_SqlStore):
             run(_TABLE)
             run(_INDEX)
 
-    @contextmanager
-    def _transaction(
-        self, thread_id: str | None, *, write: bool = True
-    ) -> Iterator[Callable[..., list[tuple]]]:
-        def run(sql: str, *params: Any) -> list[tuple]:
-            cursor = self._conn.execute(self._sql(sql), params)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
+    def _run(self, sql: str, *params: Any) -> list[tuple]:
+        cursor = self._conn.execute(self._sql(sql), params)
+        return cursor.fetchall() if cursor.description else []
 
-        with self._lock, self._conn.transaction():
+    @contextmanager
+    def _begin(self, thread_id: str | None, *, write: bool) -> Iterator[None]:
+        with self._conn.transaction():
             if thread_id is not None:
                 # Every process looking at this thread queues here until this commits.
-                run(
+                self._run(
                     "SELECT pg_advisory_xact_lock(hashtext('mull_thread_runs'), hashtext(?))",
                     thread_id,
                 )
-            yield run
-
-    def close(self) -> None:
-        self._conn.close()
+            yield

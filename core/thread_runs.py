@@ -43,6 +43,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from core._thread_run_stores import (
     Holder,
+    Joining,
     MemoryStore,
     PostgresStore,
     RunStore,
@@ -221,6 +222,12 @@ class RunPlace:
             return {}, first is not None
         return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}, False
 
+    def _joining(self) -> Joining:
+        now = self.clock()
+        return Joining(
+            self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
+        )
+
     def _rolls_back(self) -> bool:
         return self.multitask == "rollback" and self._stopping is not None
 
@@ -244,10 +251,7 @@ class ThreadRun(RunPlace):
     async def join(self) -> None:
         """Take a place in the thread's queue; `reject` raises `ThreadBusy` on a busy thread."""
         self._store = await _open_store(self.checkpointer)
-        now = self.clock()
-        holders, self._stopping = await self._call(
-            "join", self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
-        )
+        holders, self._stopping = await self._call("join", self._joining())
         if self.multitask == "reject" and holders:
             await self.close()
             raise ThreadBusy(self.thread_id, holders)

@@ -22,7 +22,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from core._thread_run_stores import Stopped
 from core.thread_runs import (
-    RUN_OWNER,
     Multitask,
     RunInterrupted,
     RunPlace,
@@ -58,10 +57,7 @@ class ThreadRunSync(RunPlace):
         target = self.checkpointer
         path = _sqlite_path(target.conn) if is_sqlite_saver(target) else ""  # type: ignore[union-attr]
         self._store = open_store(target, path)
-        now = self.clock()
-        holders, self._stopping = self._store.join(
-            self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
-        )
+        holders, self._stopping = self._store.join(self._joining())
         if self.multitask == "reject" and holders:
             self.close()
             raise ThreadBusy(self.thread_id, holders)
