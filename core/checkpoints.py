@@ -69,6 +69,12 @@ def _strict_serde() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=None)
 
 
+def _named(url: str | None) -> tuple[str, str]:
+    """The URL (the `checkpointer` setting when None), and the kind of checkpointer it names."""
+    url = (url or get_settings().checkpointer).strip()
+    return url, _kind(url)
+
+
 def _kind(url: str) -> str:
     if url == "memory":
         return "memory"
@@ -209,10 +215,7 @@ def make_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
             knows, its package is missing, or the Postgres server cannot be used; the
             message says why and the hint how to fix it.
     """
-    url = (url or get_settings().checkpointer).strip()
-    kind = _kind(url)
-    if kind == "memory":
-        return MemorySaver(serde=_strict_serde())
+    url, kind = _named(url)
     if kind == "sqlite":
         try:
             from langgraph.checkpoint.sqlite import SqliteSaver
@@ -220,7 +223,7 @@ def make_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
             raise _missing("SQLite", "langgraph-checkpoint-sqlite") from None
         conn = sqlite3.connect(_sqlite_path(url), check_same_thread=False)
         return SqliteSaver(conn, serde=_strict_serde())
-    return _postgres(url)
+    return MemorySaver(serde=_strict_serde()) if kind == "memory" else _postgres(url)
 
 
 async def _apostgres(url: str) -> BaseCheckpointSaver:
@@ -263,9 +266,8 @@ async def amake_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
     Raises:
         CheckpointerUnavailable: As for `make_checkpointer`.
     """
-    url = (url or get_settings().checkpointer).strip()
-    kind = _kind(url)
-    if kind == "memory":
+    url, kind = _named(url)
+    if kind == "memory":  # it is both sync and async
         return MemorySaver(serde=_strict_serde())
     if kind == "sqlite":
         try:
