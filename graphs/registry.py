@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -44,38 +45,33 @@ class GraphSpec:
         return set(options) <= set(inspect.signature(self.builder).parameters)
 
 
+def _spec(module: ModuleType, description: str) -> GraphSpec:
+    # A graph module is named after its graph and offers `build_<name>_graph` and `STATE_TYPES`.
+    name = module.__name__.rpartition(".")[2]
+    return GraphSpec(name, description, getattr(module, f"build_{name}_graph"), module.STATE_TYPES)
+
+
 _GRAPHS: dict[str, GraphSpec] = {
     spec.name: spec
     for spec in [
-        GraphSpec(
-            name="supervisor",
-            description="Routes each request to the right specialist below, then reviews its answer.",
-            builder=supervisor.build_supervisor_graph,
-            state_types=supervisor.STATE_TYPES,
+        _spec(
+            supervisor,
+            "Routes each request to the right specialist below, then reviews its answer.",
         ),
-        GraphSpec(
-            name="reasoning",
-            description="Step-by-step JSON reasoning chain, then a final answer (logic, math, puzzles).",
-            builder=reasoning.build_reasoning_graph,
-            state_types=reasoning.STATE_TYPES,
+        _spec(
+            reasoning,
+            "Step-by-step JSON reasoning chain, then a final answer (logic, math, puzzles).",
         ),
-        GraphSpec(
-            name="reflexion",
-            description="Draft, critique, revise until a demanding reviewer is satisfied (essays, answers, plans).",
-            builder=reflexion.build_reflexion_graph,
-            state_types=reflexion.STATE_TYPES,
+        _spec(
+            reflexion,
+            "Draft, critique, revise until a demanding reviewer is satisfied (essays, answers, plans).",
         ),
-        GraphSpec(
-            name="code",
-            description="Write Python with tests, run them in a sandbox, repair from the real failures.",
-            builder=code.build_code_graph,
-            state_types=code.STATE_TYPES,
+        _spec(
+            code, "Write Python with tests, run them in a sandbox, repair from the real failures."
         ),
-        GraphSpec(
-            name="rag",
-            description="Answer from your indexed documents with [n] citations, or say they do not hold the answer.",
-            builder=rag.build_rag_graph,
-            state_types=rag.STATE_TYPES,
+        _spec(
+            rag,
+            "Answer from your indexed documents with [n] citations, or say they do not hold the answer.",
         ),
     ]
 }
