@@ -189,7 +189,7 @@ def test_an_eval_folder_that_cannot_be_written_is_a_usage_error(server, mull, tm
     (tmp_path / "a-file").write_text("not a folder")
     result = mull("eval", "reasoning", "--limit", "1", "--out", str(tmp_path / "a-file"))
     assert result.exit_code == 2, result.output
-    assert "Cannot write the eval run's records" in said(result.output) and "--out" in result.output
+    assert "cannot write the eval run's records" in said(result.output) and "--out" in result.output
     assert server.chat_requests == []
 
 

@@ -37,6 +37,7 @@ from ui.cli_common import (
     err,
     out,
     settings_from,
+    unwritable,
     usage_error,
 )
 
@@ -155,11 +156,7 @@ def eval_command(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        why = "it is a file" if folder.is_file() else exc.strerror or str(exc)
-        raise usage_error(
-            f"Cannot write the eval run's records in {folder}: {why}.",
-            "Give --out a folder you can write to.",
-        ) from None
+        raise unwritable(exc, folder, "the eval run's records", "--out") from None
 
     bar = _Bar(show=err.is_terminal)
 

@@ -20,7 +20,6 @@ the same command again goes on from there).
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import sys
@@ -53,6 +52,7 @@ from ui.cli_common import (
     error_exit,
     out,
     settings_from,
+    unwritable,
     usage_error,
 )
 
@@ -67,10 +67,6 @@ INTERRUPTED = 130
 """The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 NAMES_SHOWN = 20
 """How many removed files a summary names before it says how many more there are."""
-_PLACE_ERRORS = frozenset(
-    {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.ENOENT, errno.EROFS}
-)
-"""Why an index folder cannot be written that a different folder fixes."""
 
 IndexOption = Annotated[
     Path | None,
@@ -224,19 +220,9 @@ def _print_index_report(report: IndexReport) -> None:
     _print_totals(report)
 
 
-def _unwritable(exc: OSError, index_dir: Path | None, settings: Settings) -> typer.Exit:
-    """The exit for an index folder that cannot be written: 2 when the place is wrong (not a
-    folder, no permission, read-only), 4 when the write failed there (a full disk)."""
+def _unwritable_index(exc: OSError, index_dir: Path | None, settings: Settings) -> typer.Exit:
     folder = Path(index_dir or settings.index_dir).expanduser()
-    why = "it is a file" if folder.is_file() else exc.strerror or str(exc)
-    err.print(
-        f"[bold red]Error:[/] cannot write the index in {escape(str(folder))}: {escape(why)}.",
-        highlight=False,
-    )
-    if exc.errno not in _PLACE_ERRORS:
-        return typer.Exit(ExitCode.FAILED)
-    err.print("[bold]Fix:[/] give --index (or MULL_INDEX_DIR) a folder you can write to.")
-    return typer.Exit(ExitCode.USAGE)
+    return unwritable(exc, folder, "the index", "--index (or MULL_INDEX_DIR)")
 
 
 def _index(
@@ -253,7 +239,7 @@ def _index(
         with _Progress(show=err.is_terminal) as progress:
             report = index_paths(paths, index_dir, settings=settings, progress=progress)
     except OSError as exc:  # the index folder's; a document that cannot be read is a failure
-        raise _unwritable(exc, index_dir, settings) from None
+        raise _unwritable_index(exc, index_dir, settings) from None
     except KeyboardInterrupt:
         # The library commits along the way; the commit under way rolls back whole.
         err.print(
@@ -297,7 +283,7 @@ def _remove(
     try:
         report = remove_paths(paths, index_dir, settings=settings)
     except OSError as exc:
-        raise _unwritable(exc, index_dir, settings) from None
+        raise _unwritable_index(exc, index_dir, settings) from None
     except KeyboardInterrupt:
         err.print("\n[yellow]Interrupted.[/] The index is as it was before.")
         raise typer.Exit(INTERRUPTED) from None

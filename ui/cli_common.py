@@ -8,9 +8,11 @@ in a fraction of a second (`benchmarks/cli_startup.py`).
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable, Iterable
 from enum import IntEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -46,6 +48,7 @@ __all__ = [
     "renderer",
     "settings_from",
     "stream_run",
+    "unwritable",
     "usage_error",
 ]
 
@@ -107,6 +110,25 @@ def usage_error(message: str, hint: str = "") -> typer.Exit:
     err.print(f"[bold red]Error:[/] {escape(message)}")
     if hint:
         err.print(f"[bold]Fix:[/] {escape(hint)}")
+    return typer.Exit(ExitCode.USAGE)
+
+
+_PLACE_ERRORS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.ENOENT, errno.EROFS}
+)
+"""Why a folder cannot be written that giving another folder fixes."""
+
+
+def unwritable(exc: OSError, folder: Path, what: str, option: str) -> typer.Exit:
+    """Say that `what` cannot be written in `folder`, and why; the exit to raise: 2 when the
+    place is wrong (a file, no permission, read-only), 4 when writing there failed (a full disk)."""
+    why = "it is a file" if folder.is_file() else exc.strerror or str(exc)
+    err.print(
+        f"[bold red]Error:[/] cannot write {escape(what)} in {escape(str(folder))}: {escape(why)}."
+    )
+    if exc.errno not in _PLACE_ERRORS:
+        return typer.Exit(ExitCode.FAILED)
+    err.print(f"[bold]Fix:[/] give {escape(option)} a folder you can write to.")
     return typer.Exit(ExitCode.USAGE)
 
 
