@@ -63,6 +63,13 @@ class _Event(BaseModel):
     """The path of subgraph nodes the event came from; empty at the top level."""
 
 
+class _NodeEvent(_Event):
+    # Each event names its own `type`; declared here so that it stays ahead of `node`.
+    type: str
+    node: str
+    """The node the event came from."""
+
+
 class RunStarted(_Event):
     """A run began."""
 
@@ -71,18 +78,16 @@ class RunStarted(_Event):
     thread_id: str | None = None
 
 
-class NodeStarted(_Event):
+class NodeStarted(_NodeEvent):
     """A node began work."""
 
     type: Literal["node_started"] = "node_started"
-    node: str
 
 
-class Token(_Event):
+class Token(_NodeEvent):
     """A piece of text a model produced, as it produced it."""
 
     type: Literal["token"] = "token"
-    node: str
     text: str
     message_id: str | None = None
     """The model reply the token belongs to; a retried call's new reply has a new id."""
@@ -90,73 +95,65 @@ class Token(_Event):
     """True for a thinking model's thinking, which comes before the reply and is not part of it."""
 
 
-class NodeFinished(_Event):
+class NodeFinished(_NodeEvent):
     """A node finished, with the update it wrote to the state."""
 
     type: Literal["node_finished"] = "node_finished"
-    node: str
     duration_s: float
     update: dict[str, Any] | None = None
 
 
-class ReasoningStepEvent(_Event):
+class ReasoningStepEvent(_NodeEvent):
     """The reasoning chain recorded a step (or an error step)."""
 
     type: Literal["reasoning_step"] = "reasoning_step"
-    node: str
     step: StepRecord
 
 
-class DraftEvent(_Event):
+class DraftEvent(_NodeEvent):
     """The generator wrote a draft (or a revision)."""
 
     type: Literal["draft"] = "draft"
-    node: str
     draft: Draft
 
 
-class CritiqueEvent(_Event):
+class CritiqueEvent(_NodeEvent):
     """The reflector judged the latest draft."""
 
     type: Literal["critique"] = "critique"
-    node: str
     iteration: int
     critique: Critique
     seconds: float
 
 
-class CodeAttemptEvent(_Event):
+class CodeAttemptEvent(_NodeEvent):
     """The coder wrote a solution and its tests."""
 
     type: Literal["code_attempt"] = "code_attempt"
-    node: str
     attempt: CodeAttempt
 
 
-class CodeRunEvent(_Event):
+class CodeRunEvent(_NodeEvent):
     """An attempt's tests ran in the sandbox."""
 
     type: Literal["code_run"] = "code_run"
-    node: str
     attempt: int
     run: TestRun
     report: str
 
 
-class CodeFeedbackEvent(_Event):
+class CodeFeedbackEvent(_NodeEvent):
     """The reflector said what to change after a failed test run."""
 
     type: Literal["code_feedback"] = "code_feedback"
-    node: str
     attempt: int
     feedback: CodeFeedback
 
 
-class RetrievalEvent(_Event):
+class RetrievalEvent(_NodeEvent):
     """The retriever searched the documents: what for, how, and the chunks it found."""
 
     type: Literal["retrieval"] = "retrieval"
-    node: str
     query: str
     mode: str
     hits: list[SearchHit]
@@ -180,21 +177,19 @@ class RerankEvent(RetrievalEvent):
     """How long ranking took."""
 
 
-class ToolCallEvent(_Event):
+class ToolCallEvent(_NodeEvent):
     """A reasoning step asked for a tool; `cached` when an identical earlier call answers it."""
 
     type: Literal["tool_call"] = "tool_call"
-    node: str
     tool: str
     tool_input: dict[str, Any]
     cached: bool = False
 
 
-class ToolResultEvent(_Event):
+class ToolResultEvent(_NodeEvent):
     """What a tool returned (or why it could not run), as the model reads it."""
 
     type: Literal["tool_result"] = "tool_result"
-    node: str
     tool: str
     result: str
     ok: bool
@@ -205,38 +200,34 @@ class ToolResultEvent(_Event):
     """The structured result: the search hits with their sources, or the sandbox run."""
 
 
-class RouteEvent(_Event):
+class RouteEvent(_NodeEvent):
     """The supervisor chose the specialist for the request (or the user did)."""
 
     type: Literal["route"] = "route"
-    node: str
     decision: RouteDecision
     seconds: float
 
 
-class GroundingEvent(_Event):
+class GroundingEvent(_NodeEvent):
     """The checker judged whether the answer is supported by its sources."""
 
     type: Literal["grounding"] = "grounding"
-    node: str
     verdict: GroundingVerdict
 
 
-class RetryEvent(_Event):
+class RetryEvent(_NodeEvent):
     """A model call failed transiently and will be tried again; tokens since its start are void."""
 
     type: Literal["retry"] = "retry"
-    node: str
     attempt: int
     error: str
     delay_s: float
 
 
-class RepairEvent(_Event):
+class RepairEvent(_NodeEvent):
     """A reply broke its JSON schema and is being repaired; tokens since its start are void."""
 
     type: Literal["repair"] = "repair"
-    node: str
     attempt: int
     problem: str
 
@@ -249,11 +240,10 @@ class ErrorEvent(_Event):
     error: RunError
 
 
-class FinalAnswer(_Event):
+class FinalAnswer(_NodeEvent):
     """The run's answer."""
 
     type: Literal["final_answer"] = "final_answer"
-    node: str
     answer: str
     thinking_seconds: float | None = None
     input_tokens: int | None = None
