@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import TypedDict, Unpack
 
 import httpx
 from langchain_core.embeddings import Embeddings
@@ -41,6 +42,7 @@ from core.thinking import (
 __all__ = [
     "DEFAULT_RETRY",
     "STREAMED_TOKENS",
+    "CallOptions",
     "OnRetry",
     "RetryPolicy",
     "ainvoke_model",
@@ -292,15 +294,23 @@ async def _astreamed(model: Runnable[LanguageModelInput, BaseMessage], messages:
     return reply.message()
 
 
+class CallOptions(TypedDict, total=False):
+    """How `invoke_model` and `ainvoke_model` call a model; any key may be left out."""
+
+    policy: RetryPolicy
+    """How transient failures are retried; `DEFAULT_RETRY` when left out."""
+    on_retry: OnRetry | None
+    """Told of each transient retry."""
+    settings: Settings | None
+    """When given, errors name the configured server in their fix."""
+
+
 def invoke_model(
     model: Runnable[LanguageModelInput, BaseMessage],
     messages: Sequence[BaseMessage],
-    *,
-    policy: RetryPolicy = DEFAULT_RETRY,
-    on_retry: OnRetry | None = None,
-    settings: Settings | None = None,
+    **options: Unpack[CallOptions],
 ) -> AIMessage:
-    """Call a chat model once, retrying transient failures.
+    """Call a chat model once, retrying transient failures (`CallOptions` say how).
 
     The reply is streamed (inside a LangGraph node its tokens reach
     `stream_mode="messages"`) and watched: a reply that starts repeating itself is
@@ -314,30 +324,35 @@ def invoke_model(
         MullError: `ModelServerUnreachable`, `ModelNotFound` or `ModelCallFailed`.
     """
     try:
-        for attempt in Retrying(**_retry_args(policy, on_retry)):
+        for attempt in Retrying(**_call_retry_args(options)):
             with attempt:
                 reply = _streamed(model, list(messages))
     except Exception as exc:
-        raise translate_error(exc, model=_model_name(model), settings=settings) from exc
+        raise _call_failed(exc, model, options) from exc
     return reply
 
 
 async def ainvoke_model(
     model: Runnable[LanguageModelInput, BaseMessage],
     messages: Sequence[BaseMessage],
-    *,
-    policy: RetryPolicy = DEFAULT_RETRY,
-    on_retry: OnRetry | None = None,
-    settings: Settings | None = None,
+    **options: Unpack[CallOptions],
 ) -> AIMessage:
     """The async twin of `invoke_model`."""
     try:
-        async for attempt in AsyncRetrying(**_retry_args(policy, on_retry)):
+        async for attempt in AsyncRetrying(**_call_retry_args(options)):
             with attempt:
                 reply = await _astreamed(model, list(messages))
     except Exception as exc:
-        raise translate_error(exc, model=_model_name(model), settings=settings) from exc
+        raise _call_failed(exc, model, options) from exc
     return reply
+
+
+def _call_retry_args(options: CallOptions) -> dict:
+    return _retry_args(options.get("policy", DEFAULT_RETRY), options.get("on_retry"))
+
+
+def _call_failed(exc: Exception, model: Runnable, options: CallOptions) -> MullError:
+    return translate_error(exc, model=_model_name(model), settings=options.get("settings"))
 
 
 def embed_texts(

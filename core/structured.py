@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -29,22 +29,20 @@ from pydantic import BaseModel, RootModel, ValidationError
 from pydantic_core import from_json
 
 from core.calls import (
-    DEFAULT_RETRY,
     STREAMED_TOKENS,
-    OnRetry,
-    RetryPolicy,
+    CallOptions,
     ainvoke_model,
     invoke_model,
 )
 from core.errors import StructuredOutputError
 from core.repetition import REPETITION
 from core.sampling import against_loops, thinks, without_thinking
-from core.settings import Settings
 from core.thinking import UNFINISHED_THINKING
 
 __all__ = [
     "CUT",
     "OnRepair",
+    "StructuredOptions",
     "StructuredReply",
     "ainvoke_structured",
     "constrain",
@@ -271,16 +269,29 @@ class _RepairLoop(Generic[T]):
         )
 
 
+class StructuredOptions(CallOptions, total=False):
+    """How `invoke_structured` and `ainvoke_structured` ask: `CallOptions`, and the repairs."""
+
+    repairs: int
+    """How many times an invalid reply is sent back with its validation error; 2 when left out."""
+    on_repair: OnRepair | None
+    """Told of each repair."""
+
+
+def _start(
+    schema: type[T], messages: Sequence[BaseMessage], options: StructuredOptions
+) -> tuple[_RepairLoop[T], CallOptions]:
+    """The repair loop the options ask for, and the options of each call within it."""
+    loop = _RepairLoop(schema, messages, options.get("repairs", 2), options.get("on_repair"))
+    call = CallOptions(**{k: v for k, v in options.items() if k in CallOptions.__optional_keys__})
+    return loop, call
+
+
 def invoke_structured(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
     schema: type[T],
-    *,
-    repairs: int = 2,
-    policy: RetryPolicy = DEFAULT_RETRY,
-    on_retry: OnRetry | None = None,
-    on_repair: OnRepair | None = None,
-    settings: Settings | None = None,
+    **options: Unpack[StructuredOptions],
 ) -> StructuredReply[T]:
     """Get one reply that validates against `schema`.
 
@@ -288,21 +299,16 @@ def invoke_structured(
         model: The chat model; Ollama and OpenAI-compatible models are constrained at the server.
         messages: The conversation to send.
         schema: The pydantic model the reply must fit.
-        repairs: How many times an invalid reply is sent back with its validation error.
-        policy: How transient server errors are retried.
-        on_retry: Told of each transient retry.
-        on_repair: Told of each repair.
-        settings: When given, errors name the configured server in their fix.
+        **options: The repairs, how transient errors are retried, and the settings
+            errors name (`StructuredOptions`).
 
     Raises:
         StructuredOutputError: The reply never validated.
         MullError: The server could not be reached, lacks the model, or failed.
     """
-    loop = _RepairLoop(schema, messages, repairs, on_repair)
+    loop, call = _start(schema, messages, options)
     while True:
-        reply = invoke_model(
-            loop.bound(model), loop.messages, policy=policy, on_retry=on_retry, settings=settings
-        )
+        reply = invoke_model(loop.bound(model), loop.messages, **call)
         if (result := loop.accept(reply)) is not None:
             return result
 
@@ -311,18 +317,11 @@ async def ainvoke_structured(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
     schema: type[T],
-    *,
-    repairs: int = 2,
-    policy: RetryPolicy = DEFAULT_RETRY,
-    on_retry: OnRetry | None = None,
-    on_repair: OnRepair | None = None,
-    settings: Settings | None = None,
+    **options: Unpack[StructuredOptions],
 ) -> StructuredReply[T]:
     """The async twin of `invoke_structured`."""
-    loop = _RepairLoop(schema, messages, repairs, on_repair)
+    loop, call = _start(schema, messages, options)
     while True:
-        reply = await ainvoke_model(
-            loop.bound(model), loop.messages, policy=policy, on_retry=on_retry, settings=settings
-        )
+        reply = await ainvoke_model(loop.bound(model), loop.messages, **call)
         if (result := loop.accept(reply)) is not None:
             return result
