@@ -34,7 +34,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, Unpack, get_args
 from uuid import uuid4
 
 from langchain_core.runnables import RunnableConfig
@@ -56,6 +56,7 @@ __all__ = [
     "MULTITASK_STRATEGIES",
     "Multitask",
     "RunInterrupted",
+    "RunOptions",
     "RunPlace",
     "ThreadBusy",
     "ThreadRun",
@@ -74,6 +75,17 @@ RUN_OWNER = f"{socket.gethostname()}:{os.getpid()}"
 # Threads in a MemorySaver live in its `storage`, which the copies `allow_state_types`
 # makes share; the guard's rows for them live beside it, one store per storage.
 _MEMORY_STORES: dict[int, MemoryStore] = {}
+
+
+class RunOptions(TypedDict, total=False):
+    """How `thread_run` and `thread_run_sync` hold a thread; any key may be left out."""
+
+    multitask: Multitask
+    """`reject` (the default), `enqueue`, `interrupt` or `rollback` (see the module)."""
+    lease_s: float
+    """How long a run's hold outlives its process if that process dies; 30 s by default."""
+    poll_s: float
+    """How often a waiting run looks at the queue and a running one at its row; 0.1 s by default."""
 
 
 class ThreadBusy(MullError):
@@ -338,12 +350,7 @@ class ThreadRun(RunPlace):
 
 @asynccontextmanager
 async def thread_run(
-    checkpointer: BaseCheckpointSaver | str,
-    thread_id: str,
-    *,
-    multitask: Multitask = "reject",
-    lease_s: float = 30.0,
-    poll_s: float = 0.1,
+    checkpointer: BaseCheckpointSaver | str, thread_id: str, **options: Unpack[RunOptions]
 ) -> AsyncIterator[ThreadRun]:
     """Hold a thread for one run, as the multitask option says to when it is busy.
 
@@ -351,9 +358,7 @@ async def thread_run(
         checkpointer: The saver the run's graph uses (or its URL: `memory`,
             `sqlite:///path`, `postgresql://...`); the guard keeps its queue beside it.
         thread_id: The thread to run on.
-        multitask: `reject`, `enqueue`, `interrupt` or `rollback` (see the module).
-        lease_s: How long a run's hold outlives its process if that process dies.
-        poll_s: How often a waiting run looks at the queue and a running one at its row.
+        **options: The multitask option, the lease and the poll interval (`RunOptions`).
 
     Yields:
         The held run: run the graph with `run.config` (it carries the thread, the
@@ -363,8 +368,6 @@ async def thread_run(
         ThreadBusy: `reject`, and the thread is busy.
         RunInterrupted: A newer run interrupted or rolled this one back.
     """
-    async with ThreadRun(
-        checkpointer, thread_id, multitask=multitask, lease_s=lease_s, poll_s=poll_s
-    ) as run:
+    async with ThreadRun(checkpointer, thread_id, **options) as run:
         await run.turn()
         yield run

@@ -15,15 +15,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Unpack
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from core._thread_run_stores import Stopped
 from core.thread_runs import (
-    Multitask,
     RunInterrupted,
+    RunOptions,
     RunPlace,
     ThreadBusy,
     is_sqlite_saver,
@@ -137,12 +137,7 @@ class ThreadRunSync(RunPlace):
 
 @contextmanager
 def thread_run_sync(
-    checkpointer: BaseCheckpointSaver | str,
-    thread_id: str,
-    *,
-    multitask: Multitask = "reject",
-    lease_s: float = 30.0,
-    poll_s: float = 0.1,
+    checkpointer: BaseCheckpointSaver | str, thread_id: str, **options: Unpack[RunOptions]
 ) -> Iterator[ThreadRunSync]:
     """Hold a thread for one run, blocking; as `core.thread_runs.thread_run`.
 
@@ -154,8 +149,6 @@ def thread_run_sync(
         ThreadBusy: `reject`, and the thread is busy.
         RunInterrupted: A newer run stopped this one while it waited.
     """
-    with ThreadRunSync(
-        checkpointer, thread_id, multitask=multitask, lease_s=lease_s, poll_s=poll_s
-    ) as run:
+    with ThreadRunSync(checkpointer, thread_id, **options) as run:
         run.turn()
         yield run
