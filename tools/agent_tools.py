@@ -21,6 +21,7 @@ No LLM is called here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,11 +165,19 @@ def search_documents_tool(
             return f"No passage matches {query!r}. Try other words.", artifact
         return _format_hits(results.hits, max_chars), artifact
 
+    return _artifact_tool(search_documents, _SEARCH_DESCRIPTION, SearchDocumentsArgs)
+
+
+def _artifact_tool(
+    func: Callable[..., tuple[str, Any]], description: str, args_schema: type[BaseModel]
+) -> StructuredTool:
+    """A tool named after `func` that answers the model with text and keeps the structured
+    result (the hits, the sandbox run) as its artifact."""
     return StructuredTool.from_function(
-        func=search_documents,
-        name="search_documents",
-        description=_SEARCH_DESCRIPTION,
-        args_schema=SearchDocumentsArgs,
+        func=func,
+        name=func.__name__,
+        description=description,
+        args_schema=args_schema,
         response_format="content_and_artifact",
     )
 
@@ -250,13 +259,7 @@ def run_python_tool(
         content = _format_run(result, timeout_s, memory_mb, max_chars)
         return content, result.model_dump(mode="json")
 
-    return StructuredTool.from_function(
-        func=run_python,
-        name="run_python",
-        description=description,
-        args_schema=RunPythonArgs,
-        response_format="content_and_artifact",
-    )
+    return _artifact_tool(run_python, description, RunPythonArgs)
 
 
 def _format_run(result: SandboxResult, timeout_s: float, memory_mb: int, max_chars: int) -> str:
