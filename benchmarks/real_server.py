@@ -37,12 +37,10 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
-from langgraph.graph import END, START, StateGraph
 from pydantic import ValidationError
 
-from agents.node_io import as_node
-from agents.reasoner import Reasoner, ReasoningState, ReasoningStep
-from core.checkpoints import make_checkpointer
+from agents.reasoner import ReasoningStep
+from benchmarks._one_step import one_step_graph
 from core.models import chat_model
 from core.repetition import RepetitionGuard
 from core.settings import Settings
@@ -70,18 +68,6 @@ class _Prompts(BaseCallbackHandler):
 def _questions(count: int) -> list[str]:
     lines = SUITE.read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["question"] for line in lines if line.strip()][:count]
-
-
-def _one_step_graph(settings: Settings) -> Any:
-    """The reasoning graph's first step as it runs: `ask → reason`, tools off."""
-    reasoner = Reasoner.from_settings(chat_model(settings, role="reasoner"), settings)
-    graph = StateGraph(ReasoningState)
-    graph.add_node("ask", as_node(reasoner.ask))
-    graph.add_node("reason", as_node(reasoner.reason))
-    graph.add_edge(START, "ask")
-    graph.add_edge("ask", "reason")
-    graph.add_edge("reason", END)
-    return graph.compile(checkpointer=make_checkpointer("memory"))
 
 
 def _through_mull(graph: Any, question: str, thread: str) -> tuple[Row, list, list[str]]:
@@ -139,7 +125,7 @@ def measure(url: str, count: int, temperature: float) -> None:
         max_steps=1,
         temperature=temperature,
     )
-    graph = _one_step_graph(settings)
+    graph = one_step_graph(chat_model(settings, role="reasoner"), settings)
     questions = _questions(count)
     first: list[Row] = []
     sent: list[list[BaseMessage]] = []

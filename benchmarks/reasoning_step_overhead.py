@@ -22,11 +22,9 @@ import time
 from collections.abc import Callable
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.graph import END, START, StateGraph
 
-from agents.node_io import as_node
-from agents.reasoner import SYSTEM_PROMPT, Reasoner, ReasoningState, ReasoningStep
-from core.checkpoints import make_checkpointer
+from agents.reasoner import SYSTEM_PROMPT, ReasoningStep
+from benchmarks._one_step import one_step_graph
 from core.models import chat_model
 from core.settings import Settings
 from core.structured import constrain
@@ -67,15 +65,7 @@ def _measure(server: FakeModelServer, provider: str, calls: int, token_delay_s: 
         text = "".join(chunk.text for chunk in bound.stream(prompt))
         ReasoningStep.model_validate_json(text)
 
-    # The one step as the reasoning graph runs it: state, checkpointer, structured layer.
-    reasoner = Reasoner.from_settings(model, settings)
-    one_step = StateGraph(ReasoningState)
-    one_step.add_node("ask", as_node(reasoner.ask))
-    one_step.add_node("reason", as_node(reasoner.reason))
-    one_step.add_edge(START, "ask")
-    one_step.add_edge("ask", "reason")
-    one_step.add_edge("reason", END)
-    graph = one_step.compile(checkpointer=make_checkpointer("memory"))
+    graph = one_step_graph(model, settings)
 
     def graph_invoke(i: int) -> None:
         graph.invoke({"question": QUESTION}, {"configurable": {"thread_id": f"i{i}"}})
