@@ -19,6 +19,12 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from ui._client_mode import (
+    open_server_thread,
+    refuse_local_options,
+    server_threads,
+    typing_graph,
+)
 from ui.cli_common import (
     JsonOption,
     MaxStepsOption,
@@ -67,7 +73,11 @@ def _time(value: datetime | None, form: str) -> str:
 def _open_thread(
     thread_id: str, settings: Settings, max_steps: int | None = None
 ) -> CompiledStateGraph:
-    """The graph that ran `thread_id`, on the configured checkpointer; exit 2 if there is no such thread."""
+    """The graph that ran `thread_id`, on the configured checkpointer (in client mode, as the
+    LangGraph server serves it); exit 2 if there is no such thread."""
+    if settings.langgraph_server_url:  # client mode: the server's thread (ui/_client_mode.py)
+        refuse_local_options(settings, max_steps=max_steps)
+        return open_server_thread(settings, thread_id)
     from core.checkpoints import is_ephemeral
     from graphs import build_graph, get_graph_spec
     from graphs.threads import list_threads
@@ -144,11 +154,15 @@ def threads_command(json_output: LinesOption = False) -> None:
     from core.checkpoints import is_ephemeral
     from graphs.threads import list_threads
 
-    checkpointer = open_checkpointer_or_exit(settings_from())
-    threads = list_threads(checkpointer)
-    if not threads and is_ephemeral(checkpointer):
-        err.print(f"No threads. {KEEP_THREADS}", markup=False, soft_wrap=True)
-        return
+    settings = settings_from()
+    if settings.langgraph_server_url:  # client mode: the server's threads
+        threads = server_threads(settings)
+    else:
+        checkpointer = open_checkpointer_or_exit(settings)
+        threads = list_threads(checkpointer)
+        if not threads and is_ephemeral(checkpointer):
+            err.print(f"No threads. {KEEP_THREADS}", markup=False, soft_wrap=True)
+            return
     if json_output:
         sys.stdout.writelines(thread.model_dump_json() + "\n" for thread in threads)
         return
@@ -223,6 +237,7 @@ def replay_command(
     from graphs.threads import list_checkpoints, replay
 
     settings = settings_from(model, provider)
+    refuse_local_options(settings, model=model, provider=provider)
     graph = _open_thread(thread, settings, max_steps)
     start = None
     if checkpoint:
@@ -279,12 +294,19 @@ def fork_command(
         raise usage_error("Say what to change with --set key=value.", "e.g. --set 'question=...'")
     raw = _parse_sets(set_values)
     settings = settings_from(model, provider)
+    refuse_local_options(settings, model=model, provider=provider)
     if "question" in raw:  # checked as every face checks one, before the branch is saved
         raw["question"] = read_question(raw["question"], settings)
     graph = _open_thread(thread, settings, max_steps)
     start = _find_checkpoint(list_checkpoints(graph, thread), thread, checkpoint)
     try:
-        config = fork(graph, thread, start.checkpoint_id, _typed_values(graph, raw))
+        if settings.langgraph_server_url:  # client mode: typed by the graph built here
+            from graphs.remote import fork_on_server
+
+            values = _typed_values(typing_graph(settings, graph), raw)
+            config = fork_on_server(graph, thread, start.checkpoint_id, values)
+        else:
+            config = fork(graph, thread, start.checkpoint_id, _typed_values(graph, raw))
     except KeyError as exc:
         raise usage_error(str(exc.args[0])) from None
     except ValueError as exc:

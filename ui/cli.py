@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from graphs.catalog import DEFAULT_GRAPH, GRAPHS
 from schema.names import SpecialistName
+from ui._client_mode import refuse_local_options, run_on_server
 from ui._settings_errors import masked, settings_problem, settings_problem_behind
 from ui.cli_common import (
     SERVER_ERRORS,
@@ -102,6 +103,9 @@ def run(
         )
     graph, question = (DEFAULT_GRAPH, words[0]) if len(words) == 1 else words
     settings = settings_from(model, provider)
+    refuse_local_options(
+        settings, thread=thread, model=model, provider=provider, max_steps=max_steps
+    )
     from core.checkpoints import is_ephemeral
     from graphs import build_graph, get_graph_spec, stream_events
 
@@ -119,8 +123,16 @@ def run(
     if graph == "rag" or (specialist is not None and specialist.value == "rag"):
         _require_index(settings)
 
+    run_input = {"question": text}
+    if user_tests is not None:
+        run_input["user_tests"] = user_tests
+    if specialist:
+        run_input["specialist"] = specialist.value
     render = renderer(json_output)
     check_server(settings, render, json_output)
+    if settings.langgraph_server_url:  # client mode: the server runs it (ui/_client_mode.py)
+        run_on_server(settings, graph, run_input, thread, render, json_output=json_output)
+        return
     checkpointer = open_checkpointer_or_exit(settings)
     if thread and is_ephemeral(checkpointer) and not json_output:
         err.print(
@@ -131,11 +143,6 @@ def run(
     compiled = build_graph(graph, checkpointer=checkpointer, settings=settings, **options)
     thread_id = thread or uuid.uuid4().hex
     config = {"configurable": {"thread_id": thread_id}}
-    run_input = {"question": text}
-    if user_tests is not None:
-        run_input["user_tests"] = user_tests
-    if specialist:
-        run_input["specialist"] = specialist.value
     events = stream_events(compiled, run_input, config, graph_name=graph)
     stream_run(events, render, json_output=json_output, thread_id=thread_id)
 
@@ -154,6 +161,8 @@ def _read_tests(path: Path) -> str:
 
 def _require_index(settings: Settings) -> None:
     """Exit 2 as `mull search` does, saying how to make one, unless there is an index to read."""
+    if settings.langgraph_server_url:
+        return  # the server reads its own index
     from tools.retrieval import IndexNotFound, open_index
 
     try:

@@ -184,7 +184,12 @@ def renderer(json_output: bool) -> Callable[[Event], None]:
 
 
 def check_server(settings: Settings, render: Callable[[Event], None], json_output: bool) -> None:
-    """Exit 3, saying what to fix, unless the model server is up and has the model."""
+    """Exit 3, saying what to fix, unless the model server is up and has the model; in
+    client mode (MULL_SERVER_URL), unless the LangGraph server answers (its models are its own)."""
+    if settings.langgraph_server_url:
+        from ui._client_mode import check_langgraph_server
+
+        return check_langgraph_server(settings, render, json_output)
     from core.models import check_health
     from schema.errors import RunError
     from schema.events import ErrorEvent

@@ -1,0 +1,386 @@
+"""mull's graphs on a LangGraph server (`MULL_SERVER_URL`): runs, threads and time travel.
+
+With a server, the faces are thin clients: the graphs, the model calls, the
+checkpoints and the run queue live in the server (`langgraph dev` locally, a
+LangGraph deployment with Postgres for many users), and a face reaches them
+through `langgraph-sdk`. `ServerGraph` is LangGraph's `RemoteGraph` for one of
+mull's graphs; it streams in the shape a compiled graph does, so
+`graphs.events.stream_events` turns a server run into the same typed events as a
+run in the process, and `graphs.threads` reads its history and replays from it.
+
+    graph = ServerGraph("reasoning", "http://127.0.0.1:2024")
+    for event in stream_events(graph, {"question": "..."}, thread_config(thread_id)):
+        ...
+    cancel_runs(graph, thread_id)  # Stop: the server interrupts the thread's run
+
+Every run is created with LangGraph's `multitask_strategy` (`reject` unless told
+otherwise): a second run on a busy thread is refused with `ServerThreadBusy`
+instead of both writing the same turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+import httpx
+from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import RunnableConfig
+from langgraph.pregel.remote import RemoteGraph
+from langgraph.types import StateSnapshot
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
+from langgraph_sdk.errors import ConflictError, NotFoundError
+from pydantic import BaseModel
+
+from core.errors import MullError
+from graphs.threads import ThreadInfo, get_state
+from schema.names import RunErrorKind
+
+__all__ = [
+    "Multitask",
+    "ServerGraph",
+    "ServerRunFailed",
+    "ServerThreadBusy",
+    "ServerUnreachable",
+    "cancel_runs",
+    "check_server",
+    "fork_on_server",
+    "is_thread_id",
+    "list_server_threads",
+    "new_thread_id",
+    "thread_graph",
+]
+
+Multitask = Literal["reject", "enqueue", "interrupt", "rollback"]
+"""What the server does with a run on a busy thread: LangGraph's `multitask_strategy`."""
+
+_HISTORY_PAGE = 100
+# What mull's stream asks for, by the names the server's API gives them: `messages-tuple`
+# is LangGraph's `messages` mode, (message chunk, metadata) pairs.
+_WIRE_MODES = {"messages": "messages-tuple"}
+_LOCAL_MODES = {wire: mode for mode, wire in _WIRE_MODES.items()}
+
+
+class ServerUnreachable(MullError):
+    """The LangGraph server does not answer."""
+
+    kind = RunErrorKind.UNREACHABLE
+
+    def __init__(self, url: str, exc: BaseException) -> None:
+        super().__init__(
+            f"The LangGraph server at {url} does not answer ({type(exc).__name__}: {exc}).",
+            hint="Start it (`langgraph dev` in mull's folder serves on http://127.0.0.1:2024) "
+            "or point MULL_SERVER_URL at one that runs; unset MULL_SERVER_URL to run here.",
+        )
+
+
+class ServerThreadBusy(MullError):
+    """The server refused a run: another run holds the thread (`multitask_strategy=reject`)."""
+
+    def __init__(self, thread_id: str | None, detail: str) -> None:
+        super().__init__(
+            f"Thread {thread_id!r} is busy on the LangGraph server: {detail}",
+            hint="Wait for its run to finish, or stop it (Ctrl-C in the `mull` that started "
+            "it, Stop in the app), then run again.",
+        )
+
+
+class ServerRunFailed(MullError):
+    """A run failed on the server; the message is the server's."""
+
+    kind = RunErrorKind.CRASH
+
+    def __init__(self, data: Any) -> None:
+        if isinstance(data, dict):
+            error, message = data.get("error", "Error"), data.get("message", "")
+            text = f"{error}: {message}" if message else str(error)
+        else:
+            text = str(data)
+        super().__init__(
+            f"The run failed on the LangGraph server: {text}",
+            hint="The server's log has the traceback.",
+        )
+
+
+@contextmanager
+def _answers(url: str, thread_id: str | None = None) -> Iterator[None]:
+    """Turn what the SDK raises for a server that is down or a busy thread into mull's errors."""
+    try:
+        yield
+    except httpx.TransportError as exc:  # connection refused, reset, timed out
+        raise ServerUnreachable(url, exc) from None
+    except ConflictError as exc:
+        raise ServerThreadBusy(thread_id, _detail(exc)) from None
+
+
+def _detail(exc: httpx.HTTPStatusError) -> str:
+    try:
+        return str(exc.response.json().get("detail") or exc)
+    except ValueError:
+        return str(exc)
+
+
+def new_thread_id() -> str:
+    """A fresh thread id, in the form the server requires (a UUID)."""
+    return str(uuid4())
+
+
+def is_thread_id(text: str) -> bool:
+    """Whether the server accepts `text` as a thread id."""
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+class ServerGraph(RemoteGraph):
+    """One of mull's graphs as the LangGraph server at `url` serves it.
+
+    `stream` yields `(namespace, mode, payload)` as a compiled graph's `stream` does
+    with `subgraphs=True`, its messages as `AIMessageChunk`s, so `stream_events`
+    normalises it as it does a run in the process. `get_state_history` reads the
+    whole history (RemoteGraph reads 10 checkpoints unless given a limit), and
+    `get_state` of a thread the server does not have raises `KeyError`.
+    """
+
+    checkpointer = True
+    """The server checkpoints every run (`stream_events` asks for each step to be saved)."""
+
+    def __init__(
+        self,
+        graph: str,
+        url: str,
+        *,
+        multitask_strategy: Multitask = "reject",
+        on_disconnect: Literal["cancel", "continue"] = "cancel",
+        on_run: Callable[[str], None] | None = None,
+    ) -> None:
+        """
+        Args:
+            graph: The graph's name, as `langgraph.json` registers it.
+            url: The server, e.g. `http://127.0.0.1:2024`.
+            multitask_strategy: What the server does with a run on a busy thread.
+            on_disconnect: Whether a run stops when the stream reading it is closed or
+                its reader is interrupted (`cancel`), or goes on (`continue`: a face
+                that follows it again, with the SDK's `runs.join_stream`).
+            on_run: Called with each run's id as the server starts it.
+        """
+        super().__init__(graph, url=url, name=graph, sync_client=get_sync_client(url=url))
+        self.url = url
+        self.multitask_strategy = multitask_strategy
+        self.on_disconnect = on_disconnect
+        self.on_run = on_run
+        self.run_id: str | None = None
+        """The id of the run `stream` started last."""
+
+    def stream(  # the modes a compiled graph streams; RemoteGraph's v2 form is not offered
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: list[str],
+        subgraphs: bool = False,
+        durability: Literal["sync", "async", "exit"] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[tuple[tuple[str, ...], str, Any]]:
+        """Run the graph on the server: `input`, or None to go on from the checkpoint
+        `config` names; a new thread is made for an id the server does not have."""
+        configurable = dict((config or {}).get("configurable") or {})
+        thread_id = configurable.get("thread_id")
+        self.run_id = None
+        with _answers(self.url, thread_id):
+            parts = self._validate_sync_client().runs.stream(
+                thread_id,
+                self.assistant_id,
+                input=input,
+                stream_mode=[_WIRE_MODES.get(mode, mode) for mode in stream_mode],
+                stream_subgraphs=subgraphs,
+                metadata=(config or {}).get("metadata"),
+                checkpoint_id=configurable.get("checkpoint_id"),
+                durability=durability,
+                multitask_strategy=self.multitask_strategy,
+                on_disconnect=self.on_disconnect,
+                if_not_exists="create",
+                **kwargs,
+            )
+            try:
+                for part in parts:
+                    mode, _, namespace = part.event.partition("|")
+                    if mode == "metadata":
+                        self.run_id = part.data["run_id"]
+                        if self.on_run:
+                            self.on_run(self.run_id)
+                    elif mode == "error":
+                        raise ServerRunFailed(part.data)
+                    else:
+                        path = tuple(namespace.split("|")) if namespace else ()
+                        yield path, _LOCAL_MODES.get(mode, mode), _payload(mode, part.data)
+            except (KeyboardInterrupt, GeneratorExit):
+                # Ctrl-C, or the reader closed the stream: with `cancel`, the run lives as
+                # long as its stream, so stop it now rather than when the server notices.
+                if self.run_id and self.on_disconnect == "cancel":
+                    with suppress(httpx.HTTPError):
+                        self._validate_sync_client().runs.cancel(thread_id, self.run_id)
+                raise
+
+    def get_state(
+        self, config: RunnableConfig, *, subgraphs: bool = False, **kwargs: Any
+    ) -> StateSnapshot:
+        """The thread's state at the checkpoint `config` names, or its newest."""
+        thread_id = config["configurable"]["thread_id"]
+        with _answers(self.url, thread_id):
+            try:
+                return super().get_state(config, subgraphs=subgraphs, **kwargs)
+            except NotFoundError:
+                raise KeyError(f"There is no thread {thread_id!r} on the server.") from None
+
+    def get_state_history(
+        self, config: RunnableConfig, *, limit: int | None = None, **kwargs: Any
+    ) -> Iterator[StateSnapshot]:
+        """The thread's checkpoints, newest first: all of them unless `limit` says."""
+        client = self._validate_sync_client()
+        for state in _history(client, self.url, config["configurable"]["thread_id"], limit):
+            yield self._create_state_snapshot(state)
+
+
+def _history(
+    client: SyncLangGraphClient, url: str, thread_id: str, limit: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """A thread's states as the server sends them, newest first, page by page."""
+    before: dict[str, Any] | None = None
+    left = limit
+    while left is None or left > 0:
+        page = _HISTORY_PAGE if left is None else min(left, _HISTORY_PAGE)
+        with _answers(url, thread_id):
+            try:
+                states = client.threads.get_history(thread_id, limit=page, before=before)
+            except NotFoundError:
+                return  # no thread: no history, as a checkpointer without it answers
+        yield from states
+        if len(states) < page:
+            return
+        left = None if left is None else left - len(states)
+        # The server reads `before` as a config naming the checkpoint.
+        before = {"configurable": {"checkpoint_id": states[-1]["checkpoint"]["checkpoint_id"]}}
+
+
+def _payload(mode: str, data: Any) -> Any:
+    """A streamed payload as a compiled graph streams it: message chunks as messages."""
+    if mode == "messages" and isinstance(data, list) and len(data) == 2:
+        message, metadata = data
+        if isinstance(message, dict) and message.get("type") == "AIMessageChunk":
+            return AIMessageChunk.model_validate(message), metadata
+        return message, metadata
+    return data
+
+
+def check_server(url: str) -> None:
+    """Return if the LangGraph server at `url` answers; raise `ServerUnreachable` if not."""
+    with _answers(url), httpx.Client(timeout=10) as http:
+        http.get(f"{url}/ok").raise_for_status()
+
+
+def thread_graph(url: str, thread_id: str, **options: Any) -> ServerGraph:
+    """The graph that ran `thread_id` on the server (its metadata names it).
+
+    Raises:
+        KeyError: The server has no such thread.
+    """
+    client = get_sync_client(url=url)
+    with _answers(url, thread_id):
+        try:
+            thread = client.threads.get(thread_id)
+        except (NotFoundError, httpx.HTTPStatusError):  # 422: not even a UUID
+            raise KeyError(f"There is no thread {thread_id!r} on the server.") from None
+    metadata = thread.get("metadata") or {}
+    return ServerGraph(metadata["graph_id"], url, **options)
+
+
+def list_server_threads(url: str, limit: int = 100) -> list[ThreadInfo]:
+    """The server's threads, the most recently updated first (the newest `limit`)."""
+    client = get_sync_client(url=url)
+    with _answers(url):
+        threads = client.threads.search(limit=limit, sort_by="updated_at", sort_order="desc")
+    infos = []
+    for thread in threads:
+        history = list(_history(client, url, thread["thread_id"]))
+        infos.append(
+            ThreadInfo(
+                thread_id=thread["thread_id"],
+                graph=(thread.get("metadata") or {}).get("graph_id"),
+                checkpoints=len(history),
+                updated_at=datetime.fromisoformat(str(thread["updated_at"])),
+                title=_title(history),
+            )
+        )
+    return infos
+
+
+def _title(history: list[dict[str, Any]]) -> str:
+    """The thread's first question, shortened, as `graphs.threads.list_threads` titles one."""
+    for state in reversed(history):
+        if question := (state.get("values") or {}).get("question"):
+            text = " ".join(str(question).split())
+            return text if len(text) <= 60 else text[:59] + "…"
+    return ""
+
+
+def fork_on_server(
+    graph: ServerGraph, thread_id: str, checkpoint_id: str, values: dict[str, Any]
+) -> RunnableConfig:
+    """`graphs.threads.fork` on the server: edited state after a checkpoint, as a new branch.
+
+    `values` are the state's own types (`graphs.threads.typed_values` of the graph
+    built here). The server stores what it is sent as JSON and does not make records
+    of it, so only plain fields (the question, numbers, text) can be changed there.
+
+    Raises:
+        KeyError: The thread or checkpoint does not exist.
+        ValueError: An input checkpoint, or a value that holds records.
+    """
+    snapshot = get_state(graph, thread_id, checkpoint_id)
+    if (snapshot.metadata or {}).get("source") == "input":
+        raise ValueError(
+            "An input checkpoint cannot be edited: fork from the checkpoint after it "
+            "(step 0), which holds the same input."
+        )
+    if records := sorted(key for key, value in values.items() if _holds_records(value)):
+        raise ValueError(
+            f"{', '.join(records)} hold records, which a LangGraph server keeps as plain JSON "
+            "when a fork sends them, and the graph then cannot read. Fork those in-process "
+            "(unset MULL_SERVER_URL with a shared checkpointer), or change plain fields here."
+        )
+    with _answers(graph.url, thread_id):
+        return graph.update_state(snapshot.config, values)
+
+
+def _holds_records(value: Any) -> bool:
+    if isinstance(value, BaseModel):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_records(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_records(v) for v in value)
+    return False
+
+
+def cancel_runs(graph: ServerGraph, thread_id: str) -> list[str]:
+    """Stop: interrupt the thread's running and queued runs on the server; their ids.
+
+    The checkpoints written before the stop are kept, as when a run in the process stops.
+    """
+    client = graph._validate_sync_client()
+    with _answers(graph.url, thread_id):
+        runs = [
+            run
+            for status in ("running", "pending")
+            for run in client.runs.list(thread_id, status=status)
+        ]
+        for run in runs:
+            client.runs.cancel(thread_id, run["run_id"], wait=True)
+    return [run["run_id"] for run in runs]
