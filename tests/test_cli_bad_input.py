@@ -141,6 +141,15 @@ def test_rag_without_an_index_is_the_usage_error_search_gives(server, mull, grap
     assert server.chat_requests == []
 
 
+def test_rag_on_a_langgraph_server_does_not_look_for_an_index_here(server, mull, free_port):
+    # The server reads its own index; here, that server is down.
+    result = mull(
+        "run", "rag", "How long is the warranty?", server_url=f"http://127.0.0.1:{free_port}"
+    )
+    assert result.exit_code == 3, result.output
+    assert "There is no document index" not in result.output
+
+
 def test_tests_that_are_not_utf8_are_a_usage_error(server, mull, tmp_path):
     tests = tmp_path / "tests.py"
     tests.write_bytes("def test_café():\n    assert True\n".encode("latin-1"))

@@ -120,7 +120,8 @@ def run(
         raise usage_error("--specialist applies to the supervisor graph only.")
     text = read_question(question, settings)
     user_tests = _read_tests(tests) if tests else None
-    if graph == "rag" or (specialist is not None and specialist.value == "rag"):
+    rag = graph == "rag" or (specialist is not None and specialist.value == "rag")
+    if rag and not settings.langgraph_server_url:  # a server reads its own index
         _require_index(settings)
 
     run_input = {"question": text}
