@@ -48,7 +48,8 @@ def ask(at: AppTest, question: str) -> AppTest:
 
 def labels(at: AppTest) -> list[str]:
     """The labels of the blocks of how each run got there, in page order."""
-    return [e.label for e in at.expander if e.label != "How it got there"]
+    traces = [e for e in at.expander if e.label == "How it got there"]
+    return [block.label for trace in traces for block in trace.expander]
 
 
 def answers(at: AppTest) -> list[str]:
@@ -69,14 +70,15 @@ def test_a_question_shows_the_answer_first_then_its_steps(server, app):
     assert len(shown) == 2
     assert shown[0].startswith("Step 1 · Restate · ") and "tokens" in shown[0]
     assert shown[1].startswith("Step 2 · Compare decimals · ")
-    assert [e.icon for e in at.expander][1:] == [":material/check_circle:"] * 2
+    assert [e.icon for e in at.expander][2:] == [":material/check_circle:"] * 2
     # The answer comes before how it got there, with a copy of it and a summary line.
     texts = answers(at)
     assert texts.index("0.9 is larger.") < texts.index("Some careful reasoning.")
     assert "0.9 is larger." in [c.value for c in at.code]  # st.code has a copy button
     (summary,) = summaries(at)
     assert summary.startswith("reasoning · 2 steps · ") and summary.endswith(" tokens")
-    assert at.expander[0].label == "How it got there" and not at.expander[0].proto.expanded
+    assert [e.label for e in at.expander][:2] == ["Map", "How it got there"]
+    assert not any(e.proto.expanded for e in at.expander[:2])  # folded once the run is over
     # The next script run draws the stored run (the history view) just as the live one ended.
     again = at.run()
     assert (labels(again), answers(again), summaries(again)) == (shown, texts, [summary])
@@ -173,7 +175,7 @@ def test_garbage_from_the_model_shows_the_error_step(server, app):
     at = ask(app(repair_attempts=1), QUESTION)
     assert not at.exception
     assert labels(at)[0].startswith("Step 1 · failed")
-    assert at.expander[1].icon == ":material/cancel:"  # no tick for a failed step
+    assert at.expander[2].icon == ":material/cancel:"  # no tick for a failed step
     assert "Fix:" in at.error[0].value and "schema" in at.error[0].value
 
 

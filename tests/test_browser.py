@@ -149,7 +149,12 @@ def shown_in_order(page: Page, texts: list[str]) -> None:
 
 def labels(page: Page, text: str):
     """The finished blocks (steps) whose label starts with `text`."""
-    return main(page).get_by_test_id("stExpander").get_by_text(re.compile("^" + re.escape(text)))
+    traces = (
+        main(page)
+        .get_by_test_id("stExpander")
+        .filter(has=page.get_by_text("How it got there", exact=True))
+    )  # not the map, whose drawing names the nodes too
+    return traces.get_by_test_id("stExpander").get_by_text(re.compile("^" + re.escape(text)))
 
 
 # --------------------------------------------------------------------- tests --
@@ -196,6 +201,9 @@ def test_a_question_streams_its_steps_then_the_answer_and_the_threads_page_lists
         }""",
         timeout=TIMEOUT_MS,
     )
+    # The map beside it: the graph, the node at work in the accent colour.
+    at_work = main(page).get_by_test_id("stGraphVizChart").locator("g.node", has_text="reason")
+    expect(at_work.locator('path[fill="#ff8c42"], polygon[fill="#ff8c42"]')).to_have_count(1)
     shot(page, "ask-streaming")
     expect(answer(page, "0.9 is larger, since 0.90 > 0.11.")).to_be_visible(timeout=TIMEOUT_MS)
     settled(page)
@@ -216,6 +224,7 @@ def test_a_question_streams_its_steps_then_the_answer_and_the_threads_page_lists
     for entry in ("step -1 · input", "step 1 · ask", "step 2 · reason", "step 4 · final_answer"):
         expect(timeline.get_by_text(entry)).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.get_by_text("Changed from its parent")).to_be_visible()
+    expect(main(page).get_by_test_id("stGraphVizChart")).to_be_visible()  # its map
     settled(page)
     shot(page, "threads")
 

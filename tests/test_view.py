@@ -274,9 +274,11 @@ def test_stopping_marks_what_was_at_work_and_keeps_what_was_done():
             *tokens("reason", '{"title": "Sec'),
         ]
     )
-    turn = view.stop()
+    assert view.turn.started_at is not None
+    turn = view.stop(at=view.turn.started_at + 2.5)  # when Stop was pressed
     assert shape(turn.blocks) == [("Step 1 · First", "done"), ("Sec · stopped", "stopped")]
-    assert turn.stopped and not turn.running and "stopped" in turn.summary()
+    assert turn.stopped and not turn.running
+    assert turn.summary() == "reasoning · 1 step · 2.5 s · 10 tokens · stopped"
 
 
 def test_a_stored_log_without_tokens_draws_the_same_finished_turn():
@@ -317,3 +319,31 @@ def test_a_threads_checkpoint_draws_as_turns_from_its_messages_and_state():
     turn = state_turn({"question": "Q?", "steps": [step(1, "One"), step(2, "Two")], "answer": "A."})
     assert shape(turn.blocks) == [("Step 1 · One", "done"), ("Step 2 · Two", "done")]
     assert turn.answer is not None and turn.answer.text == "A." and not turn.running
+
+
+def test_the_map_marks_the_path_taken_and_the_node_at_work():
+    from ui._map import Shape, dot
+
+    graph = Shape(
+        ("__start__", "ask", "reason", "final_answer", "__end__"),
+        (
+            ("__start__", "ask", False),
+            ("ask", "reason", False),
+            ("reason", "reason", True),
+            ("reason", "final_answer", True),
+            ("final_answer", "__end__", False),
+        ),
+    )
+    view = TurnView()
+    view.extend([RunStarted(graph="reasoning"), *node("ask"), NodeStarted(node="reason")])
+    view.apply(NodeStarted(node="inner", namespace=("reason",)))  # a subgraph's: not this map's
+    assert view.turn.path == ["ask", "reason"] and view.turn.at_work == ["reason"]
+
+    drawn = dot(graph, view.turn.path, view.turn.at_work)
+    assert '"reason" [label="reason", fillcolor="#ff8c42"' in drawn  # at work now
+    assert '"ask" [label="ask", fillcolor="#dbe9f6"' in drawn  # passed through
+    assert '"final_answer" [label="final_answer"];' in drawn  # not reached
+    assert '"__start__" -> "ask" [color=' in drawn and '"ask" -> "reason" [color=' in drawn
+    assert '"reason" -> "final_answer" [style=dashed];' in drawn  # a condition not taken
+    finished = dot(graph, ["ask", "reason", "final_answer"], ended=True)
+    assert '"final_answer" -> "__end__" [color=' in finished

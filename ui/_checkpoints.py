@@ -8,7 +8,7 @@ from typing import Any
 
 from graphs.threads import CheckpointInfo
 
-__all__ = ["Row", "changes", "tree"]
+__all__ = ["Row", "changes", "path_to", "tree"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,15 @@ def changes(parent: dict[str, Any], values: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"{key}: {_short(old)} → {_short(new)}")
     return lines
+
+
+def path_to(checkpoints: list[CheckpointInfo], checkpoint_id: str) -> list[str]:
+    """The nodes that ran on the way to a checkpoint, along its own branch, in order."""
+    by_id = {c.checkpoint_id: c for c in checkpoints}
+    nodes: list[str] = []
+    info = by_id.get(checkpoint_id)
+    while info is not None:
+        if info.source == "loop" and info.node != "start":
+            nodes[:0] = info.node.split(", ")  # tasks that ran together, as one step
+        info = by_id.get(info.parent_id or "")
+    return nodes

@@ -22,6 +22,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from graphs.events import Event, Token
+from ui._map import Shape, dot
 from ui._runs import Run
 from ui.view import Block, Source, Thought, Turn, TurnView
 
@@ -170,14 +171,23 @@ class TurnPainter:
         live: True while the run streams: the trace is open and blocks at work show
             their stream; False for a finished turn, drawn folded.
         open_trace: Draw the trace open even so (a checkpoint's steps on Threads).
+        graph: The run's graph, to draw its map with the path taken and the node at work.
     """
 
     def __init__(
-        self, container: DeltaGenerator, *, live: bool = True, open_trace: bool = False
+        self,
+        container: DeltaGenerator,
+        *,
+        live: bool = True,
+        open_trace: bool = False,
+        graph: Shape | None = None,
     ) -> None:
         self.live, self.open_trace, self._keep_open = live, live or open_trace, open_trace
+        self._graph = graph
         self._head = _Spot(container)
         self._summary = container.empty()
+        self._map = _Spot(container)
+        self._map_key: tuple[Any, ...] | None = None
         self._trace_spot = _Spot(container)
         self._head_key: tuple[Any, ...] | None = None
         self._summary_text = ""
@@ -187,7 +197,7 @@ class TurnPainter:
     def finish(self, turn: Turn) -> None:
         """Draw the turn as finished: the answer in place, the trace folded."""
         self.live, self.open_trace = False, self._keep_open
-        self._trace, self._slots = None, {}
+        self._trace, self._slots, self._map_key = None, {}, None
         self.paint(turn)
 
     def paint(self, turn: Turn, now: float | None = None) -> None:
@@ -201,6 +211,8 @@ class TurnPainter:
         if summary != self._summary_text:
             self._summary_text = summary
             self._summary.caption(summary)
+        if self._graph is not None and turn.path:
+            self._draw_map(turn)
         if not turn.blocks:
             if self._trace is None:
                 self._trace_spot.clear()
@@ -210,6 +222,16 @@ class TurnPainter:
                 "How it got there", expanded=self.open_trace, icon=":material/account_tree:"
             )
         self._paint(turn.blocks, self._trace, self._slots)
+
+    def _draw_map(self, turn: Turn) -> None:
+        """The graph with the path the run took and the node at work (redrawn as they change)."""
+        key = (len(turn.path), tuple(turn.at_work), turn.running, self.live)
+        if key == self._map_key or self._graph is None:
+            return
+        self._map_key = key
+        ended = not turn.running and not turn.stopped and bool(turn.ok)
+        with self._map.fresh().expander("Map", expanded=self.live, icon=":material/route:"):
+            st.graphviz_chart(dot(self._graph, turn.path, turn.at_work, ended=ended))
 
     def _paint(self, blocks: list[Block], where: DeltaGenerator, slots: dict[int, _Slot]) -> None:
         for block in blocks:
@@ -279,17 +301,25 @@ def _head(turn: Turn) -> None:
 
 
 def draw_turn(
-    turn: Turn, container: DeltaGenerator | None = None, *, open_trace: bool = False
+    turn: Turn,
+    container: DeltaGenerator | None = None,
+    *,
+    open_trace: bool = False,
+    graph: Shape | None = None,
 ) -> None:
-    """Draw a finished turn, its trace folded unless `open_trace`."""
-    TurnPainter(container or st.container(), live=False, open_trace=open_trace).paint(turn)
+    """Draw a finished turn, its trace folded unless `open_trace`; its map with `graph`."""
+    painter = TurnPainter(
+        container or st.container(), live=False, open_trace=open_trace, graph=graph
+    )
+    painter.paint(turn)
 
 
-def follow(run: Run, container: DeltaGenerator) -> None:
+def follow(run: Run, container: DeltaGenerator, graph: Shape | None = None) -> None:
     """Draw a live run from its first event and keep drawing it, at most every
     `FLUSH_INTERVAL_S`, until it ends, then as finished (a click ends this script run
-    sooner: the run goes on, and the next script run follows it again)."""
-    painter, view = TurnPainter(container), TurnView(run.title)
+    sooner: the run goes on, and the next script run follows it again); with its
+    `graph`'s map."""
+    painter, view = TurnPainter(container, graph=graph), TurnView(run.title)
     seen, drawn_at, undrawn = 0, 0.0, False
     while True:
         events, done = run.follow(seen, FLUSH_INTERVAL_S)
@@ -303,7 +333,7 @@ def follow(run: Run, container: DeltaGenerator) -> None:
             view.apply(event)
             undrawn = undrawn or isinstance(event, Token)
         if done:
-            painter.finish(view.stop() if run.stopped else view.turn)
+            painter.finish(view.stop(run.ended_at) if run.stopped else view.turn)
             return
         # Drawn when a burst of events pauses, or every interval: the clock ticks in the
         # summary, and each draw is where Streamlit can end this script run for a click.

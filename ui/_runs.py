@@ -45,6 +45,8 @@ class Run:
     done: bool = False
     stopped: bool = False
     started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    """When it ended for its viewers (stopped, or its last event)."""
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _worker: threading.Thread | None = field(default=None, repr=False)
@@ -94,7 +96,7 @@ class Run:
     def _end(self, *, stopped: bool) -> None:
         with self._changed:
             if not self.done:
-                self.stopped, self.done = stopped, True
+                self.stopped, self.done, self.ended_at = stopped, True, time.time()
                 self._changed.notify_all()
 
     def _compact(self) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Any, Literal
 
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic_core import from_json
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "Status",
     "Thought",
     "Turn",
+    "conversation",
     "partial_reply",
     "shown_path",
     "shown_source",
@@ -179,6 +182,10 @@ class Turn:
     ok: bool | None = None
     started_at: float | None = None
     seconds: float | None = None
+    path: list[str] = field(default_factory=list)
+    """The run's own graph's nodes, in the order they started (for its map)."""
+    at_work: list[str] = field(default_factory=list)
+    """Those of them at work now."""
 
     def walk(self) -> Iterable[Block]:
         """Every block, depth first."""
@@ -229,3 +236,23 @@ def _as_text(value: Any) -> str:
     if isinstance(value, list):
         return "\n".join(f"- {_as_text(v)}" for v in value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def conversation(messages: Iterable[BaseMessage]) -> list[Turn]:
+    """The finished turns a thread's checkpointed messages hold: each question, the steps
+    kept with it and its answer (what a run shows when its events are no longer at hand)."""
+    turns: list[Turn] = []
+    ids = count()
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            turns.append(Turn(question=message.text, running=False, ok=True))
+        elif not turns or not isinstance(message, AIMessage) or message.tool_calls:
+            continue
+        elif message.name == "reasoning_step":  # a step kept as the model wrote it, in JSON
+            step = partial_reply(message.text) or Partial()
+            number = sum(1 for _ in turns[-1].walk()) + 1
+            title = f"Step {number} · {step.title or 'step'}"
+            turns[-1].blocks.append(Block(next(ids), "", "step", title, "done", step.content))
+        elif message.text:
+            turns[-1].answer = Answer(message.text)
+    return turns

@@ -21,8 +21,6 @@ from collections.abc import Iterable
 from itertools import count
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-
 from graphs.events import (
     CodeAttemptEvent,
     CodeFeedbackEvent,
@@ -57,6 +55,7 @@ from ui._view_model import (
     Status,
     Thought,
     Turn,
+    conversation,
     partial_reply,
     shown_path,
     shown_source,
@@ -141,6 +140,9 @@ class TurnView:
                 turn.graph, turn.started_at = graph, ts
             case NodeStarted(node=node):
                 self._start(event.namespace, node)
+                if not event.namespace:  # the map shows the run's own graph
+                    turn.path.append(node)
+                    turn.at_work.append(node)
             case Token(text=text, thinking=thinking):
                 block = self._at_work(event.namespace, event.node)
                 if thinking:
@@ -250,17 +252,23 @@ class TurnView:
                 if isinstance(update, dict) and isinstance(update.get("question"), str):
                     turn.question = turn.question or update["question"]
                 self._finish(event.namespace, node, duration)
+                if not event.namespace and node in turn.at_work:
+                    turn.at_work.remove(node)
             case RunFinished(ok=ok, duration_s=duration):
                 turn.ok, turn.seconds, turn.running = ok, duration, False
+                turn.at_work.clear()
                 for block in list(self._open.values()):  # a crash leaves nodes unfinished
                     self._close(block, "done" if ok else "failed")
 
-    def stop(self) -> Turn:
-        """The run was stopped: what was at work is marked stopped, not left spinning."""
+    def stop(self, at: float | None = None) -> Turn:
+        """The run was stopped (`at`, Unix seconds; its last event when unknown): what was
+        at work is marked stopped, not left spinning."""
         turn = self.turn
         turn.running, turn.stopped = False, True
-        if turn.seconds is None and turn.started_at is not None and self._last_ts is not None:
-            turn.seconds = self._last_ts - turn.started_at  # until the last thing it did
+        turn.at_work.clear()
+        end = at if at is not None else self._last_ts
+        if turn.seconds is None and turn.started_at is not None and end is not None:
+            turn.seconds = max(0.0, end - turn.started_at)
         for block in list(self._open.values()):
             if block.status == "running":
                 block.title = f"{block.label.removesuffix(' …')} · stopped"
@@ -358,32 +366,16 @@ class TurnView:
 
 
 def build_turn(
-    events: Iterable[Event], *, question: str | None = None, stopped: bool = False
+    events: Iterable[Event],
+    *,
+    question: str | None = None,
+    stopped: bool = False,
+    stopped_at: float | None = None,
 ) -> Turn:
-    """A run's turn from its events; `stopped` when the run was stopped before it ended."""
+    """A run's turn from its events; `stopped` (at `stopped_at`) when it was stopped early."""
     view = TurnView(question)
     view.extend(events)
-    return view.stop() if stopped and view.turn.running else view.turn
-
-
-def conversation(messages: Iterable[BaseMessage]) -> list[Turn]:
-    """The finished turns a thread's checkpointed messages hold: each question, the steps
-    kept with it and its answer (what a run shows when its events are no longer at hand)."""
-    turns: list[Turn] = []
-    ids = count()
-    for message in messages:
-        if isinstance(message, HumanMessage):
-            turns.append(Turn(question=message.text, running=False, ok=True))
-        elif not turns or not isinstance(message, AIMessage) or message.tool_calls:
-            continue
-        elif message.name == "reasoning_step":  # a step kept as the model wrote it, in JSON
-            step = partial_reply(message.text) or Partial()
-            number = sum(1 for _ in turns[-1].walk()) + 1
-            title = f"Step {number} · {step.title or 'step'}"
-            turns[-1].blocks.append(Block(next(ids), "", "step", title, "done", step.content))
-        elif message.text:
-            turns[-1].answer = Answer(message.text)
-    return turns
+    return view.stop(stopped_at) if stopped and view.turn.running else view.turn
 
 
 def state_turn(values: dict[str, Any]) -> Turn:

@@ -16,6 +16,7 @@ from core.errors import InvalidInput
 from graphs import list_graphs, stream_events
 from graphs.threads import thread_config
 from ui._live import draw_turn, follow
+from ui._map import shape
 from ui._resources import compiled_graph
 from ui._runs import Busy, Run
 from ui._session import choices_metadata, new_thread, runs, session_settings, thread_graph
@@ -77,6 +78,7 @@ top[2].button("New thread", use_container_width=True, on_click=new_thread)
 thread_id = state.thread_id
 st.query_params["thread"] = thread_id
 graph = compiled_graph(state.graph, settings)
+graph_shape = shape(graph)
 st.caption(f"Thread `{thread_id}` · model `{settings.model}` on {settings.provider}")
 
 # The thread so far: what this process ran, after what its checkpoints held before.
@@ -89,7 +91,10 @@ for run in thread_runs:
     if run.done:
         draw_question(run.title)
         with st.chat_message("assistant"):
-            draw_turn(build_turn(run.log, question=run.title, stopped=run.stopped))
+            turn = build_turn(
+                run.log, question=run.title, stopped=run.stopped, stopped_at=run.ended_at
+            )
+            draw_turn(turn, graph=graph_shape if run.graph == state.graph else None)
 live = registry.live(thread_id)
 welcome = st.empty()
 
@@ -151,5 +156,5 @@ with st.chat_message("assistant"):
     where = st.container()
 if refusal:
     st.warning(f"{refusal} Not sent: “{question}”", icon=":material/block:")
-follow(live, where)
+follow(live, where, graph_shape if live.graph == state.graph else None)
 stop_place.empty()  # the run is over: drawn as finished, and this script run ends

@@ -18,8 +18,9 @@ from graphs.threads import (
     replay,
     run_from,
 )
-from ui._checkpoints import changes, tree
+from ui._checkpoints import changes, path_to, tree
 from ui._live import draw_turn, follow
+from ui._map import dot, shape
 from ui._resources import compiled_graph, shared_checkpointer
 from ui._runs import Busy
 from ui._session import runs, session_settings, thread_graph
@@ -80,6 +81,10 @@ with state_col:
         changed = changes(parent, snapshot.values)
         st.markdown("**Changed from its parent**")
         st.markdown("\n".join(f"- {line}" for line in changed) if changed else "- nothing")
+    with st.expander("Map at this checkpoint", expanded=True, icon=":material/route:"):
+        done = not chosen.next and chosen.source == "loop"
+        path = path_to(checkpoints, chosen.checkpoint_id)
+        st.graphviz_chart(dot(shape(graph), path, chosen.next, ended=done))
     draw_values(snapshot.values)
 
 
@@ -104,7 +109,7 @@ with action_col:
     if live is None and earlier:
         last = earlier[-1]
         with st.expander(f"Last run: {last.title}", expanded=True):
-            draw_turn(build_turn(last.log, stopped=last.stopped))
+            draw_turn(build_turn(last.log, stopped=last.stopped, stopped_at=last.ended_at))
     st.button(
         "Replay from here",
         key="replay",
