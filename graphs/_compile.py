@@ -20,8 +20,8 @@ CheckpointerArg = BaseCheckpointSaver | Literal[False] | None
 
 def compile_graph(
     graph: StateGraph,
-    *,
     name: str,
+    *,
     checkpointer: CheckpointerArg,
     settings: Settings,
     state_types: Iterable[type],

@@ -88,5 +88,5 @@ def build_code_graph(
     graph.add_edge(FINISH, END)
 
     return compile_graph(
-        graph, name="code", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
+        graph, "code", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
     )

@@ -141,5 +141,5 @@ def build_rag_graph(
     graph.add_edge(REFUSE, END)
 
     return compile_graph(
-        graph, name="rag", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
+        graph, "rag", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
     )

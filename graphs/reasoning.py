@@ -97,9 +97,5 @@ def build_reasoning_graph(
     graph.add_edge(ANSWER, END)
 
     return compile_graph(
-        graph,
-        name="reasoning",
-        checkpointer=checkpointer,
-        settings=settings,
-        state_types=STATE_TYPES,
+        graph, "reasoning", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
     )

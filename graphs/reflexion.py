@@ -73,9 +73,5 @@ def build_reflexion_graph(
     graph.add_edge(FINISH, END)
 
     return compile_graph(
-        graph,
-        name="reflexion",
-        checkpointer=checkpointer,
-        settings=settings,
-        state_types=STATE_TYPES,
+        graph, "reflexion", checkpointer=checkpointer, settings=settings, state_types=STATE_TYPES
     )
