@@ -665,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             2,
             f"Cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
             "Stop what uses it, or pick another port: make fake-server PORT=11435 "
-            "(then MULL_OLLAMA_BASE_URL=http://127.0.0.1:11435).\n",
+            "(then OLLAMA_HOST=127.0.0.1:11435).\n",
         )
     latency = f", latency {args.latency_s:g} s" if args.latency_s else ""
     print(
