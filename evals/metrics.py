@@ -36,6 +36,7 @@ from evals.estimators import (
 from evals.items import FailureKind, ItemRecord
 
 __all__ = [
+    "COST_METRICS",
     "FAILURE_KINDS",
     "MetricValue",
     "StrategySummary",
@@ -45,6 +46,19 @@ __all__ = [
 
 FAILURE_KINDS: tuple[str, ...] = get_args(FailureKind)
 """Every failure kind, in the order reports list them."""
+
+COST_METRICS: tuple[str, ...] = (
+    "latency_median_s",
+    "latency_p95_s",
+    "input_tokens",
+    "output_tokens",
+    "model_calls",
+    "steps",
+    "reflection_rounds",
+    "failure_rate",
+)
+"""The metrics that say what a strategy cost rather than how good its answers were, in
+the order `StrategySummary.metrics` lists them after the quality metrics."""
 
 
 @dataclass(frozen=True)
@@ -146,16 +160,7 @@ class StrategySummary(BaseModel):
         for name in ("refusal_precision", "refusal_recall", "citation_coverage"):
             if (value := getattr(self, name)) is not None:
                 out[name] = value
-        for name in (
-            "latency_median_s",
-            "latency_p95_s",
-            "input_tokens",
-            "output_tokens",
-            "model_calls",
-            "steps",
-            "reflection_rounds",
-            "failure_rate",
-        ):
+        for name in COST_METRICS:
             out[name] = getattr(self, name)
         return out
 
