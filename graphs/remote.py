@@ -1,4 +1,4 @@
-"""mull's graphs on a LangGraph server (`MULL_SERVER_URL`): runs, threads and time travel.
+"""mull's graphs on a LangGraph server (`MULL_SERVER_URL`): runs that stream mull's events.
 
 With a server, the faces are thin clients: the graphs, the model calls, the
 checkpoints and the run queue live in the server (`langgraph dev` locally, a
@@ -11,7 +11,7 @@ run in the process, and `graphs.threads` reads its history and replays from it.
     graph = ServerGraph("reasoning", "http://127.0.0.1:2024")
     for event in stream_events(graph, {"question": "..."}, thread_config(thread_id)):
         ...
-    cancel_runs(graph, thread_id)  # Stop: the server interrupts the thread's run
+    cancel_runs(graph, thread_id)  # Stop (graphs.remote_threads: the server's threads)
 
 Every run is created with LangGraph's `multitask_strategy` (`reject` unless told
 otherwise): a second run on a busy thread is refused with `ServerThreadBusy`
@@ -20,9 +20,9 @@ instead of both writing the same turn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -34,10 +34,9 @@ from langgraph.types import StateSnapshot
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
-from pydantic import BaseModel
+from langgraph_sdk.schema import StreamPart
 
 from core.errors import MullError
-from graphs.threads import ThreadInfo, get_state
 from schema.names import RunErrorKind
 
 __all__ = [
@@ -46,13 +45,11 @@ __all__ = [
     "ServerRunFailed",
     "ServerThreadBusy",
     "ServerUnreachable",
-    "cancel_runs",
+    "as_mull_errors",
     "check_server",
-    "fork_on_server",
     "is_thread_id",
-    "list_server_threads",
     "new_thread_id",
-    "thread_graph",
+    "server_history",
 ]
 
 Multitask = Literal["reject", "enqueue", "interrupt", "rollback"]
@@ -107,7 +104,7 @@ class ServerRunFailed(MullError):
 
 
 @contextmanager
-def _answers(url: str, thread_id: str | None = None) -> Iterator[None]:
+def as_mull_errors(url: str, thread_id: str | None = None) -> Iterator[None]:
     """Turn what the SDK raises for a server that is down or a busy thread into mull's errors."""
     try:
         yield
@@ -190,36 +187,13 @@ class ServerGraph(RemoteGraph):
     ) -> Iterator[tuple[tuple[str, ...], str, Any]]:
         """Run the graph on the server: `input`, or None to go on from the checkpoint
         `config` names; a new thread is made for an id the server does not have."""
-        configurable = dict((config or {}).get("configurable") or {})
-        thread_id = configurable.get("thread_id")
-        self.run_id = None
-        with _answers(self.url, thread_id):
-            parts = self._validate_sync_client().runs.stream(
-                thread_id,
-                self.assistant_id,
-                input=input,
-                stream_mode=[_WIRE_MODES.get(mode, mode) for mode in stream_mode],
-                stream_subgraphs=subgraphs,
-                metadata=(config or {}).get("metadata"),
-                checkpoint_id=configurable.get("checkpoint_id"),
-                durability=durability,
-                multitask_strategy=self.multitask_strategy,
-                on_disconnect=self.on_disconnect,
-                if_not_exists="create",
-                **kwargs,
-            )
+        request = self._request(input, config, stream_mode, subgraphs, durability, kwargs)
+        thread_id = request["thread_id"]
+        with as_mull_errors(self.url, thread_id):
             try:
-                for part in parts:
-                    mode, _, namespace = part.event.partition("|")
-                    if mode == "metadata":
-                        self.run_id = part.data["run_id"]
-                        if self.on_run:
-                            self.on_run(self.run_id)
-                    elif mode == "error":
-                        raise ServerRunFailed(part.data)
-                    else:
-                        path = tuple(namespace.split("|")) if namespace else ()
-                        yield path, _LOCAL_MODES.get(mode, mode), _payload(mode, part.data)
+                for part in self._validate_sync_client().runs.stream(**request):
+                    if (item := self._item(part)) is not None:
+                        yield item
             except (KeyboardInterrupt, GeneratorExit):
                 # Ctrl-C, or the reader closed the stream: with `cancel`, the run lives as
                 # long as its stream, so stop it now rather than when the server notices.
@@ -228,12 +202,76 @@ class ServerGraph(RemoteGraph):
                         self._validate_sync_client().runs.cancel(thread_id, self.run_id)
                 raise
 
+    async def astream(  # the async twin of `stream`
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: list[str],
+        subgraphs: bool = False,
+        durability: Literal["sync", "async", "exit"] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
+        """`stream`, for `astream_events`: the same parts, read with the async client."""
+        request = self._request(input, config, stream_mode, subgraphs, durability, kwargs)
+        thread_id = request["thread_id"]
+        with as_mull_errors(self.url, thread_id):
+            try:
+                async for part in self._validate_client().runs.stream(**request):
+                    if (item := self._item(part)) is not None:
+                        yield item
+            except (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError):
+                if self.run_id and self.on_disconnect == "cancel":
+                    with suppress(httpx.HTTPError):
+                        await self._validate_client().runs.cancel(thread_id, self.run_id)
+                raise
+
+    def _request(
+        self,
+        input: Any,
+        config: RunnableConfig | None,
+        stream_mode: list[str],
+        subgraphs: bool,
+        durability: str | None,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The arguments of the SDK's `runs.stream` for a run `stream_events` asks for."""
+        configurable = dict((config or {}).get("configurable") or {})
+        self.run_id = None
+        return {
+            "thread_id": configurable.get("thread_id"),
+            "assistant_id": self.assistant_id,
+            "input": input,
+            "stream_mode": [_WIRE_MODES.get(mode, mode) for mode in stream_mode],
+            "stream_subgraphs": subgraphs,
+            "metadata": (config or {}).get("metadata"),
+            "checkpoint_id": configurable.get("checkpoint_id"),
+            "durability": durability,
+            "multitask_strategy": self.multitask_strategy,
+            "on_disconnect": self.on_disconnect,
+            "if_not_exists": "create",
+            **extra,
+        }
+
+    def _item(self, part: StreamPart) -> tuple[tuple[str, ...], str, Any] | None:
+        """A streamed part as a compiled graph yields it; None for the run's own metadata."""
+        mode, _, namespace = part.event.partition("|")
+        if mode == "metadata":
+            self.run_id = part.data["run_id"]
+            if self.on_run:
+                self.on_run(self.run_id)
+            return None
+        if mode == "error":
+            raise ServerRunFailed(part.data)
+        path = tuple(namespace.split("|")) if namespace else ()
+        return path, _LOCAL_MODES.get(mode, mode), _payload(mode, part.data)
+
     def get_state(
         self, config: RunnableConfig, *, subgraphs: bool = False, **kwargs: Any
     ) -> StateSnapshot:
         """The thread's state at the checkpoint `config` names, or its newest."""
         thread_id = config["configurable"]["thread_id"]
-        with _answers(self.url, thread_id):
+        with as_mull_errors(self.url, thread_id):
             try:
                 return super().get_state(config, subgraphs=subgraphs, **kwargs)
             except NotFoundError:
@@ -244,19 +282,20 @@ class ServerGraph(RemoteGraph):
     ) -> Iterator[StateSnapshot]:
         """The thread's checkpoints, newest first: all of them unless `limit` says."""
         client = self._validate_sync_client()
-        for state in _history(client, self.url, config["configurable"]["thread_id"], limit):
+        for state in server_history(client, self.url, config["configurable"]["thread_id"], limit):
             yield self._create_state_snapshot(state)
 
 
-def _history(
+def server_history(
     client: SyncLangGraphClient, url: str, thread_id: str, limit: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """A thread's states as the server sends them, newest first, page by page."""
+    """A thread's states as the server's API sends them, newest first, read page by page;
+    none for a thread the server does not have."""
     before: dict[str, Any] | None = None
     left = limit
     while left is None or left > 0:
         page = _HISTORY_PAGE if left is None else min(left, _HISTORY_PAGE)
-        with _answers(url, thread_id):
+        with as_mull_errors(url, thread_id):
             try:
                 states = client.threads.get_history(thread_id, limit=page, before=before)
             except NotFoundError:
@@ -281,106 +320,5 @@ def _payload(mode: str, data: Any) -> Any:
 
 def check_server(url: str) -> None:
     """Return if the LangGraph server at `url` answers; raise `ServerUnreachable` if not."""
-    with _answers(url), httpx.Client(timeout=10) as http:
+    with as_mull_errors(url), httpx.Client(timeout=10) as http:
         http.get(f"{url}/ok").raise_for_status()
-
-
-def thread_graph(url: str, thread_id: str, **options: Any) -> ServerGraph:
-    """The graph that ran `thread_id` on the server (its metadata names it).
-
-    Raises:
-        KeyError: The server has no such thread.
-    """
-    client = get_sync_client(url=url)
-    with _answers(url, thread_id):
-        try:
-            thread = client.threads.get(thread_id)
-        except (NotFoundError, httpx.HTTPStatusError):  # 422: not even a UUID
-            raise KeyError(f"There is no thread {thread_id!r} on the server.") from None
-    metadata = thread.get("metadata") or {}
-    return ServerGraph(metadata["graph_id"], url, **options)
-
-
-def list_server_threads(url: str, limit: int = 100) -> list[ThreadInfo]:
-    """The server's threads, the most recently updated first (the newest `limit`)."""
-    client = get_sync_client(url=url)
-    with _answers(url):
-        threads = client.threads.search(limit=limit, sort_by="updated_at", sort_order="desc")
-    infos = []
-    for thread in threads:
-        history = list(_history(client, url, thread["thread_id"]))
-        infos.append(
-            ThreadInfo(
-                thread_id=thread["thread_id"],
-                graph=(thread.get("metadata") or {}).get("graph_id"),
-                checkpoints=len(history),
-                updated_at=datetime.fromisoformat(str(thread["updated_at"])),
-                title=_title(history),
-            )
-        )
-    return infos
-
-
-def _title(history: list[dict[str, Any]]) -> str:
-    """The thread's first question, shortened, as `graphs.threads.list_threads` titles one."""
-    for state in reversed(history):
-        if question := (state.get("values") or {}).get("question"):
-            text = " ".join(str(question).split())
-            return text if len(text) <= 60 else text[:59] + "…"
-    return ""
-
-
-def fork_on_server(
-    graph: ServerGraph, thread_id: str, checkpoint_id: str, values: dict[str, Any]
-) -> RunnableConfig:
-    """`graphs.threads.fork` on the server: edited state after a checkpoint, as a new branch.
-
-    `values` are the state's own types (`graphs.threads.typed_values` of the graph
-    built here). The server stores what it is sent as JSON and does not make records
-    of it, so only plain fields (the question, numbers, text) can be changed there.
-
-    Raises:
-        KeyError: The thread or checkpoint does not exist.
-        ValueError: An input checkpoint, or a value that holds records.
-    """
-    snapshot = get_state(graph, thread_id, checkpoint_id)
-    if (snapshot.metadata or {}).get("source") == "input":
-        raise ValueError(
-            "An input checkpoint cannot be edited: fork from the checkpoint after it "
-            "(step 0), which holds the same input."
-        )
-    if records := sorted(key for key, value in values.items() if _holds_records(value)):
-        raise ValueError(
-            f"{', '.join(records)} hold records, which a LangGraph server keeps as plain JSON "
-            "when a fork sends them, and the graph then cannot read. Fork those in-process "
-            "(unset MULL_SERVER_URL with a shared checkpointer), or change plain fields here."
-        )
-    with _answers(graph.url, thread_id):
-        return graph.update_state(snapshot.config, values)
-
-
-def _holds_records(value: Any) -> bool:
-    if isinstance(value, BaseModel):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_records(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_records(v) for v in value)
-    return False
-
-
-def cancel_runs(graph: ServerGraph, thread_id: str) -> list[str]:
-    """Stop: interrupt the thread's running and queued runs on the server; their ids.
-
-    The checkpoints written before the stop are kept, as when a run in the process stops.
-    """
-    client = graph._validate_sync_client()
-    with _answers(graph.url, thread_id):
-        runs = [
-            run
-            for status in ("running", "pending")
-            for run in client.runs.list(thread_id, status=status)
-        ]
-        for run in runs:
-            client.runs.cancel(thread_id, run["run_id"], wait=True)
-    return [run["run_id"] for run in runs]

@@ -3,22 +3,22 @@ threads, time travel there, a busy thread refused, and Stop as a run cancel."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from langgraph_sdk import get_sync_client
 from typer.testing import CliRunner
 
-from graphs import build_graph, parse_event, stream_events
+from graphs import astream_events, build_graph, parse_event, stream_events
 from graphs.events import ErrorEvent, Event, FinalAnswer, NodeStarted, RunFinished, Token
 from graphs.remote import (
     ServerGraph,
     ServerThreadBusy,
     ServerUnreachable,
-    cancel_runs,
     check_server,
-    fork_on_server,
     new_thread_id,
-    thread_graph,
 )
+from graphs.remote_threads import cancel_runs, fork_on_server, thread_graph
 from graphs.threads import CheckpointInfo, ThreadInfo, list_checkpoints, thread_config
 from schema import StepRecord
 from tests._langgraph_server import LanggraphServer, langgraph_server  # noqa: F401
@@ -79,6 +79,19 @@ def test_a_run_on_the_server_streams_the_events_a_run_here_does(url, server, gra
     ]
     answer = next(e for e in there if isinstance(e, FinalAnswer))
     assert answer.answer == "0.9 is larger." and there[-1].ok
+
+
+def test_the_async_stream_gives_the_events_the_sync_one_does(url, server):
+    server.script(*chain("Compare digits", answer="0.9 is larger."))
+    graph = ServerGraph("reasoning", url)
+    sync = list(stream_events(graph, {"question": QUESTION}, thread_config(new_thread_id())))
+    server.script(*chain("Compare digits", answer="0.9 is larger."))
+
+    async def collect() -> list[Event]:
+        config = thread_config(new_thread_id())
+        return [e async for e in astream_events(graph, {"question": QUESTION}, config)]
+
+    assert shape(asyncio.run(collect())) == shape(sync)
 
 
 def test_mull_run_in_client_mode_keeps_its_thread_on_the_server(mull, url, server):

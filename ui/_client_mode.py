@@ -111,7 +111,8 @@ def run_on_server(
 
 def server_threads(settings: Settings) -> list[ThreadInfo]:
     """The server's threads, the most recently updated first; exit 3 if it does not answer."""
-    from graphs.remote import ServerUnreachable, list_server_threads
+    from graphs.remote import ServerUnreachable
+    from graphs.remote_threads import list_server_threads
 
     try:
         return list_server_threads(settings.langgraph_server_url)
@@ -121,7 +122,8 @@ def server_threads(settings: Settings) -> list[ThreadInfo]:
 
 def open_server_thread(settings: Settings, thread_id: str) -> ServerGraph:
     """The graph that ran `thread_id` on the server; exit 2 if the server has no such thread."""
-    from graphs.remote import ServerUnreachable, thread_graph
+    from graphs.remote import ServerUnreachable
+    from graphs.remote_threads import thread_graph
 
     try:
         return thread_graph(settings.langgraph_server_url, thread_id)

@@ -301,7 +301,7 @@ def fork_command(
     start = _find_checkpoint(list_checkpoints(graph, thread), thread, checkpoint)
     try:
         if settings.langgraph_server_url:  # client mode: typed by the graph built here
-            from graphs.remote import fork_on_server
+            from graphs.remote_threads import fork_on_server
 
             values = _typed_values(typing_graph(settings, graph), raw)
             config = fork_on_server(graph, thread, start.checkpoint_id, values)
