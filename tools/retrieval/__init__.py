@@ -6,6 +6,7 @@ hits = open_index().search("What is the warranty period?", k=5).hits
 """
 
 from schema import SearchHit  # what a search returns, part of this API
+from tools.retrieval._dense import DenseIndex
 from tools.retrieval.chunking import Chunk, split_pages
 from tools.retrieval.documents import (
     SUPPORTED_SUFFIXES,
@@ -26,6 +27,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Chunk",
     "CrossEncoder",
+    "DenseIndex",
     "DocumentError",
     "DocumentPage",
     "Found",
