@@ -162,8 +162,6 @@ def _read_tests(path: Path) -> str:
 
 def _require_index(settings: Settings) -> None:
     """Exit 2 as `mull search` does, saying how to make one, unless there is an index to read."""
-    if settings.langgraph_server_url:
-        return  # the server reads its own index
     from tools.retrieval import IndexNotFound, open_index
 
     try:
