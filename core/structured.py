@@ -28,14 +28,10 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, RootModel, ValidationError
 from pydantic_core import from_json
 
-from core.calls import (
-    STREAMED_TOKENS,
-    CallOptions,
-    ainvoke_model,
-    invoke_model,
-)
+from core.calls import CallOptions, ainvoke_model, invoke_model
 from core.errors import StructuredOutputError
 from core.repetition import REPETITION
+from core.replies import STREAMED_TOKENS
 from core.sampling import against_loops, thinks, without_thinking
 from core.thinking import UNFINISHED_THINKING
 
