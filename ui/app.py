@@ -15,15 +15,37 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import MullError
 from ui._session import start_session
+from ui._settings_errors import settings_problem
 from ui._sidebar import draw_sidebar
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 
 # An emoji icon: Streamlit draws it itself; a Material one is fetched from the web.
 st.set_page_config(page_title="mull", page_icon="🧠", layout="wide")
-start_session()
-draw_sidebar()
+
+
+def _cannot_start(exc: Exception) -> None:
+    """A setting or the checkpointer is unusable: say which and how to fix it, not a traceback."""
+    from rich.text import Text  # the CLI's words for it are Rich markup
+
+    problem = settings_problem(exc)
+    if problem is not None:
+        said = Text.from_markup(problem).plain.replace("\nFix:", "\n\n**Fix:**")
+    elif isinstance(exc, MullError):
+        said = f"{exc.message}\n\n**Fix:** {exc.hint}" if exc.hint else exc.message
+    else:
+        raise exc
+    st.error(said, icon=":material/error:")
+    st.stop()
+
+
+try:
+    start_session()
+    draw_sidebar()
+except Exception as exc:  # only what _cannot_start explains is caught; the rest is raised
+    _cannot_start(exc)
 page = st.navigation(
     [
         st.Page(PAGES / "ask.py", title="Ask", icon=":material/chat:", default=True),
