@@ -10,8 +10,9 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from core.settings import RerankerKind
+from evals.evidence import is_relevant_chunk
 from evals.items import Item, RagItem
-from evals.scoring import is_relevant_chunk, score_rag
+from evals.scoring import score_rag
 from evals.strategy_base import EvalContext, Runner, Strategy, graph_failure
 from graphs import build_rag_graph
 

@@ -43,7 +43,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from core.settings import Settings
 from evals.items import RagItem, ReasoningItem
@@ -53,7 +52,6 @@ __all__ = [
     "answer_span",
     "extract_number",
     "is_refusal",
-    "is_relevant_chunk",
     "majority_vote",
     "normalise",
     "score_rag",
@@ -360,29 +358,3 @@ def majority_vote(answers: Sequence[str], key: Callable[[str], str] = normalise)
         return answers[0]
     # max() keeps the first of equal counts, and dicts keep first-seen order.
     return first[max(counts, key=counts.__getitem__)]
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def is_relevant_chunk(source: str, text: str, item: RagItem, corpus: Path) -> bool:
-    """Whether a retrieved chunk holds one of the item's evidence quotes.
-
-    Args:
-        source: The chunk's file (an absolute path, as the index stores it).
-        text: The chunk's text.
-        item: The rag item.
-        corpus: The suite's corpus folder, which evidence sources are relative to.
-
-    Returns:
-        True when the chunk is from an evidence source and contains its quote,
-        whitespace runs counted as one space.
-    """
-    chunk_file = Path(source).resolve()
-    squashed = _squash(text)
-    return any(
-        Path(corpus, evidence.source).resolve() == chunk_file
-        and _squash(evidence.quote) in squashed
-        for evidence in item.evidence
-    )

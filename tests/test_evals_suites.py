@@ -17,12 +17,12 @@ import pytest
 
 from core.errors import InvalidInput
 from evals.code_scoring import extract_code, reference_program
+from evals.evidence import is_relevant_chunk
 from evals.items import CodeItem, Evidence, RagItem, ReasoningItem
 from evals.scoring import (
     DEFAULT_REFUSAL,
     answer_span,
     extract_number,
-    is_relevant_chunk,
     majority_vote,
     normalise,
     score_rag,
