@@ -255,6 +255,30 @@ def test_stop_ends_the_run_and_keeps_the_checkpoints_it_reached(fake, sessions):
     shot(page, "threads-stopped")
 
 
+def test_a_replay_streams_on_the_threads_page_and_stop_stops_it(fake, sessions):
+    fake.script(step("One", "First.", "final_answer"), "Done.")
+    page = open_app(sessions("time-traveller"))
+    ask(page, QUESTION)
+    expect(answer(page, "Done.")).to_be_visible(timeout=TIMEOUT_MS)
+    settled(page)
+    open_threads(page)
+    page.get_by_test_id("stRadio").get_by_text("step 1 · ask").click()  # step 2 runs again
+    settled(page)
+
+    slow = " ".join(f"again{i}" for i in range(200))
+    fake.script(Reply(step("One again", slow, "final_answer"), token_delay_s=0.05))
+    main(page).get_by_role("button", name="Replay from here").click()
+    page.wait_for_function("() => document.body.innerText.includes('again3')", timeout=TIMEOUT_MS)
+    expect(page.get_by_text("One again …")).to_be_visible()  # streaming, read from its JSON
+    shot(page, "threads-replaying")
+    stop_button(page).click()
+    expect(page.get_by_text("Last run: Replay from step 1")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text(STOPPED)).to_be_visible()
+    settled(page)
+    assert "again199" not in page.inner_text("body")
+    shot(page, "threads-replay-stopped")
+
+
 def test_a_question_sent_mid_run_is_refused_the_run_goes_on_and_a_reload_reattaches(fake, sessions):
     slow = " ".join(f"slow{i}" for i in range(60))
     fake.script(Reply(step("Ponder", slow, "final_answer"), token_delay_s=0.1), "Forty-two.")

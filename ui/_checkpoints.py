@@ -57,7 +57,7 @@ def tree(checkpoints: list[CheckpointInfo]) -> list[Row]:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = " ".join(str(value).split())
+    text = " ".join(str(value).split()) or "(empty)"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -32,8 +32,9 @@ def draw_turns(turns: list[Turn]) -> None:
     for turn in turns:
         if turn.question is not None:
             draw_question(turn.question)
-        with st.chat_message("assistant"):
-            draw_turn(turn)
+        if turn.answer is not None or turn.blocks:  # a question not answered yet: no reply
+            with st.chat_message("assistant"):
+                draw_turn(turn)
 
 
 def draw_conversation(messages: list[BaseMessage]) -> None:
