@@ -16,6 +16,7 @@ closed`), so bridging sync runs onto fresh loops would break the next async call
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
@@ -46,6 +47,9 @@ def run_in_line(afunc: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
             which would need an event loop.
     """
 
+    # wraps: LangGraph reads the node function itself through it, its name and the runnables
+    # it refers to (a specialist graph a node runs is then seen as that node's subgraph).
+    @functools.wraps(afunc)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         token = _IN_LINE.set(True)
         try:
@@ -62,7 +66,6 @@ def run_in_line(afunc: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
             "await only agents.node_io's helpers in a node."
         )
 
-    run.__name__ = run.__qualname__ = _name(afunc)
     return run
 
 

@@ -38,12 +38,12 @@ from schema import Critique, RouteDecision, RunError, SpecialistName
 __all__ = [
     "DIRECT_PROMPT",
     "SEND_BACK_PROMPT",
-    "Delegate",
     "DirectResponder",
     "SpecialistOutput",
     "SupervisorInput",
     "SupervisorOutput",
     "SupervisorState",
+    "delegate_to",
     "finish_turn",
     "start_turn",
 ]
@@ -140,16 +140,18 @@ def _earlier_turns(messages: list[AnyMessage]) -> list[BaseMessage]:
     ]
 
 
-@dataclass
-class Delegate:
-    """Hands the turn to one specialist graph, run as a subgraph."""
+def delegate_to(
+    specialist: CompiledStateGraph,
+) -> Callable[[SupervisorState], Coroutine[Any, Any, dict[str, Any]]]:
+    """The node that hands the turn to one specialist graph, run as its subgraph.
 
-    graph: CompiledStateGraph
-    """The specialist, compiled without a checkpointer so that it uses the supervisor's."""
+    `specialist` is compiled without a checkpointer, so that it uses the supervisor's.
+    A closure rather than a method: LangGraph finds a node's subgraph among the runnables
+    its function refers to, which makes the specialist visible (`get_subgraphs`, Studio).
+    """
 
-    async def run(self, state: SupervisorState) -> dict[str, Any]:
-        """Run the specialist on the turn and take its answer."""
-        output = await call_runnable(self.graph, self._handover(state))
+    async def delegate(state: SupervisorState) -> dict[str, Any]:
+        output = await call_runnable(specialist, _handover(state))
         if state.get("reviews") and not output.get("answer"):
             # A revision that failed keeps the answer the reviewer judged; its error is reported.
             return {"error": output.get("error")}
@@ -159,22 +161,25 @@ class Delegate:
             "specialist_output": output,
         }
 
-    @staticmethod
-    def _handover(state: SupervisorState) -> dict[str, Any]:
-        turns = _earlier_turns(state.get("messages", []))
-        reviews = state.get("reviews", [])
-        if not reviews:
-            return {"question": state["question"], "messages": turns}
-        issues = "\n".join(f"- {issue}" for issue in reviews[-1].issues)
-        return {
-            # The task itself is repeated: not every specialist reads the conversation (code).
-            "question": SEND_BACK_PROMPT.format(question=state["question"], issues=issues),
-            "messages": [
-                *turns,
-                HumanMessage(content=state["question"]),
-                AIMessage(content=state.get("answer", ""), name="final_answer"),
-            ],
-        }
+    delegate.__name__ = f"delegate_to_{specialist.name}"
+    return delegate
+
+
+def _handover(state: SupervisorState) -> dict[str, Any]:
+    turns = _earlier_turns(state.get("messages", []))
+    reviews = state.get("reviews", [])
+    if not reviews:
+        return {"question": state["question"], "messages": turns}
+    issues = "\n".join(f"- {issue}" for issue in reviews[-1].issues)
+    return {
+        # The task itself is repeated: not every specialist reads the conversation (code).
+        "question": SEND_BACK_PROMPT.format(question=state["question"], issues=issues),
+        "messages": [
+            *turns,
+            HumanMessage(content=state["question"]),
+            AIMessage(content=state.get("answer", ""), name="final_answer"),
+        ],
+    }
 
 
 @dataclass

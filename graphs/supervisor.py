@@ -26,11 +26,11 @@ from agents.node_io import as_node
 from agents.reflector import Critique, Reflector
 from agents.router import RouteDecision, Router
 from agents.supervisor import (
-    Delegate,
     DirectResponder,
     SupervisorInput,
     SupervisorOutput,
     SupervisorState,
+    delegate_to,
     finish_turn,
     start_turn,
 )
@@ -126,8 +126,7 @@ def build_supervisor_graph(
     graph.add_node(ASK, as_node(start_turn(settings)))
     graph.add_node(ROUTE, as_node(router.route))
     for name, specialist in specialists.items():
-        delegate = Delegate(specialist)
-        graph.add_node(SPECIALIST_NODES[name], as_node(delegate.run))
+        graph.add_node(SPECIALIST_NODES[name], as_node(delegate_to(specialist)))
     graph.add_node(DIRECT, as_node(responder.reply))
     graph.add_node(REVIEW, as_node(reviewer.review_answer))
     graph.add_node(FINISH, as_node(finish_turn))

@@ -56,6 +56,14 @@ def test_the_server_serves_exactly_mull_s_graphs(client):
     assert graphs == set(QUESTIONS)
 
 
+def test_the_supervisors_specialists_are_visible_as_subgraphs(client):
+    (supervisor,) = client.assistants.search(graph_id="supervisor", limit=1)
+
+    subgraphs = client.assistants.get_subgraphs(supervisor["assistant_id"])
+
+    assert set(subgraphs) == {"reasoning", "code", "rag"}
+
+
 @pytest.mark.parametrize("graph", sorted(QUESTIONS))
 def test_each_graph_runs_and_streams(client, graph):
     thread_id, parts = stream(client, graph, input={"question": QUESTIONS[graph]})

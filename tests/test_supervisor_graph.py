@@ -215,6 +215,15 @@ def test_a_router_failure_ends_the_run_with_the_error(server, make_settings):
     assert len(server.chat_requests) == 1
 
 
+def test_the_specialists_are_the_supervisors_subgraphs(supervisor):
+    # LangGraph sees each specialist as its node's subgraph: get_subgraphs, Studio, and
+    # get_state(subgraphs=True) reach into them.
+    subgraphs = dict(supervisor().get_subgraphs())
+
+    assert set(subgraphs) == {"reasoning", "code", "rag"}
+    assert subgraphs["reasoning"].name == "reasoning"
+
+
 def test_time_travel_works_at_the_supervisors_own_level(server, supervisor):
     graph = supervisor()
     server.script(route("reasoning"), *chain("Step", answer="first"), review(score=9))
