@@ -26,6 +26,7 @@ from graphs.events import Event, stream_events
 __all__ = [
     "CheckpointInfo",
     "ThreadInfo",
+    "bound_graph",
     "fork",
     "get_state",
     "list_checkpoints",
@@ -80,6 +81,15 @@ def thread_config(thread_id: str, checkpoint_id: str | None = None) -> RunnableC
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     return {"configurable": configurable}
+
+
+def bound_graph(checkpointer: BaseCheckpointSaver, thread_id: str) -> str | None:
+    """The graph a thread belongs to: the one that ran it (its checkpoints' `graph`), else None.
+
+    A thread holds one graph's state; continuing it with another would mix two shapes.
+    """
+    latest = checkpointer.get_tuple(thread_config(thread_id))
+    return (latest.metadata or {}).get("graph") if latest is not None else None
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -451,3 +451,18 @@ def test_python_dash_m_has_the_thread_commands(thread, env_for, db, monkeypatch,
     assert exited.value.code == 0, capsys.readouterr().err
     [line] = capsys.readouterr().out.splitlines()
     assert ThreadInfo.model_validate_json(line).thread_id == "t1"
+
+
+def test_a_thread_is_continued_only_by_its_own_graph(server, mull):
+    server.script(*chain("One", answer="0.9"), *chain("Two", answer="still 0.9"))
+    assert mull("run", "reasoning", QUESTION, "--thread", "r1").exit_code == 0
+
+    refused = mull("run", "supervisor", "And 0.8?", "--thread", "r1")
+
+    assert refused.exit_code == 2
+    assert "belongs to the reasoning graph" in said(refused) and "mull run reasoning" in said(
+        refused
+    )
+    assert len(server.chat_requests) == 2  # nothing ran on the refused turn
+    # Its own graph continues it.
+    assert mull("run", "reasoning", "And 0.8?", "--thread", "r1").exit_code == 0

@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 
 from core.settings import Settings, get_settings
-from graphs.threads import thread_config
+from graphs.threads import bound_graph, thread_config
 from ui._resources import shared_checkpointer
 from ui._runs import Runs
 
@@ -55,7 +55,7 @@ def _thread_metadata(thread_id: str) -> dict[str, Any]:
 
 def thread_graph(thread_id: str) -> str | None:
     """The graph a thread is bound to: the one that ran it, None for a new thread."""
-    return runs().graph_of(thread_id) or _thread_metadata(thread_id).get("graph")
+    return runs().graph_of(thread_id) or bound_graph(shared_checkpointer(), thread_id)
 
 
 def choices_metadata(settings: Settings, specialist: str | None) -> dict[str, str]:

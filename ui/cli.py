@@ -108,6 +108,7 @@ def run(
     )
     from core.checkpoints import is_ephemeral
     from graphs import build_graph, get_graph_spec, stream_events
+    from graphs.threads import bound_graph
 
     try:
         spec = get_graph_spec(graph)
@@ -140,6 +141,12 @@ def run(
             "[yellow]MULL_CHECKPOINTER=memory keeps threads only while one process runs, so "
             f"{thread!r} starts empty. Set MULL_CHECKPOINTER=sqlite:///.mull/threads.db to "
             "continue threads across runs.[/]"
+        )
+    if thread and (bound := bound_graph(checkpointer, thread)) not in (None, graph):
+        raise usage_error(
+            f"Thread {thread!r} belongs to the {bound} graph; a thread keeps one graph's state.",
+            f'mull run {bound} "..." --thread {thread} to continue it, or leave out --thread '
+            "to start a new thread",
         )
     compiled = build_graph(graph, checkpointer=checkpointer, settings=settings, **options)
     thread_id = thread or uuid.uuid4().hex
