@@ -168,6 +168,19 @@ def test_a_100kb_question_works(server, app):
     assert any("characters)" in m.value for m in at.markdown)  # shown folded
 
 
+def test_a_paste_over_the_limit_is_refused_with_the_limit_named(server, app):
+    at = app()
+    assert not at.chat_input[0].proto.max_chars  # the browser would cut it off silently
+
+    at = ask(at, "x" * 250_000)
+
+    assert not at.exception
+    assert "the limit is 200,000" in at.warning[0].value and "MULL_MAX_QUESTION_CHARS" in (
+        at.warning[0].value
+    )
+    assert server.chat_requests == []
+
+
 def test_garbage_from_the_model_shows_the_error_step(server, app):
     server.responder = lambda request: Reply("I am not JSON")
     at = ask(app(repair_attempts=1), QUESTION)

@@ -128,7 +128,8 @@ def _ask(question: str) -> Run | str:
         return str(exc)
 
 
-question = st.chat_input("Ask a question", max_chars=settings.max_question_chars)
+# No max_chars: the browser would cut a long paste silently; validate_question names the limit.
+question = st.chat_input("Ask a question")
 refusal = None
 if question is not None:
     if live is not None:
