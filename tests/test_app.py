@@ -292,6 +292,68 @@ def test_rag_shows_the_retrieved_chunks_beside_the_answer(server, app, tmp_path)
     assert sources[0].startswith("[1] ") and sources[0].endswith("handbook.pdf, page 2")
 
 
+def rag_answer(server, app, tmp_path) -> tuple[AppTest, Path]:
+    """The app on `rag` over the test corpus, having answered from the handbook's page 2 [1]."""
+    import json
+
+    from tests._corpus import make_corpus
+    from tests.conftest import settings_for
+    from tools.retrieval import index_paths
+
+    index_dir, docs = tmp_path / "index", make_corpus(tmp_path / "docs")
+    index_paths([docs], settings=settings_for(server, index_dir=index_dir))
+    at = app(index_dir=index_dir, query_rewrite="none")
+    at.selectbox(key="graph_name").set_value("rag").run()
+    verdict = {
+        "claims": [{"claim": "28 days", "sources": [1], "supported": True}],
+        "grounded": True,
+    }
+    server.script("Twenty-eight days of paid leave [1].", json.dumps(verdict))
+    return ask(at, "How many days of paid leave do employees get?"), docs
+
+
+def cited_passages(at: AppTest) -> list[tuple[str, list[str]]]:
+    """Each citation's popover in the answers: its label and the markdown it opens to."""
+    return [
+        (p.proto.popover.label, [m.value for m in p.markdown])
+        for p in at.get("popover")
+        if p.proto.popover.label.startswith("[")
+    ]
+
+
+def test_a_citation_opens_its_passage_in_its_document_highlighted(server, app, tmp_path):
+    at, _ = rag_answer(server, app, tmp_path)
+    assert not at.exception
+
+    for shown in (at, at.run()):  # the live view, then the history view of the same turn
+        ((label, markdown),) = cited_passages(shown)
+        assert label.startswith("[1] ") and label.endswith("handbook.pdf, page 2")
+        (passage,) = [m for m in markdown if "<mark>" in m]
+        assert "<mark>Holidays: every employee receives twenty-eight days of paid leave" in (
+            " ".join(passage.split())
+        )
+        popover = next(p for p in shown.get("popover") if p.proto.popover.label == label)
+        assert popover.caption[0].value.endswith("handbook.pdf, page 2")
+        assert not popover.warning
+
+
+def test_a_citation_whose_file_changed_since_indexing_says_so(server, app, tmp_path):
+    from tests._corpus import make_pdf
+
+    at, docs = rag_answer(server, app, tmp_path)
+    make_pdf(docs / "handbook.pdf", ["Employee handbook.", "Holidays: ten days a year."])
+
+    at.run()  # the history view reads the file again
+
+    assert not at.exception
+    ((label, markdown),) = cited_passages(at)
+    assert not any("<mark>" in m for m in markdown)
+    popover = next(p for p in at.get("popover") if p.proto.popover.label == label)
+    assert popover.warning[0].value == (
+        "The file has changed since it was indexed: the cited passage is no longer in it."
+    )
+
+
 def test_the_threads_page_works_as_the_first_page_a_session_opens(server, app, env_for):
     env_for("ollama")
     at = AppTest.from_file(APP, default_timeout=30)

@@ -22,9 +22,10 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from graphs.events import Event, Token
+from ui._citations import open_passage, passage_html
 from ui._map import Shape, dot
 from ui._runs import Run
-from ui.view import Block, Source, Thought, Turn, TurnView
+from ui.view import Block, Cited, Source, Thought, Turn, TurnView
 
 __all__ = [
     "FLUSH_INTERVAL_S",
@@ -78,6 +79,22 @@ def _sources(sources: list[Source]) -> None:
         with st.expander(f"[{source.number}] {source.location}"):
             st.caption(source.scores)
             st.text(source.text)
+
+
+def _cited_passages(citations: list[Cited]) -> None:
+    """Each cited passage behind its own popover: opened, it shows the passage in its
+    document, marked, with the page's text around it (or why it cannot)."""
+    for cited in citations:
+        with st.popover(
+            f"[{cited.number}] {cited.location}", icon=":material/find_in_page:", type="tertiary"
+        ):
+            passage = open_passage(cited)
+            st.caption(f"[{cited.number}] {passage.location}")
+            if passage.note:
+                st.warning(passage.note, icon=":material/warning:")
+            if passage.found:
+                # Escaped by passage_html: the document's own text never becomes markup.
+                st.markdown(passage_html(passage), unsafe_allow_html=True)
 
 
 def _record(block: Block) -> None:
@@ -277,11 +294,14 @@ def _head(turn: Turn) -> None:
                 _thinking(answer.thinking)
             if turn.sources:
                 text, sources = st.columns([3, 2])
-                text.markdown(answer.text)
+                with text:
+                    st.markdown(answer.text)
+                    _cited_passages(answer.citations)
                 with sources:
                     _sources(turn.sources)
             else:
                 st.markdown(answer.text)
+                _cited_passages(answer.citations)
         with st.popover("Copy", icon=":material/content_copy:"):
             st.code(answer.text, language="markdown", wrap_lines=True)
         for note in answer.notes:

@@ -15,6 +15,7 @@ from pydantic_core import from_json
 __all__ = [
     "Answer",
     "Block",
+    "Cited",
     "Code",
     "Partial",
     "Problem",
@@ -63,6 +64,8 @@ class Source:
     location: str
     scores: str
     text: str
+    chunk_id: int | None = None
+    """The chunk's id in the index, which a citation names."""
 
 
 @dataclass
@@ -152,6 +155,29 @@ class Block:
 
 
 @dataclass
+class Cited:
+    """A passage the answer cites, `[number]`: where it was when the index read it.
+
+    `text` is the chunk as retrieved (None when the turn does not hold it): it equals
+    `page_text[start:end]` of the file as indexed, so it tells whether the file changed.
+    """
+
+    number: int
+    source: str
+    """The file, as the index names it (absolute)."""
+    page: int | None
+    """The page, for PDFs."""
+    start: int
+    end: int
+    text: str | None = None
+
+    @property
+    def location(self) -> str:
+        """`path`, or `path, page 3`, as people read it."""
+        return shown_source(self.source, self.page)
+
+
+@dataclass
 class Answer:
     """The run's answer, its sources and what to know about how it ended."""
 
@@ -162,6 +188,8 @@ class Answer:
     thought_for: float | None = None
     """Seconds the run spent before writing its answer."""
     tokens: int | None = None
+    citations: list[Cited] = field(default_factory=list)
+    """The passages its `[n]` cite, in the order cited (a document answer's)."""
 
 
 @dataclass

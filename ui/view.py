@@ -48,6 +48,7 @@ from graphs.events import (
 from ui._view_model import (
     Answer,
     Block,
+    Cited,
     Code,
     Partial,
     Problem,
@@ -64,6 +65,7 @@ from ui._view_model import (
 __all__ = [
     "Answer",
     "Block",
+    "Cited",
     "Code",
     "Partial",
     "Problem",
@@ -203,7 +205,7 @@ class TurnView:
                 status: Status = "done" if hits else "warning"
                 block = self._record(event, "sources", f"Sources ({found}, {mode})", status)
                 block.sources = turn.sources = [
-                    Source(n, shown_source(h.source, h.page), _scores(h), h.text)
+                    Source(n, shown_source(h.source, h.page), _scores(h), h.text, h.chunk_id)
                     for n, h in enumerate(hits, start=1)
                 ]
                 if query.strip() != (turn.question or "").strip():
@@ -325,6 +327,7 @@ class TurnView:
             thinking=_thought(event.thinking),
             thought_for=event.thinking_seconds,
             tokens=event.output_tokens,
+            citations=self._cited(event),
         )
         # The node that wrote the answer has nothing else to show: the answer is shown first.
         block = self._open.get((event.namespace, event.node))
@@ -334,6 +337,15 @@ class TurnView:
             parent = self._open.get((event.namespace[:-1], event.namespace[-1]))
             if parent is not None:
                 parent.status = "failed"
+
+    def _cited(self, event: FinalAnswer) -> list[Cited]:
+        """The answer's citations, each with its chunk's text from the retrieval it cites
+        (matched by chunk id, so a later retrieval cannot lend the wrong text)."""
+        texts = {s.chunk_id: s.text for s in self.turn.sources if s.chunk_id is not None}
+        return [
+            Cited(c.number, c.source, c.page, c.start, c.end, texts.get(c.chunk_id))
+            for c in event.citations
+        ]
 
     def _finish(self, namespace: tuple[str, ...], node: str, duration: float) -> None:
         block = self._open.get((namespace, node))
