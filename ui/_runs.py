@@ -7,6 +7,13 @@ checkpointer, as any run does, and an event buffer that any number of script run
 — a rerun, a reload, a second tab — follow from the start. One run at a time per
 thread; only `Run.stop` (the Stop button) ends one early.
 
+One run at a time per thread holds across processes too: app replicas sharing one
+SQLite or Postgres checkpointer would otherwise both continue a thread from the same
+checkpoint, and it would keep only one of their turns. So a run holds its thread
+through `core.thread_runs_sync` (a row in the checkpointer's database) from before
+its first event until its worker has closed the graph's stream, and a thread held
+anywhere else — another replica, the CLI, the FastAPI example — is refused with `Busy`.
+
 Nothing here draws: the pages render a run's events through `ui.view`.
 """
 
@@ -18,6 +25,10 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from core.thread_runs import RunInterrupted, ThreadBusy
+from core.thread_runs_sync import ThreadRunSync
 from graphs.events import Event
 from ui.view import kept
 
@@ -50,6 +61,8 @@ class Run:
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _worker: threading.Thread | None = field(default=None, repr=False)
+    _place: ThreadRunSync | None = field(default=None, repr=False)
+    """Its hold on the thread in the checkpointer's database; None without one."""
 
     def follow(self, seen: int, timeout_s: float) -> tuple[list[Event], bool]:
         """The events after the first `seen`, waiting up to `timeout_s` for one; and whether
@@ -78,20 +91,33 @@ class Run:
         return self._worker is not None and self._worker.is_alive()
 
     def _work(self, events: Callable[[], Iterator[Event]]) -> None:
-        stream = events()
+        stream: Iterator[Event] | None = None
         try:
-            for event in stream:
-                with self._changed:
-                    if self.done:  # stopped
-                        break
-                    self.events.append(event)
-                    self._changed.notify_all()
-        except Exception:  # already in the stream as an ErrorEvent and a failed RunFinished
-            log.exception("run on thread %s failed", self.thread_id)
+            try:
+                stream = events()
+                for event in stream:
+                    if self._place is not None:
+                        # Another process's run took the thread over (multitask interrupt
+                        # or rollback, or this one's lease ran out): end as a Stop does.
+                        self._place.check()
+                    with self._changed:
+                        if self.done:  # stopped
+                            break
+                        self.events.append(event)
+                        self._changed.notify_all()
+            except RunInterrupted as exc:
+                log.warning("run on thread %s stopped: %s", self.thread_id, exc.message)
+                self._stop.set()
+            except Exception:  # already in the stream as an ErrorEvent and a failed RunFinished
+                log.exception("run on thread %s failed", self.thread_id)
+            finally:
+                self._end(stopped=self._stop.is_set())
+                if isinstance(stream, Generator):  # waits for the node at work; viewers are free
+                    stream.close()
         finally:
-            self._end(stopped=self._stop.is_set())
-            if isinstance(stream, Generator):  # waits for the node at work; viewers are free
-                stream.close()
+            # Only now is the graph done writing the thread: another process may take it.
+            if self._place is not None:
+                self._place.close()
 
     def _end(self, *, stopped: bool) -> None:
         with self._changed:
@@ -109,9 +135,42 @@ class Run:
 class Runs:
     """The process's runs, by thread: the live one, and those this process finished."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpointer: BaseCheckpointSaver | None = None) -> None:
+        """Keep the runs of one process.
+
+        Args:
+            checkpointer: The saver the runs' graphs write their threads to; each run
+                holds its thread in it (`core.thread_runs_sync`), so every process
+                sharing it runs one turn at a time per thread. None keeps the guard
+                within this registry alone.
+        """
         self._lock = threading.Lock()
         self._by_thread: dict[str, list[Run]] = {}
+        self._checkpointer = checkpointer
+
+    def _hold(self, thread_id: str) -> ThreadRunSync | None:
+        """Hold the thread in the checkpointer's database for a run about to start.
+
+        Raises:
+            Busy: A run elsewhere holds the thread, or waits for it.
+        """
+        if self._checkpointer is None:
+            return None
+        place = ThreadRunSync(self._checkpointer, thread_id, multitask="reject")
+        try:
+            place.join()
+        except ThreadBusy as exc:
+            running = next((h for h in exc.holders if h.state == "running"), exc.holders[0])
+            raise Busy(
+                f"A run is still going on this thread elsewhere (process {running.owner}): "
+                "wait for its answer, then ask again."
+            ) from exc
+        try:
+            place.turn()  # `reject` holds the thread as it joins: this returns at once
+        except BaseException:
+            place.close()
+            raise
+        return place
 
     def start(
         self,
@@ -125,7 +184,8 @@ class Runs:
         """Start `events()` (a run's event stream) in a worker, unless the thread is busy.
 
         Raises:
-            Busy: The thread has a run going, or a stopped one still finishing its step.
+            Busy: The thread has a run going, here or in another process sharing the
+                checkpointer, or a stopped one still finishing its step.
         """
         with self._lock:
             runs = self._by_thread.setdefault(thread_id, [])
@@ -138,14 +198,21 @@ class Runs:
                     "The stopped run is still finishing the step it was in (a model call cannot "
                     "be cut short); try again in a moment."
                 )
+            place = self._hold(thread_id)
             for earlier in runs:  # a thread's tokens are kept for its latest run alone
                 earlier._compact()
-            run = Run(thread_id, graph, title, prior_turns)
+            run = Run(thread_id, graph, title, prior_turns, _place=place)
             run._worker = threading.Thread(
                 target=run._work, args=(events,), name=f"mull-run-{thread_id[:8]}", daemon=True
             )
             runs.append(run)
-        run._worker.start()
+        try:
+            run._worker.start()
+        except BaseException:  # no worker will free the thread: free it here
+            run._end(stopped=True)
+            if place is not None:
+                place.close()
+            raise
         return run
 
     def runs(self, thread_id: str) -> list[Run]:

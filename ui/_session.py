@@ -43,8 +43,9 @@ _METADATA_KEY = "mull_choices"  # checkpoint metadata holds only flat values: a 
 
 @st.cache_resource(show_spinner=False)
 def runs() -> Runs:
-    """The process's runs, which every session follows."""
-    return Runs()
+    """The process's runs, which every session follows; each holds its thread in the shared
+    checkpointer, so replicas sharing it run one turn at a time per thread."""
+    return Runs(shared_checkpointer())
 
 
 def _thread_metadata(thread_id: str) -> dict[str, Any]:
