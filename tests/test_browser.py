@@ -420,3 +420,38 @@ def test_the_evals_page_fits_and_the_app_works_in_a_narrow_window(app, sessions)
     expect(narrow.get_by_text("Ask mull anything.")).to_be_visible(timeout=TIMEOUT_MS)
     expect(narrow.get_by_test_id("stChatInputTextArea")).to_be_visible()
     shot(narrow, "ask-400px", whole=False)
+
+
+def test_a_citation_opens_its_passage_highlighted_in_its_document(
+    model_server, fake, sessions, tmp_path
+):
+    from tests._corpus import make_corpus
+    from tests.conftest import settings_for
+    from tools.retrieval import index_paths
+
+    workdir = tmp_path / "rag-app"
+    index_paths(
+        [make_corpus(tmp_path / "docs")],
+        settings=settings_for(model_server, index_dir=workdir / ".mull" / "index"),
+    )
+    verdict = {"claims": [{"claim": "28 days", "sources": [1], "supported": True}]}
+    fake.script("Twenty-eight days of paid leave [1].", json.dumps({**verdict, "grounded": True}))
+    env = {"MULL_REQUEST_TIMEOUT_S": "20", "MULL_QUERY_REWRITE": "none"}
+    with AppServer(model_server.url, workdir, env=env) as rag:
+        page = open_app(sessions("citations", on=rag), graph="rag")
+        ask(page, "How many days of paid leave do employees get?")
+        expect(answer(page, "Twenty-eight days of paid leave [1].")).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        settled(page)
+
+        main(page).get_by_role("button", name=re.compile(r"\[1\] handbook\.pdf, page 2$")).click()
+        # The cited chunk in its page's text, marked; the page and file named above it.
+        mark = page.locator("mark")
+        expect(mark).to_have_count(1)
+        expect(mark).to_be_visible()
+        expect(mark).to_contain_text("every employee receives twenty-eight days of paid leave")
+        opened = page.get_by_test_id("stPopoverBody")
+        expect(opened.get_by_text(re.compile(r"handbook\.pdf, page 2$"))).to_be_visible()
+        shot(page, "citation-passage", whole=False)
+        page.goto("about:blank")  # before this app stops: a page left on it would reconnect

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -85,8 +86,12 @@ def _cited_passages(citations: list[Cited]) -> None:
     """Each cited passage behind its own popover: opened, it shows the passage in its
     document, marked, with the page's text around it (or why it cannot)."""
     for cited in citations:
+        page = "" if cited.page is None else f", page {cited.page}"
+        # The file's name on the button (a long path would be cut); its path inside.
         with st.popover(
-            f"[{cited.number}] {cited.location}", icon=":material/find_in_page:", type="tertiary"
+            f"[{cited.number}] {Path(cited.source).name}{page}",
+            icon=":material/find_in_page:",
+            type="tertiary",
         ):
             passage = open_passage(cited)
             st.caption(f"[{cited.number}] {passage.location}")
