@@ -148,7 +148,9 @@ def test_rag_answers_from_an_index_the_real_server_embedded(llama_server, tmp_pa
 
 
 def test_supervisor_routes_to_a_real_specialist(llama_server):
-    graph = build_graph("supervisor", settings=real_settings(llama_server))
+    # A route, a specialist, a review that may send it back once: up to twice the calls of a
+    # specialist alone, so two steps a pass keep the run's worst case inside the timeout.
+    graph = build_graph("supervisor", settings=real_settings(llama_server, max_steps=2))
 
     events = list(stream_events(graph, {"question": "Which is larger, 0.9 or 0.11?"}, thread("s")))
 
