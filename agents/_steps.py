@@ -41,7 +41,7 @@ class ReasoningStep(BaseModel):
     )
 
     keep_cut_reply: ClassVar[bool] = True
-    """A step that loops inside its content keeps what it wrote up to the loop."""
+    """A step stopped inside its content (a loop, the token cap) keeps what it wrote."""
 
     @model_validator(mode="before")
     @classmethod

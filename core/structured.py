@@ -6,8 +6,8 @@ is validated; when it does not fit, the model is shown the validation error and
 asked again, a bounded number of times, before `StructuredOutputError` is
 raised. Transient server errors are retried separately (`core.calls`).
 
-A schema may keep a reply that the loop guard stopped inside its JSON when
-what it wrote up to the loop, closed there, still fits: it sets `keep_cut_reply: ClassVar[bool] = True`, and its validators
+A schema may keep a reply that stopped inside its JSON (the loop guard cut it, or
+it reached the token cap) when what it wrote, closed where it stopped, still fits: it sets `keep_cut_reply: ClassVar[bool] = True`, and its validators
 see `context={"cut": True}` to complete what the cut left out. A looping step
 then keeps its first copy instead of costing a repair that loops again.
 """
@@ -87,7 +87,7 @@ class StructuredReply(Generic[T]):
     output_tokens: int | None
     """Generated tokens over all attempts, when the server reported them."""
     cut: bool = False
-    """True when the reply looped inside its JSON and was kept up to the loop."""
+    """True when the reply stopped inside its JSON (a loop, the token cap) and was kept so."""
 
 
 @lru_cache(maxsize=64)
@@ -229,9 +229,9 @@ class _RepairLoop(Generic[T]):
             except ValidationError as exc:
                 error = error or exc
         reason = finish_reason(reply)
-        # Only a loop: asked again, a model that ran out of tokens can write a shorter reply,
-        # where one that looped tends to loop again.
-        if reason == REPETITION and (value := self._kept_up_to_the_loop(text)) is not None:
+        # Asked again, a model that looped or ran on to its token cap mostly does so again (a
+        # tiny model counting "6.11. 6.12. ..." hit the cap on all three attempts).
+        if reason in (REPETITION, "length") and (value := self._kept(text)) is not None:
             self._value, self.cut = value, True
             return None
         if reason == REPETITION:
@@ -243,7 +243,7 @@ class _RepairLoop(Generic[T]):
             return "the reply was cut off at the token limit before the JSON was complete"
         return _describe(error) if error else "the reply was empty"
 
-    def _kept_up_to_the_loop(self, text: str) -> T | None:
+    def _kept(self, text: str) -> T | None:
         if not getattr(self.schema, "keep_cut_reply", False):
             return None
         try:  # closes the open string, arrays and objects where the reply stopped

@@ -122,13 +122,27 @@ def test_malformed_json_is_repaired(server, make_settings):
     assert "could not be used" in repair
 
 
-def test_json_cut_off_by_token_limit_is_repaired(server, make_settings):
+def test_a_step_cut_off_by_the_token_limit_keeps_its_text_and_the_chain_goes_on(
+    server, make_settings
+):
     long_step = step("Long", "word " * 200, "final_answer")
     server.script(long_step, step("Short", "brief", "final_answer"), "answer")
     result = build(make_settings(step_tokens=40)).invoke({"question": QUESTION}, thread())
 
     assert result["answer"] == "answer"
-    assert result["steps"][0].title == "Short"
+    cut, short = result["steps"]
+    # Asked again, a model that ran on to its cap mostly does so again: no repair, it goes on.
+    assert (cut.title, cut.next_action, cut.attempts) == ("Long", "continue", 1)
+    assert cut.content.startswith("word word") and short.title == "Short"
+
+
+def test_a_step_cut_off_before_its_content_is_repaired(server, make_settings):
+    server.script(step("A title far too long " * 20, "x"), step("Short", "brief", "final_answer"))
+    server.script("answer")
+    result = build(make_settings(step_tokens=40)).invoke({"question": QUESTION}, thread())
+
+    assert result["answer"] == "answer"
+    assert [s.title for s in result["steps"]] == ["Short"]
     assert "cut off at the token limit" in server.chat_requests[1]["messages"][-1]["content"]
 
 
