@@ -222,7 +222,11 @@ def make_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
         except ImportError:
             raise _missing("SQLite", "langgraph-checkpoint-sqlite") from None
         conn = sqlite3.connect(_sqlite_path(url), check_same_thread=False)
-        return SqliteSaver(conn, serde=_strict_serde())
+        saver = SqliteSaver(conn, serde=_strict_serde())
+        # Set up now: done lazily, the first statements of runs racing in threads would each
+        # set up (WAL mode, the tables) at once and fail with "database is locked".
+        saver.setup()
+        return saver
     return MemorySaver(serde=_strict_serde()) if kind == "memory" else _postgres(url)
 
 
