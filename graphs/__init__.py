@@ -19,32 +19,6 @@ from __future__ import annotations
 
 from schema.lazy import lazy_names
 
-_EVENTS = (
-    "CodeAttemptEvent",
-    "CodeFeedbackEvent",
-    "CodeRunEvent",
-    "CritiqueEvent",
-    "CustomEvent",
-    "DraftEvent",
-    "ErrorEvent",
-    "Event",
-    "FinalAnswer",
-    "GroundingEvent",
-    "NodeFinished",
-    "NodeStarted",
-    "ReasoningStepEvent",
-    "RepairEvent",
-    "RerankEvent",
-    "RetrievalEvent",
-    "RetryEvent",
-    "RouteEvent",
-    "RunFinished",
-    "RunStarted",
-    "Token",
-    "ToolCallEvent",
-    "ToolResultEvent",
-    "parse_event",
-)
 _RECORDS = (
     "Citation",
     "CodeAttempt",
@@ -58,21 +32,9 @@ _RECORDS = (
     "StepRecord",
 )
 _HOMES: dict[str, str] = {
-    **dict.fromkeys(_EVENTS, "schema.events"),
     **dict.fromkeys(_RECORDS, "schema"),
     **dict.fromkeys(("DEFAULT_GRAPH",), "graphs.catalog"),
     **dict.fromkeys(("astream_events", "stream_events"), "graphs.events"),
-    **dict.fromkeys(
-        (
-            "GraphSpec",
-            "aopen_checkpointer",
-            "build_graph",
-            "get_graph_spec",
-            "list_graphs",
-            "open_checkpointer",
-        ),
-        "graphs.registry",
-    ),
     **dict.fromkeys(("RagInput", "RagOutput", "RagState"), "agents.answerer"),
     **dict.fromkeys(("CodeInput", "CodeOutput", "CodeState"), "agents.coder"),
     **dict.fromkeys(("ReflexionInput", "ReflexionOutput", "ReflexionState"), "agents.generator"),
@@ -88,8 +50,8 @@ _HOMES: dict[str, str] = {
     "build_reflexion_graph": "graphs.reflexion",
     "build_supervisor_graph": "graphs.supervisor",
 }
-"""Where each name this package offers is defined."""
+"""Where each name this package offers is defined, besides every name of the modules below."""
 
-__all__ = sorted(_HOMES)
-
-__getattr__, __dir__ = lazy_names(__name__, _HOMES)
+__getattr__, __dir__ = lazy_names(
+    __name__, _HOMES, every_name_of=("schema.events", "graphs.registry")
+)

@@ -7,38 +7,15 @@ bounded text types every role's schema uses are in `schema.fields`; the closed
 sets of names (`RunErrorKind`, `SpecialistName`) in `schema.names`, which needs
 no pydantic.
 
-Each name below is imported from its module when first used, so `schema.names`
-can be read without building the records.
+The package offers every name of the four modules below, each imported from its
+module when first used: `schema.RunErrorKind` reads `schema.names` alone, without
+building the records.
 """
 
 from __future__ import annotations
 
 from schema.lazy import lazy_names
 
-_HOMES: dict[str, str] = {
-    **dict.fromkeys(("ExplainedError", "RunError"), "schema.errors"),
-    **dict.fromkeys(("RunErrorKind", "SpecialistName"), "schema.names"),
-    **dict.fromkeys(
-        (
-            "Citation",
-            "ClaimCheck",
-            "CodeAttempt",
-            "CodeFeedback",
-            "Critique",
-            "Draft",
-            "GroundingVerdict",
-            "RouteDecision",
-            "StepRecord",
-            "Thinking",
-        ),
-        "schema.records",
-    ),
-    **dict.fromkeys(
-        ("Isolation", "SandboxResult", "SearchHit", "TestResult", "TestRun"), "schema.results"
-    ),
-}
-"""Where each name this package offers is defined."""
-
-__all__ = sorted(_HOMES)
-
-__getattr__, __dir__ = lazy_names(__name__, _HOMES)
+__getattr__, __dir__ = lazy_names(
+    __name__, every_name_of=("schema.names", "schema.errors", "schema.records", "schema.results")
+)
