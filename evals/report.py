@@ -107,6 +107,17 @@ class Report(BaseModel):
         )
         return next((name for name in order if name in found), None)
 
+    def headline_points(self) -> list[tuple[str, MetricValue, MetricValue]]:
+        """What a plot of the headline metric against median latency shows: (strategy,
+        latency, headline) for each strategy that has both."""
+        points = []
+        for name, summary in self.strategies.items():
+            y = summary.metrics().get(self.headline) if self.headline else None
+            x = summary.latency_median_s
+            if y is not None and y.value is not None and x.value is not None:
+                points.append((name, x, y))
+        return points
+
     def columns(self) -> list[str]:
         """The metric names that apply to at least one strategy, in table order."""
         seen: dict[str, None] = {}
@@ -272,12 +283,8 @@ def plot_png(report: Report) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     metric = report.headline
-    drawn = 0
-    for name, summary in report.strategies.items():
-        y = summary.metrics().get(metric) if metric else None
-        x = summary.latency_median_s
-        if y is None or y.value is None or x.value is None:
-            continue
+    points = report.headline_points()
+    for name, x, y in points:
         axes.errorbar(
             x.value,
             y.value,
@@ -287,8 +294,7 @@ def plot_png(report: Report) -> bytes:
             capsize=4,
         )
         axes.annotate(name, (x.value, y.value), textcoords="offset points", xytext=(6, 6))
-        drawn += 1
-    if not drawn:
+    if not points:
         axes.text(
             0.5, 0.5, "nothing to plot yet", ha="center", va="center", transform=axes.transAxes
         )

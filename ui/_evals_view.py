@@ -7,26 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from evals.items import ItemRecord
+from evals.metrics import COST_METRICS, MetricValue
 from evals.report import Report, metric_label
 
 __all__ = ["COST", "chart_spec", "moment", "outcomes", "split_table", "took"]
 
-COST = frozenset(
-    metric_label(name)
-    for name in (
-        "latency_median_s",
-        "latency_p95_s",
-        "input_tokens",
-        "output_tokens",
-        "model_calls",
-        "steps",
-        "reflection_rounds",
-        "failure_rate",
-    )
-)
+COST = frozenset(metric_label(name) for name in COST_METRICS)
 """The table's columns that say what a strategy cost, not how good its answers were."""
 
 
@@ -108,23 +97,10 @@ def chart_spec(report: Report) -> tuple[list[dict[str, Any]], dict[str, Any]] | 
     strategy named in the legend (labels beside the points would overlap): Vega-Lite's
     data and spec; None when nothing can be plotted."""
     metric = report.headline
-    data = []
-    for name, summary in report.strategies.items():
-        y = summary.metrics().get(metric) if metric else None
-        x = summary.latency_median_s
-        if y is None or y.value is None or x.value is None:
-            continue
-        data.append(
-            {
-                "strategy": name,
-                "latency": x.value,
-                "latency_low": x.low if x.low is not None else x.value,
-                "latency_high": x.high if x.high is not None else x.value,
-                "score": y.value,
-                "score_low": y.low if y.low is not None else y.value,
-                "score_high": y.high if y.high is not None else y.value,
-            }
-        )
+    data = [
+        {"strategy": name, **_interval("latency", x), **_interval("score", y)}
+        for name, x, y in report.headline_points()
+    ]
     if not data or metric is None:
         return None
     label = metric_label(metric)
@@ -134,24 +110,8 @@ def chart_spec(report: Report) -> tuple[list[dict[str, Any]], dict[str, Any]] | 
     spec = {
         "height": 320,
         "layer": [
-            {
-                "mark": {"type": "rule"},
-                "encoding": {
-                    "x": x,
-                    "y": {**y, "field": "score_low"},
-                    "y2": {"field": "score_high"},
-                    "color": color,
-                },
-            },
-            {
-                "mark": {"type": "rule"},
-                "encoding": {
-                    "y": y,
-                    "x": {**x, "field": "latency_low"},
-                    "x2": {"field": "latency_high"},
-                    "color": color,
-                },
-            },
+            _interval_rule("y", y, at={"x": x, "color": color}),
+            _interval_rule("x", x, at={"y": y, "color": color}),
             {
                 "mark": {"type": "point", "filled": True, "size": 90},
                 "encoding": {
@@ -168,3 +128,25 @@ def chart_spec(report: Report) -> tuple[list[dict[str, Any]], dict[str, Any]] | 
         ],
     }
     return data, spec
+
+
+def _interval(field: str, metric: MetricValue) -> dict[str, float | None]:
+    """A point's `field` with its 95% interval as `<field>_low` and `<field>_high` (the value
+    itself where the interval is unknown)."""
+    return {
+        field: metric.value,
+        f"{field}_low": metric.low if metric.low is not None else metric.value,
+        f"{field}_high": metric.high if metric.high is not None else metric.value,
+    }
+
+
+def _interval_rule(
+    axis: Literal["x", "y"], scale: dict[str, Any], *, at: dict[str, Any]
+) -> dict[str, Any]:
+    """A layer of rules along `axis`, each across a point's 95% interval of `scale`'s field,
+    drawn where `at` places it."""
+    low_high = {
+        axis: {**scale, "field": f"{scale['field']}_low"},
+        f"{axis}2": {"field": f"{scale['field']}_high"},
+    }
+    return {"mark": {"type": "rule"}, "encoding": {**at, **low_high}}
