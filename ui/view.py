@@ -45,43 +45,22 @@ from graphs.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from ui import _view_model
+from ui._view_model import *  # noqa: F403 -- the parts of the model are this module's API too
 from ui._view_model import (
     Answer,
     Block,
     Cited,
     Code,
-    Partial,
     Problem,
     Source,
     Status,
     Thought,
     Turn,
-    conversation,
-    partial_reply,
-    shown_path,
     shown_source,
 )
 
-__all__ = [
-    "Answer",
-    "Block",
-    "Cited",
-    "Code",
-    "Partial",
-    "Problem",
-    "Source",
-    "Status",
-    "Thought",
-    "Turn",
-    "TurnView",
-    "build_turn",
-    "conversation",
-    "kept",
-    "partial_reply",
-    "shown_path",
-    "shown_source",
-    "state_turn",
-]
+__all__ = [*_view_model.__all__, "TurnView", "build_turn", "kept", "state_turn"]
 
 Key = tuple[tuple[str, ...], str]
 
