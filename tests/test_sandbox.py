@@ -453,7 +453,7 @@ def test_info_describes_each_isolation(isolation, info):
 def test_without_bubblewrap_auto_falls_back_and_warns_once(monkeypatch, caplog):
     monkeypatch.setattr(sandbox, "_resolved", {})
     monkeypatch.setattr(sandbox, "_warned", False)
-    monkeypatch.setattr(sandbox, "_bwrap_path", lambda: None)
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     with pytest.warns(RuntimeWarning, match="NO network isolation"):
         first = run_python("print(1)")
     assert first.isolation == "subprocess" and first.stdout == "1\n"

@@ -2,7 +2,7 @@
 
 `bubblewrap_command` builds the bwrap arguments `tools.sandbox` runs the code
 under (namespaces, read-only mounts of the interpreter and `/usr`, a private
-`/tmp`, the code's directory at `/sandbox`); `_sandbox_env` is the code's
+`/tmp`, the code's directory at `/sandbox`); `sandbox_env` is the code's
 whole environment under either isolation. Whether bwrap actually works here is
 found by `tools.sandbox`, which probes it with a real run.
 """
@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 __all__ = [
+    "MARKER",
     "SANDBOX_DIR",
     "TMPFS_BYTES",
-    "_MARKER",
-    "_bwrap_path",
-    "_is_root",
-    "_sandbox_env",
     "bubblewrap_command",
+    "bwrap_path",
+    "is_root",
+    "sandbox_env",
 ]
 
 TMPFS_BYTES = 64 << 20
@@ -31,14 +31,16 @@ TMPFS_BYTES = 64 << 20
 SANDBOX_DIR = "/sandbox"
 """Where the code's directory appears under bubblewrap."""
 
-_MARKER = "MULL_SANDBOX_RUN"  # lets the fallback find the code's processes when it cannot use a uid
+MARKER = "MULL_SANDBOX_RUN"  # lets the fallback find the code's processes when it cannot use a uid
 
 
-def _is_root() -> bool:
+def is_root() -> bool:
+    """Whether mull runs as root (which can give the code a private uid)."""
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _bwrap_path() -> str | None:
+def bwrap_path() -> str | None:
+    """Where `bwrap` is; None when it is not installed."""
     return shutil.which("bwrap")
 
 
@@ -83,7 +85,7 @@ def _interpreter_roots() -> list[str]:
     return roots
 
 
-def _sandbox_env(home: str, tmp: str, marker: str | None) -> dict[str, str]:
+def sandbox_env(home: str, tmp: str, marker: str | None) -> dict[str, str]:
     """The code's whole environment: nothing of the host's (no API keys, no tokens)."""
     env = {
         "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
@@ -103,7 +105,7 @@ def _sandbox_env(home: str, tmp: str, marker: str | None) -> dict[str, str]:
         "MALLOC_ARENA_MAX": "2",
     }
     if marker:
-        env[_MARKER] = marker
+        env[MARKER] = marker
     return env
 
 
@@ -115,7 +117,7 @@ def bubblewrap_command(workdir: str = "<workdir>", *, userns: bool | None = None
         userns: Make a user namespace; by default only when not running as root.
     """
     if userns is None:
-        userns = not _is_root()
+        userns = not is_root()
     head, tail = _bubblewrap_parts(userns)
     return [*head, workdir, *tail]
 
@@ -187,7 +189,7 @@ def _bubblewrap_parts(userns: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
         "/",
         "--clearenv",
     ]
-    for name, value in _sandbox_env(SANDBOX_DIR, "/tmp", None).items():
+    for name, value in sandbox_env(SANDBOX_DIR, "/tmp", None).items():
         args += ["--setenv", name, value]
     split = args.index("<workdir>")
     return tuple(args[:split]), tuple(args[split + 1 :])

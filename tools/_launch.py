@@ -1,8 +1,8 @@
 """Preparing one sandboxed run: the backend, the directory, the limits, the command.
 
-`_Backend` says how a run is isolated and `_Launch` what is specific to one
-run; `_write_files` fills the private directory, `_limits` says what the boot
-(`_sandbox_boot.py`) imposes on the code, and `_command` is the argv,
+`Backend` says how a run is isolated and `Launch` what is specific to one
+run; `write_files` fills the private directory, `resource_limits` says what the boot
+(`_sandbox_boot.py`) imposes on the code, and `launch_command` is the argv,
 environment and working directory of the process `tools.sandbox` starts.
 """
 
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 from core.errors import InvalidInput
 from tools._bubblewrap import (
     SANDBOX_DIR,
-    _bwrap_path,
-    _is_root,
-    _sandbox_env,
     bubblewrap_command,
+    bwrap_path,
+    is_root,
+    sandbox_env,
 )
 
 if TYPE_CHECKING:
@@ -33,15 +33,15 @@ if TYPE_CHECKING:
 __all__ = [
     "FILE_SIZE_LIMIT_BYTES",
     "PROCESS_LIMIT",
-    "_Backend",
-    "_Launch",
-    "_candidates",
-    "_check_files",
-    "_command",
-    "_failed_to_start",
-    "_limits",
-    "_remove",
-    "_write_files",
+    "Backend",
+    "Launch",
+    "candidate_backends",
+    "check_files",
+    "failed_to_start",
+    "launch_command",
+    "remove_workdir",
+    "resource_limits",
+    "write_files",
 ]
 
 FILE_SIZE_LIMIT_BYTES = 64 << 20
@@ -56,7 +56,7 @@ _BOOT_FAILED = "mull sandbox: could not start the code"  # what the boot writes 
 
 
 @dataclass(frozen=True)
-class _Backend:
+class Backend:
     """One concrete way of running the code."""
 
     isolation: Isolation
@@ -69,7 +69,7 @@ class _Backend:
 
 
 @dataclass
-class _Launch:
+class Launch:
     """Everything one run needs that is specific to it."""
 
     workdir: Path
@@ -77,19 +77,20 @@ class _Launch:
     marker: str
 
 
-def _candidates(isolation: Isolation) -> list[_Backend]:
-    root = _is_root()
+def candidate_backends(isolation: Isolation) -> list[Backend]:
+    """The ways to run the code under `isolation` that this machine may allow, best first."""
+    root = is_root()
     if isolation == "bubblewrap":
         if root:
-            return [_Backend("bubblewrap", private_uid=True), _Backend("bubblewrap", userns=True)]
-        return [_Backend("bubblewrap", userns=True)]
+            return [Backend("bubblewrap", private_uid=True), Backend("bubblewrap", userns=True)]
+        return [Backend("bubblewrap", userns=True)]
     if root and sys.platform.startswith("linux"):
         return [
-            _Backend("subprocess", private_uid=True),
-            _Backend("subprocess", private_uid=True, read_search=True),
-            _Backend("subprocess"),
+            Backend("subprocess", private_uid=True),
+            Backend("subprocess", private_uid=True, read_search=True),
+            Backend("subprocess"),
         ]
-    return [_Backend("subprocess")]
+    return [Backend("subprocess")]
 
 
 # --- building the command ----------------------------------------------------------------
@@ -113,10 +114,11 @@ def _user_task_count() -> int | None:
     return total
 
 
-def _limits(backend: _Backend, timeout_s: float, memory_mb: int) -> dict[str, int | None]:
+def resource_limits(backend: Backend, timeout_s: float, memory_mb: int) -> dict[str, int | None]:
+    """The rlimits the boot sets for one run (None: no process limit)."""
     processes: int | None = PROCESS_LIMIT
     if backend.isolation == "subprocess" and not backend.private_uid:
-        if _is_root():
+        if is_root():
             processes = None  # root is exempt from RLIMIT_NPROC anyway
         else:
             # The limit counts every process of the uid; leave room for the user's own.
@@ -134,9 +136,9 @@ def _boot_argv(config: dict) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", _BOOT_SOURCE, json.dumps(config)]
 
 
-def _command(
-    backend: _Backend,
-    launch: _Launch,
+def launch_command(
+    backend: Backend,
+    launch: Launch,
     limits: dict,
     status_fd: int | None,
     info_fd: int | None,
@@ -157,19 +159,19 @@ def _command(
     if backend.isolation == "bubblewrap":
         config["no_new_privs"] = False  # bubblewrap always sets it
         argv = bubblewrap_command(str(launch.workdir), userns=backend.userns)
-        argv[0] = _bwrap_path() or "bwrap"
+        argv[0] = bwrap_path() or "bwrap"
         if info_fd is not None:
             argv[1:1] = ["--info-fd", str(info_fd)]
         return [*argv, "--", *_boot_argv(config)], {"PATH": "/usr/bin:/bin"}, "/"
     home = str(launch.workdir)
-    env = _sandbox_env(home, str(launch.workdir / ".tmp"), launch.marker)
+    env = sandbox_env(home, str(launch.workdir / ".tmp"), launch.marker)
     return _boot_argv(config), env, home
 
 
 # --- the directory ----------------------------------------------------------------------
 
 
-def _write_files(workdir: Path, code: str, files: dict[str, str]) -> list[Path]:
+def write_files(workdir: Path, code: str, files: dict[str, str]) -> list[Path]:
     """Write main.py and the extra files; return every path made, for chown."""
     made = []
     for name, text in {"main.py": code, **files}.items():
@@ -184,7 +186,8 @@ def _write_files(workdir: Path, code: str, files: dict[str, str]) -> list[Path]:
     return made
 
 
-def _check_files(files: dict[str, str]) -> None:
+def check_files(files: dict[str, str]) -> None:
+    """Refuse a file name that would land outside the sandbox's folder or replace main.py."""
     for name in files:
         path = PurePosixPath(name)
         if (
@@ -201,7 +204,9 @@ def _check_files(files: dict[str, str]) -> None:
             )
 
 
-def _remove(workdir: Path) -> None:
+def remove_workdir(workdir: Path) -> None:
+    """Delete a run's folder, whatever permissions the code left on it."""
+
     def retry(function, path, _error) -> None:  # type: ignore[no-untyped-def]
         # The code may have taken the permissions away from its own files.
         with contextlib.suppress(OSError):
@@ -217,7 +222,8 @@ def _remove(workdir: Path) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _failed_to_start(backend: _Backend, code: int, reported: bool, stderr: str) -> bool:
+def failed_to_start(backend: Backend, code: int, reported: bool, stderr: str) -> bool:
+    """Whether the sandbox itself failed before the code started (not the code)."""
     if code == _SETUP_FAILED and _BOOT_FAILED in stderr:
         return True
     return backend.isolation == "bubblewrap" and not reported and stderr.startswith("bwrap:")

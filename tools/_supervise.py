@@ -1,9 +1,9 @@
 """Supervising one sandboxed run: the child's output, its end, and what it left.
 
-`_pump` feeds the child's stdin and reads its stdout and stderr up to
-`OUTPUT_LIMIT_BYTES` each, until it exits or the deadline; `_kill_group`,
-`_sweep` and `_drain` make sure nothing it started outlives the run and collect
-what its pipes still hold; `_status` and `_explain` say how it ended. The
+`pump` feeds the child's stdin and reads its stdout and stderr up to
+`OUTPUT_LIMIT_BYTES` each, until it exits or the deadline; `kill_group`,
+`sweep` and `drain` make sure nothing it started outlives the run and collect
+what its pipes still hold; `exit_status` and `explain` say how it ended. The
 private uids a run may get as root are handed out and taken back here too.
 """
 
@@ -24,24 +24,24 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tools._bubblewrap import _MARKER
+from tools._bubblewrap import MARKER
 
 if TYPE_CHECKING:
-    from tools._launch import _Launch
+    from tools._launch import Launch
 
 __all__ = [
+    "DRAIN_S",
     "OUTPUT_LIMIT_BYTES",
-    "_DRAIN_S",
-    "_Outcome",
-    "_drain",
-    "_explain",
-    "_kill_group",
-    "_pump",
-    "_release_uid",
-    "_status",
-    "_sweep",
-    "_take_uid",
-    "_wait_for",
+    "Outcome",
+    "drain",
+    "exit_status",
+    "explain",
+    "kill_group",
+    "pump",
+    "release_uid",
+    "sweep",
+    "take_uid",
+    "wait_for",
 ]
 
 # The public module's logger, as before the split, so logging configuration sees no change.
@@ -51,7 +51,7 @@ OUTPUT_LIMIT_BYTES = 1 << 20
 """The most of each stream (stdout, stderr) kept; the run is stopped when the code writes more."""
 
 _EXIT_GRACE_S = 0.2  # after the code exits, how long leftovers may keep its pipes open
-_DRAIN_S = 2.0  # after a kill, how long to wait for the pipes to close
+DRAIN_S = 2.0  # after a kill, how long to wait for the pipes to close
 _PRIVATE_UID_RANGE = (1_500_000_000, 2_000_000_000)  # far above any uid a distribution hands out
 
 _uids_in_use: set[int] = set()
@@ -60,7 +60,7 @@ _uid_lock = threading.Lock()
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     """What the output pump saw."""
 
     stdout: bytes
@@ -75,7 +75,8 @@ class _Outcome:
 # --- private uids and sweeping -----------------------------------------------------------
 
 
-def _take_uid() -> int:
+def take_uid() -> int:
+    """A private uid no other run of this process is using."""
     with _uid_lock:
         while True:
             uid = secrets.randbelow(_PRIVATE_UID_RANGE[1] - _PRIVATE_UID_RANGE[0])
@@ -85,7 +86,8 @@ def _take_uid() -> int:
                 return uid
 
 
-def _release_uid(uid: int) -> None:
+def release_uid(uid: int) -> None:
+    """Give back a uid from `take_uid`."""
     with _uid_lock:
         _uids_in_use.discard(uid)
 
@@ -114,7 +116,7 @@ def _state_and_uid(pid: str) -> tuple[bytes, int] | None:
     return None
 
 
-def _leftovers(launch: _Launch, session: int) -> list[int]:
+def _leftovers(launch: Launch, session: int) -> list[int]:
     """Processes the code started that are still alive, found by uid, session or marker."""
     found: list[int] = []
     own, mine = str(os.getpid()), os.getuid()
@@ -122,7 +124,7 @@ def _leftovers(launch: _Launch, session: int) -> list[int]:
         entries = os.listdir("/proc")
     except OSError:
         return found
-    marker = f"{_MARKER}={launch.marker}".encode()
+    marker = f"{MARKER}={launch.marker}".encode()
     for pid in entries:
         if not pid.isdigit() or pid == own:
             continue
@@ -154,7 +156,7 @@ def _leftovers(launch: _Launch, session: int) -> list[int]:
     return found
 
 
-def _sweep(launch: _Launch, session: int) -> None:
+def sweep(launch: Launch, session: int) -> None:
     """Kill every process the code left behind, until none is found (the fallback's way)."""
     if not sys.platform.startswith("linux"):
         return
@@ -170,7 +172,7 @@ def _sweep(launch: _Launch, session: int) -> None:
 
 
 def _exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether the process has exited, without reaping it (see `_kill_group`)."""
+    """Whether the process has exited, without reaping it (see `kill_group`)."""
     try:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
@@ -184,9 +186,9 @@ def _open_init(info: bytes) -> int | None:
     return None
 
 
-def _pump(
+def pump(
     proc: subprocess.Popen[bytes], stdin_data: bytes | None, deadline: float, info_fd: int | None
-) -> _Outcome:
+) -> Outcome:
     """Feed stdin and read both streams as they come, up to the caps, the exit or the deadline."""
     assert proc.stdout is not None and proc.stderr is not None
     selector = selectors.DefaultSelector()
@@ -280,7 +282,7 @@ def _pump(
             os.close(pidfd)
         selector.close()
     out, err = proc.stdout.fileno(), proc.stderr.fileno()
-    return _Outcome(
+    return Outcome(
         bytes(buffers[out]),
         bytes(buffers[err]),
         truncated[out],
@@ -290,10 +292,10 @@ def _pump(
     )
 
 
-def _drain(proc: subprocess.Popen[bytes], outcome: _Outcome) -> None:
+def drain(proc: subprocess.Popen[bytes], outcome: Outcome) -> None:
     """After everything is killed: read what the pipes still hold, until they close."""
     assert proc.stdout is not None and proc.stderr is not None
-    deadline = time.monotonic() + _DRAIN_S
+    deadline = time.monotonic() + DRAIN_S
     streams = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
     with selectors.DefaultSelector() as selector:
         for fd in streams:
@@ -315,7 +317,8 @@ def _drain(proc: subprocess.Popen[bytes], outcome: _Outcome) -> None:
                     setattr(outcome, f"{name}_truncated", True)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the code's process group, and the process itself."""
     # Before `wait`: until it is reaped, the group id cannot belong to anyone else.
     with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -323,7 +326,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def _explain(exit_code: int | None, stderr: str, stopped: str | None) -> str | None:
+def explain(exit_code: int | None, stderr: str, stopped: str | None) -> str | None:
     """Why the run ended early, in words, or None when the code just ended."""
     if stopped:
         return stopped
@@ -347,7 +350,7 @@ def _explain(exit_code: int | None, stderr: str, stopped: str | None) -> str | N
     return None
 
 
-def _status(reader: int | None, proc_code: int) -> tuple[int, bool]:
+def exit_status(reader: int | None, proc_code: int) -> tuple[int, bool]:
     """The code's exit code, and whether the boot reported it (under bubblewrap)."""
     if reader is None:
         return proc_code, False
@@ -362,7 +365,7 @@ def _status(reader: int | None, proc_code: int) -> tuple[int, bool]:
     return proc_code, False
 
 
-def _wait_for(pidfd: int, timeout_s: float) -> None:
+def wait_for(pidfd: int, timeout_s: float) -> None:
     """Block until the process behind `pidfd` has ended, or the timeout."""
     with contextlib.suppress(OSError, ValueError):
         select.select([pidfd], [], [], timeout_s)

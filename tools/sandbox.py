@@ -49,33 +49,33 @@ from pydantic import BaseModel
 
 from core.errors import InvalidInput, MullError, RunErrorKind
 from schema import Isolation, SandboxResult
-from tools._bubblewrap import _bwrap_path, _is_root, bubblewrap_command
+from tools._bubblewrap import bubblewrap_command, bwrap_path, is_root
 from tools._launch import (
     FILE_SIZE_LIMIT_BYTES,
     PROCESS_LIMIT,
-    _Backend,
-    _candidates,
-    _check_files,
-    _command,
-    _failed_to_start,
-    _Launch,
-    _limits,
-    _remove,
-    _write_files,
+    Backend,
+    Launch,
+    candidate_backends,
+    check_files,
+    failed_to_start,
+    launch_command,
+    remove_workdir,
+    resource_limits,
+    write_files,
 )
 from tools._supervise import (
-    _DRAIN_S,
+    DRAIN_S,
     OUTPUT_LIMIT_BYTES,
-    _drain,
-    _explain,
-    _kill_group,
-    _Outcome,
-    _pump,
-    _release_uid,
-    _status,
-    _sweep,
-    _take_uid,
-    _wait_for,
+    Outcome,
+    drain,
+    exit_status,
+    explain,
+    kill_group,
+    pump,
+    release_uid,
+    sweep,
+    take_uid,
+    wait_for,
 )
 
 __all__ = [
@@ -125,13 +125,13 @@ class SandboxInfo(BaseModel):
 # --- choosing an isolation ---------------------------------------------------------------
 
 _lock = threading.Lock()
-_resolved: dict[Isolation, tuple[_Backend | None, str]] = {}
+_resolved: dict[Isolation, tuple[Backend | None, str]] = {}
 _warned = False
 
 
-def _probe(backend: _Backend) -> str | None:
+def _probe(backend: Backend) -> str | None:
     """Run a trivial program with `backend`; None when it works, else why not."""
-    if backend.isolation == "bubblewrap" and _bwrap_path() is None:
+    if backend.isolation == "bubblewrap" and bwrap_path() is None:
         return "bwrap is not installed"
     try:
         result = _run(backend, "print('ok')", _PROBE_TIMEOUT_S, 256, {}, None)
@@ -143,12 +143,12 @@ def _probe(backend: _Backend) -> str | None:
     return tail[:300]
 
 
-def _backend_for(isolation: Isolation) -> tuple[_Backend | None, str]:
+def _backend_for(isolation: Isolation) -> tuple[Backend | None, str]:
     """The first working backend of an isolation, probed once per process and cached."""
     with _lock:
         if isolation not in _resolved:
             reasons = []
-            for backend in _candidates(isolation):
+            for backend in candidate_backends(isolation):
                 reason = _probe(backend)
                 if reason is None:
                     _resolved[isolation] = (backend, "")
@@ -160,7 +160,7 @@ def _backend_for(isolation: Isolation) -> tuple[_Backend | None, str]:
         return _resolved[isolation]
 
 
-def _choose(isolation: IsolationChoice) -> _Backend:
+def _choose(isolation: IsolationChoice) -> Backend:
     global _warned
     if isolation not in ("auto", "bubblewrap", "subprocess"):
         raise InvalidInput(
@@ -200,7 +200,7 @@ def sandbox_info(isolation: IsolationChoice = "auto") -> SandboxInfo:
         SandboxUnavailable: `isolation="bubblewrap"` where bubblewrap does not work.
     """
     backend = _choose(isolation)
-    limit = PROCESS_LIMIT if (backend.private_uid or not _is_root()) else None
+    limit = PROCESS_LIMIT if (backend.private_uid or not is_root()) else None
     if backend.isolation == "bubblewrap":
         return SandboxInfo(
             isolation="bubblewrap",
@@ -235,7 +235,7 @@ def sandbox_info(isolation: IsolationChoice = "auto") -> SandboxInfo:
 
 
 def _run(
-    backend: _Backend,
+    backend: Backend,
     code: str,
     timeout_s: float,
     memory_mb: int,
@@ -244,11 +244,11 @@ def _run(
 ) -> SandboxResult:
     """One run with a given backend: prepare, start, pump, stop, sweep, clean up."""
     workdir = Path(tempfile.mkdtemp(prefix="mull-sandbox-"))
-    uid = _take_uid() if backend.private_uid else None
-    launch = _Launch(workdir=workdir, uid=uid, marker=secrets.token_hex(8))
+    uid = take_uid() if backend.private_uid else None
+    launch = Launch(workdir=workdir, uid=uid, marker=secrets.token_hex(8))
     to_close: list[int] = []
     try:
-        made = _write_files(workdir, code, files)
+        made = write_files(workdir, code, files)
         if backend.isolation == "subprocess":
             (workdir / ".tmp").mkdir()
             made.append(workdir / ".tmp")
@@ -260,8 +260,8 @@ def _run(
             status_r, status_w = os.pipe()
             info_r, info_w = os.pipe()
             to_close += [status_r, status_w, info_r, info_w]
-        limits = _limits(backend, timeout_s, memory_mb)
-        argv, env, cwd = _command(backend, launch, limits, status_w, info_w)
+        limits = resource_limits(backend, timeout_s, memory_mb)
+        argv, env, cwd = launch_command(backend, launch, limits, status_w, info_w)
         started = time.monotonic()
         proc = subprocess.Popen(
             argv,
@@ -277,37 +277,37 @@ def _run(
             if fd is not None:  # bwrap and the boot hold them now; EOF comes when they close
                 os.close(fd)
                 to_close.remove(fd)
-        outcome: _Outcome | None = None
+        outcome: Outcome | None = None
         try:
             data = stdin.encode() if stdin else None
-            outcome = _pump(proc, data, started + timeout_s, info_r)
+            outcome = pump(proc, data, started + timeout_s, info_r)
         finally:
             # Also on the way out of an exception (Ctrl-C): nothing may outlive the call.
-            _kill_group(proc)
+            kill_group(proc)
             if backend.isolation == "subprocess":
-                _sweep(launch, proc.pid)  # daemons, which may hold the pipes open
+                sweep(launch, proc.pid)  # daemons, which may hold the pipes open
             if outcome is not None:
-                _drain(proc, outcome)
+                drain(proc, outcome)
             proc_code = proc.wait()
             if outcome is not None and outcome.init_pidfd is not None:
                 to_close.append(outcome.init_pidfd)
                 if outcome.stopped:
                     # bwrap was killed: its PID 1 dies of that a moment later, and the
                     # namespace with it. Wait for that moment.
-                    _wait_for(outcome.init_pidfd, _DRAIN_S)
+                    wait_for(outcome.init_pidfd, DRAIN_S)
             if backend.isolation == "bubblewrap" and uid is not None:
                 killed = outcome is None or outcome.stopped is not None
                 if killed:
-                    _sweep(launch, proc.pid)
+                    sweep(launch, proc.pid)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
         duration = time.monotonic() - started
-        status_code, reported = _status(status_r, proc_code)
+        status_code, reported = exit_status(status_r, proc_code)
         exit_code = None if outcome.stopped else status_code
         stderr = outcome.stderr.decode("utf-8", errors="replace")
         stopped = outcome.stopped
-        if not stopped and _failed_to_start(backend, status_code, reported, stderr):
+        if not stopped and failed_to_start(backend, status_code, reported, stderr):
             stopped = "sandbox failed to start"
         return SandboxResult(
             exit_code=exit_code,
@@ -315,7 +315,7 @@ def _run(
             stderr=stderr,
             timed_out=outcome.stopped == "timeout",
             duration_s=round(duration, 6),
-            stopped_because=_explain(exit_code, stderr, stopped),
+            stopped_because=explain(exit_code, stderr, stopped),
             stdout_truncated=outcome.stdout_truncated,
             stderr_truncated=outcome.stderr_truncated,
             isolation=backend.isolation,
@@ -324,9 +324,9 @@ def _run(
         for fd in to_close:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        _remove(workdir)
+        remove_workdir(workdir)
         if uid is not None:
-            _release_uid(uid)
+            release_uid(uid)
 
 
 def run_python(
@@ -364,6 +364,6 @@ def run_python(
             f"memory_mb={memory_mb} is too little for Python", hint="give it 32 MiB or more"
         )
     files = dict(files or {})
-    _check_files(files)
+    check_files(files)
     backend = _choose(isolation)
     return _run(backend, code, timeout_s, memory_mb, files, stdin)
