@@ -19,15 +19,12 @@ written are kept).
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ui.cli_common import (
     ExitCode,
@@ -53,6 +50,14 @@ class _Bar:
     """A progress bar of finished items, with the latest failure count; silent off a terminal."""
 
     def __init__(self, show: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -160,8 +165,13 @@ def eval_command(
 
     bar = _Bar(show=err.is_terminal)
 
+    # Imported here, not at the top: `mull --help` need not load asyncio.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     async def go() -> None:
-        # Nodes without an async twin run in the loop's thread pool: size it to the concurrency.
+        # A node's blocking work (the sandbox, the index) runs in the loop's thread pool: size
+        # it to the concurrency.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=concurrency + 4)
         )
