@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tools.retrieval import IndexReport, SearchResults
 from tools.retrieval.ingest import _writer_lock
 from ui import _index_commands
+from ui._progress import IndexBars
 from ui.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +226,7 @@ def test_ctrl_c_keeps_what_was_committed_and_the_same_command_goes_on(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(_index_commands._Progress, "files", interrupt)
+        patch.setattr(IndexBars, "files", interrupt)
         result = mull("index", "docs")
     assert result.exit_code == 130
     assert "committed before is kept" in result.stderr and "again" in result.stderr

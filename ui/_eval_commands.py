@@ -39,44 +39,11 @@ from ui.cli_common import (
 )
 
 if TYPE_CHECKING:
-    from evals.runner import EvalProgress
+    pass
 
 __all__ = ["eval_command"]
 
 INTERRUPTED = 130
-
-
-class _Bar:
-    """A progress bar of finished items, with the latest failure count; silent off a terminal."""
-
-    def __init__(self, show: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[red]{task.fields[failed]} failed[/]"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not show,
-        )
-        self.task = self.bars.add_task("items", total=None, failed=0)
-        self.failed = 0
-
-    def __call__(self, progress: EvalProgress) -> None:
-        if progress.record is not None and progress.record.failure:
-            self.failed += 1
-        self.bars.update(
-            self.task, completed=progress.done, total=progress.total, failed=self.failed
-        )
 
 
 def _print_report(out_dir: Path) -> None:
@@ -133,6 +100,7 @@ def eval_command(
     from core.models import check_health
     from evals.runner import RECORDS, run_eval
     from evals.suites import load_suite
+    from ui._progress import EvalBar
 
     if words[0] == "report":
         if len(words) != 2:
@@ -163,7 +131,7 @@ def eval_command(
     except OSError as exc:
         raise unwritable(exc, folder, "the eval run's records", "--out") from None
 
-    bar = _Bar(show=err.is_terminal)
+    bar = EvalBar(err)
 
     # Imported here, not at the top: `mull --help` need not load asyncio.
     import asyncio

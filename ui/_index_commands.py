@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,16 +30,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich import box
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -75,68 +64,6 @@ IndexOption = Annotated[
 JsonReportOption = Annotated[
     bool, typer.Option("--json", help="Print the result as one JSON object.")
 ]
-
-
-class _RateColumn(ProgressColumn):
-    """Chunks read so far for the files bar; embeddings per second for the embeddings bar."""
-
-    def render(self, task: Task) -> Text:
-        if "chunks" in task.fields:
-            return Text(f"{task.fields['chunks']:,} chunks", style="dim")
-        rate = task.fields.get("rate")
-        return Text(f"{rate:,.0f}/s" if rate else "", style="dim")
-
-
-class _Progress:
-    """The library's `IndexProgress`: draws two bars on stderr, when stderr is a terminal.
-
-    On a pipe or a file the bars are left out (the summary says what happened),
-    so redirected output holds no cursor movements or half-drawn lines.
-    """
-
-    def __init__(self, show: bool) -> None:
-        self.bars: Progress | None = None
-        # The rate counts only the time spent embedding: the library embeds between reading
-        # files, so the time since the previous callback, whichever it was, is one batch's.
-        self.last_call = time.perf_counter()
-        self.embed_seconds = 0.0
-        if show:
-            self.bars = Progress(
-                TextColumn("{task.description:<10}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                _RateColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            )
-            self.file_task: TaskID = self.bars.add_task("files", total=None, chunks=0)
-            # Hidden until a chunk needs a vector: an unchanged folder embeds nothing.
-            self.embed_task: TaskID = self.bars.add_task("embeddings", total=None, visible=False)
-
-    def __enter__(self) -> _Progress:
-        if self.bars:
-            self.bars.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.bars:
-            self.bars.stop()
-
-    def files(self, done: int, total: int, chunks: int) -> None:
-        """`done` of `total` files are read, giving `chunks` new chunks so far."""
-        self.last_call = time.perf_counter()
-        if self.bars:
-            self.bars.update(self.file_task, completed=done, total=total, chunks=chunks)
-
-    def embeddings(self, done: int, total: int) -> None:
-        """`done` of the `total` chunks known to need a vector so far are embedded."""
-        now = time.perf_counter()
-        self.embed_seconds += now - self.last_call
-        self.last_call = now
-        if self.bars:
-            rate = done / self.embed_seconds if self.embed_seconds > 0 else None
-            self.bars.update(self.embed_task, completed=done, total=total, visible=True, rate=rate)
 
 
 def exit_code(exc: MullError) -> ExitCode:
@@ -231,12 +158,13 @@ def _index(
     """Index `paths`; exit 2 when none of them held a file that could be read."""
     from core.errors import MullError
     from tools.retrieval import SUPPORTED_SUFFIXES, index_paths
+    from ui._progress import IndexBars
 
     # A PDF that cannot be read is reported as a failure with why; pypdf's log would say
     # it again, raw, on stderr.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
-        with _Progress(show=err.is_terminal) as progress:
+        with IndexBars(err) as progress:
             report = index_paths(paths, index_dir, settings=settings, progress=progress)
     except OSError as exc:  # the index folder's; a document that cannot be read is a failure
         raise _unwritable_index(exc, index_dir, settings) from None
