@@ -184,6 +184,15 @@ def test_every_name_the_lazy_packages_offer_resolves():
         missing = [name for name in package.__all__ if getattr(package, name, None) is None]
         assert missing == [], (package.__name__, missing)
     assert graphs.StepRecord is schema.StepRecord
+    assert "FinalAnswer" in graphs.__all__ and "build_graph" in graphs.__all__
+
+
+def test_a_submodule_or_a_light_name_of_a_lazy_package_loads_nothing_else(tmp_path):
+    # A submodule asked of the package is the import system's: looking it up among the
+    # names the package offers would import the graphs (or the records) to find it.
+    code = "from graphs import catalog\nfrom schema import names, RunErrorKind"
+    loaded = loaded_by(code, tmp_path)
+    assert loaded.isdisjoint({"pydantic", "langgraph", "agents", "core"}), loaded
 
 
 CLI_MODULES = [
