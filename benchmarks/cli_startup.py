@@ -10,17 +10,19 @@ before mull adds anything. The target is `mull --help` within 0.5 s of importing
 
 Wall time on a busy machine is inflated by the load; CPU time (user + system of
 the child) is not, and on an idle machine the two are close. On the development
-machine (2 cores shared with other work, load average 6.8; 2026-12-07, median of 15):
+machine (2 cores shared with other work, load average 4.5; 2026-12-07, median of 21):
 
                               wall  ratio    over       cpu  ratio    over
-  import typer               0.29s   1.0x  +0.00s     0.13s   1.0x  +0.00s
-  bare typer app --help      0.95s   3.3x  +0.66s     0.42s   3.2x  +0.29s
-  import ui.cli              0.71s   2.5x  +0.42s     0.29s   2.2x  +0.16s
-  mull --help                1.20s   4.2x  +0.92s     0.51s   4.0x  +0.38s
+  import typer               0.11s   1.0x  +0.00s     0.07s   1.0x  +0.00s
+  bare typer app --help      0.30s   2.7x  +0.19s     0.19s   2.7x  +0.12s
+  import ui.cli              0.27s   2.4x  +0.16s     0.14s   2.0x  +0.07s
+  mull --help                0.41s   3.7x  +0.30s     0.22s   3.1x  +0.15s
 
-So `mull --help` costs 0.38 s of CPU over importing typer, 0.29 s of it typer's own
-rich help; the wall-clock target holds only on an unloaded machine. Before the CLI
-imported lazily (median of 7, load 5.7), `import ui.cli` took 11.8 s wall / 5.3 s CPU
+So `mull --help` costs 0.15 s of CPU over importing typer, 0.12 s of it typer's own
+rich help, and is within the target even on the loaded machine; `mull eval` and `mull
+index` import asyncio and rich's progress bars when they run, which saves `import ui.cli`
+about 0.04 s of CPU (0.15 s before, 0.11 s after, one after the other at load 4.2,
+median of 15). Before the CLI imported lazily (median of 7, load 5.7), `import ui.cli` took 11.8 s wall / 5.3 s CPU
 and `mull --help` 11.8 s / 5.8 s: they loaded every graph, the model clients,
 LangGraph, FAISS, numpy, bm25s and pypdf.
 """
