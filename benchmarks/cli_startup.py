@@ -22,9 +22,9 @@ So `mull --help` costs 0.15 s of CPU over importing typer, 0.12 s of it typer's 
 rich help, and is within the target even on the loaded machine; `mull eval` and `mull
 index` import asyncio and rich's progress bars when they run, which saves `import ui.cli`
 about 0.04 s of CPU (0.15 s before, 0.11 s after, one after the other at load 4.2,
-median of 15). Before the CLI imported lazily (median of 7, load 5.7), `import ui.cli` took 11.8 s wall / 5.3 s CPU
-and `mull --help` 11.8 s / 5.8 s: they loaded every graph, the model clients,
-LangGraph, FAISS, numpy, bm25s and pypdf.
+median of 15). Before the CLI imported lazily (median of 7, load 5.7), `import ui.cli`
+took 11.8 s wall / 5.3 s CPU and `mull --help` 11.8 s / 5.8 s: they loaded every graph,
+the model clients, LangGraph, FAISS, numpy, bm25s and pypdf.
 """
 
 from __future__ import annotations
