@@ -23,20 +23,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
+from copy import copy
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import httpx
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.graph import Graph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import StateSnapshot
 from langgraph_sdk import get_sync_client
-from langgraph_sdk.client import SyncLangGraphClient
+from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
-from langgraph_sdk.schema import StreamPart
+from langgraph_sdk.schema import StreamPart, ThreadState
 
 from core.errors import MullError
+from graphs.events import DURABILITY, STREAM_MODES
+from graphs.threads import typed_values
 from schema.names import RunErrorKind
 
 __all__ = [
@@ -156,6 +161,7 @@ class ServerGraph(RemoteGraph):
         multitask_strategy: Multitask = "reject",
         on_disconnect: Literal["cancel", "continue"] = "cancel",
         on_run: Callable[[str], None] | None = None,
+        local: CompiledStateGraph | None = None,
     ) -> None:
         """
         Args:
@@ -166,14 +172,20 @@ class ServerGraph(RemoteGraph):
                 its reader is interrupted (`cancel`), or goes on (`continue`: a face
                 that follows it again, with the SDK's `runs.join_stream`).
             on_run: Called with each run's id as the server starts it.
+            local: The same graph built here without a checkpointer (the same code, no
+                model called): snapshots then hold the state's own types, records and
+                messages, not the JSON the server sends, and `get_graph` draws it here.
         """
         super().__init__(graph, url=url, name=graph, sync_client=get_sync_client(url=url))
         self.url = url
         self.multitask_strategy = multitask_strategy
         self.on_disconnect = on_disconnect
         self.on_run = on_run
+        self.local = local
         self.run_id: str | None = None
-        """The id of the run `stream` started last."""
+        """The id of the run `stream` started (or followed) last."""
+        self.followed: str | None = None
+        """The run `stream` follows instead of starting one (`following`)."""
 
     def stream(  # the modes a compiled graph streams; RemoteGraph's v2 form is not offered
         self,
@@ -186,21 +198,13 @@ class ServerGraph(RemoteGraph):
         **kwargs: Any,
     ) -> Iterator[tuple[tuple[str, ...], str, Any]]:
         """Run the graph on the server: `input`, or None to go on from the checkpoint
-        `config` names; a new thread is made for an id the server does not have."""
+        `config` names; a new thread is made for an id the server does not have. A
+        graph made by `following` reads its run instead, from its first event."""
         request = self._request(input, config, stream_mode, subgraphs, durability, kwargs)
-        thread_id = request["thread_id"]
-        with as_mull_errors(self.url, thread_id):
-            try:
-                for part in self._validate_sync_client().runs.stream(**request):
-                    if (item := self._item(part)) is not None:
-                        yield item
-            except (KeyboardInterrupt, GeneratorExit):
-                # Ctrl-C, or the reader closed the stream: with `cancel`, the run lives as
-                # long as its stream, so stop it now rather than when the server notices.
-                if self.run_id and self.on_disconnect == "cancel":
-                    with suppress(httpx.HTTPError):
-                        self._validate_sync_client().runs.cancel(thread_id, self.run_id)
-                raise
+        with self._reading(request["thread_id"]):
+            for part in self._parts(self._validate_sync_client(), request):
+                if (item := self._item(part)) is not None:
+                    yield item
 
     async def astream(  # the async twin of `stream`
         self,
@@ -214,17 +218,55 @@ class ServerGraph(RemoteGraph):
     ) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
         """`stream`, for `astream_events`: the same parts, read with the async client."""
         request = self._request(input, config, stream_mode, subgraphs, durability, kwargs)
-        thread_id = request["thread_id"]
+        with self._reading(request["thread_id"]):
+            async for part in self._parts(self._validate_client(), request):
+                if (item := self._item(part)) is not None:
+                    yield item
+
+    @contextmanager
+    def _reading(self, thread_id: str | None) -> Iterator[None]:
+        """Read a run's stream: the SDK's errors as mull's, and with `cancel`, a reader that
+        goes away (Ctrl-C, a closed stream, a cancelled task) stops the run it started."""
         with as_mull_errors(self.url, thread_id):
             try:
-                async for part in self._validate_client().runs.stream(**request):
-                    if (item := self._item(part)) is not None:
-                        yield item
+                yield
             except (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError):
-                if self.run_id and self.on_disconnect == "cancel":
+                # The run would live until the server notices; a followed run is not ours
+                # to stop. A short blocking call, once, as the reader leaves (async too).
+                if self.run_id and self.followed is None and self.on_disconnect == "cancel":
                     with suppress(httpx.HTTPError):
-                        await self._validate_client().runs.cancel(thread_id, self.run_id)
+                        self._validate_sync_client().runs.cancel(thread_id, self.run_id)
                 raise
+
+    def submit(self, input: Any, config: RunnableConfig) -> str:
+        """Start a run on the server that goes on without a reader; its id, for `following`.
+
+        The run streams what `stream_events` asks for and keeps its stream, so any number
+        of readers, in any process, follow it from its first event.
+
+        Raises:
+            ServerThreadBusy: The thread has a run going (`multitask_strategy`).
+            ServerUnreachable: The server does not answer.
+        """
+        request = self._request(input, config, STREAM_MODES, True, DURABILITY, {})
+        with as_mull_errors(self.url, request["thread_id"]):
+            run = self._validate_sync_client().runs.create(**request, stream_resumable=True)
+        return str(run["run_id"])
+
+    def following(self, run_id: str) -> ServerGraph:
+        """This graph, streaming the run `run_id` (from `submit`) from its first event
+        rather than starting one; closing its stream leaves the run going."""
+        graph = copy(self)
+        graph.followed, graph.run_id = run_id, run_id
+        return graph
+
+    def _parts(self, client: SyncLangGraphClient | LangGraphClient, request: dict[str, Any]) -> Any:
+        """The stream of the run `following` names, or of a new run; sync or async, as the
+        client is."""
+        if self.followed is None:
+            return client.runs.stream(**request, on_disconnect=self.on_disconnect)
+        # The server replays a kept stream after the event id it is given: "0" is before all.
+        return client.runs.join_stream(request["thread_id"], self.followed, last_event_id="0")
 
     def _request(
         self,
@@ -237,7 +279,7 @@ class ServerGraph(RemoteGraph):
     ) -> dict[str, Any]:
         """The arguments of the SDK's `runs.stream` for a run `stream_events` asks for."""
         configurable = dict((config or {}).get("configurable") or {})
-        self.run_id = None
+        self.run_id = self.followed
         return {
             "thread_id": configurable.get("thread_id"),
             "assistant_id": self.assistant_id,
@@ -248,7 +290,6 @@ class ServerGraph(RemoteGraph):
             "checkpoint_id": configurable.get("checkpoint_id"),
             "durability": durability,
             "multitask_strategy": self.multitask_strategy,
-            "on_disconnect": self.on_disconnect,
             "if_not_exists": "create",
             **extra,
         }
@@ -284,6 +325,20 @@ class ServerGraph(RemoteGraph):
         client = self._validate_sync_client()
         for state in server_history(client, self.url, config["configurable"]["thread_id"], limit):
             yield self._create_state_snapshot(state)
+
+    def _create_state_snapshot(self, state: ThreadState) -> StateSnapshot:
+        if not state.get("checkpoint"):  # a thread whose first run has not checkpointed yet
+            raise KeyError("The thread has no checkpoint on the server yet.")
+        snapshot = super()._create_state_snapshot(state)
+        if self.local is None or state["checkpoint"].get("checkpoint_ns"):  # a subgraph's own
+            return snapshot
+        return snapshot._replace(values=typed_values(self.local, snapshot.values))
+
+    def get_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Graph:
+        """The graph's drawing: from the graph built here when there is one, else the server's."""
+        if self.local is not None:
+            return self.local.get_graph(config, **kwargs)
+        return super().get_graph(config, **kwargs)
 
 
 def server_history(

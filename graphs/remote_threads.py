@@ -2,8 +2,8 @@
 
 The server's side of `graphs.threads`: `list_checkpoints`, `get_state`, `replay`
 and `run_from` work on a `graphs.remote.ServerGraph` as they are; listing
-threads, finding the graph that ran one, forking (plain fields only) and
-stopping its runs are here.
+threads, finding the graph that ran one and the run going on it, forking (plain
+fields only) and stopping its runs are here.
 """
 
 from __future__ import annotations
@@ -19,11 +19,27 @@ from pydantic import BaseModel
 from graphs.remote import ServerGraph, as_mull_errors, server_history
 from graphs.threads import ThreadInfo, get_state
 
-__all__ = ["cancel_runs", "fork_on_server", "list_server_threads", "thread_graph"]
+__all__ = [
+    "active_run",
+    "cancel_runs",
+    "fork_on_server",
+    "list_server_threads",
+    "thread_graph",
+    "thread_metadata",
+]
 
 
 def thread_graph(url: str, thread_id: str, **options: Any) -> ServerGraph:
     """The graph that ran `thread_id` on the server (its metadata names it).
+
+    Raises:
+        KeyError: The server has no such thread.
+    """
+    return ServerGraph(thread_metadata(url, thread_id)["graph_id"], url, **options)
+
+
+def thread_metadata(url: str, thread_id: str) -> dict[str, Any]:
+    """The server's metadata of a thread: `graph_id`, and what its runs' configs added.
 
     Raises:
         KeyError: The server has no such thread.
@@ -34,8 +50,22 @@ def thread_graph(url: str, thread_id: str, **options: Any) -> ServerGraph:
             thread = client.threads.get(thread_id)
         except (NotFoundError, UnprocessableEntityError):  # 422: not even a UUID
             raise KeyError(f"There is no thread {thread_id!r} on the server.") from None
-    metadata = thread.get("metadata") or {}
-    return ServerGraph(metadata["graph_id"], url, **options)
+    return dict(thread.get("metadata") or {})
+
+
+def active_run(url: str, thread_id: str) -> dict[str, Any] | None:
+    """The thread's run that is going or about to (at most one: mull's runs `reject` others);
+    None for an idle thread, or one the server does not have."""
+    client = get_sync_client(url=url)
+    with as_mull_errors(url, thread_id):
+        for status in ("running", "pending"):
+            try:
+                runs = client.runs.list(thread_id, status=status, limit=1)
+            except (NotFoundError, UnprocessableEntityError):
+                return None
+            if runs:
+                return dict(runs[0])
+    return None
 
 
 def list_server_threads(url: str, limit: int = 100) -> list[ThreadInfo]:

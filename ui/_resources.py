@@ -1,35 +1,45 @@
-"""What the whole app process shares, and what each browser session keeps.
+"""What the whole app process shares: its checkpointer, its graphs, what it asks servers.
 
 One checkpointer and one compiled graph per configuration are cached for the
 process (`st.cache_resource`), so threads survive page reloads and every
-session sees the same store. Each session keeps its own current thread, its
-own run logs and its own sidebar choices in `st.session_state`.
+session sees the same store. With `MULL_SERVER_URL` the graphs are a LangGraph
+server's (`graphs.remote.ServerGraph`) and so are the threads: the process keeps
+no checkpointer of its own. Each session keeps its own current thread and its
+own sidebar choices in `st.session_state` (`ui._session`).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 
 import streamlit as st
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from core.errors import MullError
 from core.models import Health, check_health
 from core.settings import Settings, get_settings
 from graphs import build_graph
-from graphs.events import Event
 from graphs.registry import open_checkpointer
+from graphs.remote import ServerGraph, check_server
 
 __all__ = [
+    "AppGraph",
     "app_settings",
     "compiled_graph",
-    "current_thread",
     "health",
-    "new_thread",
-    "run_logs",
+    "server_problem",
+    "server_url",
     "shared_checkpointer",
 ]
+
+AppGraph = CompiledStateGraph | ServerGraph
+"""A graph the app runs: compiled here, or served by the LangGraph server."""
+
+
+def server_url() -> str:
+    """The LangGraph server the app is a client of (`MULL_SERVER_URL`); empty runs graphs here."""
+    return get_settings().langgraph_server_url
 
 
 @st.cache_resource(show_spinner=False)
@@ -39,13 +49,18 @@ def shared_checkpointer() -> BaseCheckpointSaver:
 
 
 @st.cache_resource(show_spinner=False)
-def _compiled(name: str, settings_json: str) -> CompiledStateGraph:
+def _compiled(name: str, settings_json: str) -> AppGraph:
     settings = Settings.model_validate_json(settings_json)
+    if settings.langgraph_server_url:
+        # Built here too, without a checkpointer: it types the server's state and draws the map.
+        local = build_graph(name, checkpointer=False, settings=settings)
+        return ServerGraph(name, settings.langgraph_server_url, local=local)
     return build_graph(name, checkpointer=shared_checkpointer(), settings=settings)
 
 
-def compiled_graph(name: str, settings: Settings) -> CompiledStateGraph:
-    """The process's compiled `name` graph for these settings, built once."""
+def compiled_graph(name: str, settings: Settings) -> AppGraph:
+    """The process's `name` graph for these settings, built once: on the LangGraph server
+    when `MULL_SERVER_URL` names one, else compiled here with the shared checkpointer."""
     return _compiled(name, _settings_key(settings))
 
 
@@ -72,32 +87,12 @@ def health(settings: Settings) -> Health:
     return _health(_settings_key(settings), settings.model_for("reasoner"))
 
 
-def current_thread() -> str:
-    """This session's thread: from the URL (`?thread=`), so a reload keeps it, else a new one."""
-    if "thread_id" not in st.session_state:
-        st.session_state.thread_id = st.query_params.get("thread") or uuid.uuid4().hex
-        st.session_state.setdefault("my_threads", set()).add(st.session_state.thread_id)
-    st.query_params["thread"] = st.session_state.thread_id
-    return st.session_state.thread_id
-
-
-def new_thread() -> str:
-    """Start a fresh thread for this session."""
-    st.session_state.thread_id = uuid.uuid4().hex
-    st.session_state.setdefault("my_threads", set()).add(st.session_state.thread_id)
-    st.query_params["thread"] = st.session_state.thread_id
-    return st.session_state.thread_id
-
-
-def run_logs(thread_id: str) -> list[dict[str, object]]:
-    """This session's stored runs of a thread: `{"question", "events", "stopped"}` each."""
-    logs: dict[str, list[dict[str, object]]] = st.session_state.setdefault("run_logs", {})
-    return logs.setdefault(thread_id, [])
-
-
-def keep(log: dict[str, object], event: Event) -> None:
-    """Add an event to a run log (tokens are not kept)."""
-    from ui._live import stored
-
-    if stored(event):
-        log["events"].append(event)  # type: ignore[union-attr]
+@st.cache_data(ttl=5, show_spinner=False)
+def server_problem(url: str) -> tuple[str, str] | None:
+    """Why the LangGraph server at `url` cannot be used, and the fix; None when it answers.
+    Asked at most every 5 seconds."""
+    try:
+        check_server(url)
+    except MullError as exc:
+        return exc.message, exc.hint or ""
+    return None

@@ -55,6 +55,8 @@ class Run:
     """Every event so far, tokens too (until a newer run on the thread: then its `log`)."""
     done: bool = False
     stopped: bool = False
+    server_run: str | None = None
+    """The id of the LangGraph server's run it follows; None for a run in this process."""
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     """When it ended for its viewers (stopped, or its last event)."""
@@ -63,6 +65,8 @@ class Run:
     _worker: threading.Thread | None = field(default=None, repr=False)
     _place: ThreadRunSync | None = field(default=None, repr=False)
     """Its hold on the thread in the checkpointer's database; None without one."""
+    _on_stop: Callable[[], None] | None = field(default=None, repr=False)
+    """What else Stop does: cancel the run where it runs (a LangGraph server)."""
 
     def follow(self, seen: int, timeout_s: float) -> tuple[list[Event], bool]:
         """The events after the first `seen`, waiting up to `timeout_s` for one; and whether
@@ -83,6 +87,8 @@ class Run:
         """Stop the run now: what comes after is dropped; the checkpoints it reached stay."""
         self._stop.set()
         self._end(stopped=True)
+        if self._on_stop is not None:
+            self._on_stop()
 
     @property
     def finishing(self) -> bool:
@@ -180,8 +186,12 @@ class Runs:
         events: Callable[[], Iterator[Event]],
         *,
         prior_turns: int = 0,
+        on_stop: Callable[[], None] | None = None,
+        server_run: str | None = None,
     ) -> Run:
-        """Start `events()` (a run's event stream) in a worker, unless the thread is busy.
+        """Start `events()` (a run's event stream) in a worker, unless the thread is busy;
+        `on_stop` is called when the run is stopped. With `server_run`, the events are
+        those of that run on a LangGraph server, which it is recorded as following.
 
         Raises:
             Busy: The thread has a run going, here or in another process sharing the
@@ -189,19 +199,20 @@ class Runs:
         """
         with self._lock:
             runs = self._by_thread.setdefault(thread_id, [])
-            if runs and not runs[-1].done:
-                raise Busy(
-                    "A run is still going on this thread: wait for its answer, or Stop it first."
-                )
-            if runs and runs[-1].finishing:
-                raise Busy(
-                    "The stopped run is still finishing the step it was in (a model call cannot "
-                    "be cut short); try again in a moment."
-                )
+            if (why := self._busy(runs)) is not None:
+                raise Busy(why)
             place = self._hold(thread_id)
             for earlier in runs:  # a thread's tokens are kept for its latest run alone
                 earlier._compact()
-            run = Run(thread_id, graph, title, prior_turns, _place=place)
+            run = Run(
+                thread_id,
+                graph,
+                title,
+                prior_turns,
+                server_run=server_run,
+                _place=place,
+                _on_stop=on_stop,
+            )
             run._worker = threading.Thread(
                 target=run._work, args=(events,), name=f"mull-run-{thread_id[:8]}", daemon=True
             )
@@ -224,6 +235,22 @@ class Runs:
         """The thread's run that is still going, if any."""
         runs = self.runs(thread_id)
         return runs[-1] if runs and not runs[-1].done else None
+
+    def busy(self, thread_id: str) -> str | None:
+        """Why the thread cannot take a run now (one going, or a stopped one still
+        finishing its step); None when it can, as far as this process knows."""
+        return self._busy(self.runs(thread_id))
+
+    @staticmethod
+    def _busy(runs: list[Run]) -> str | None:
+        if runs and not runs[-1].done:
+            return "A run is still going on this thread: wait for its answer, or Stop it first."
+        if runs and runs[-1].finishing:
+            return (
+                "The stopped run is still finishing the step it was in (a model call cannot "
+                "be cut short); try again in a moment."
+            )
+        return None
 
     def graph_of(self, thread_id: str) -> str | None:
         """The graph this process last ran on a thread."""

@@ -1,4 +1,5 @@
-"""The sidebar every page shares: model choices, server health, checkpointer."""
+"""The sidebar every page shares: model choices, server health, checkpointer; or, with
+`MULL_SERVER_URL`, the LangGraph server the app runs on and whether it answers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import streamlit as st
 
 from core.checkpoints import is_ephemeral
 from core.settings import Settings, get_settings
-from ui._resources import app_settings, health, shared_checkpointer
+from ui._resources import app_settings, health, server_problem, server_url, shared_checkpointer
 
 __all__ = ["draw_sidebar"]
 
@@ -19,6 +20,8 @@ def draw_sidebar() -> Settings:
     The widgets take their values from the session's state (`ui._session` sets them,
     from a thread's checkpoints when the session opened one), so no default is given here.
     """
+    if url := server_url():
+        return _draw_server(url)
     base = get_settings()
     state = st.session_state
     with st.sidebar:
@@ -54,4 +57,30 @@ def draw_sidebar() -> Settings:
             )
     state.settings = settings
     state.server_ok = server.ok
+    return settings
+
+
+def _draw_server(url: str) -> Settings:
+    """The sidebar of a client of a LangGraph server: where the app runs, or why it cannot.
+
+    The server runs its graphs with its own settings, so there are no model choices here.
+    """
+    problem = server_problem(url)
+    with st.sidebar:
+        st.header("LangGraph server")
+        if problem is None:
+            st.success(
+                f"The app runs on the LangGraph server at {url}: the graphs, their model "
+                "calls and the threads are there.",
+                icon=":material/check_circle:",
+            )
+        else:
+            message, fix = problem
+            st.error(f"{message}\n\n**Fix:** {fix}", icon=":material/error:")
+        st.caption(
+            "The server chooses the model and its settings (its own `MULL_*` variables). "
+            "Unset `MULL_SERVER_URL` to run the graphs in this app instead."
+        )
+    st.session_state.settings = settings = get_settings()
+    st.session_state.server_ok = problem is None
     return settings

@@ -3,7 +3,8 @@
 A run executes in a worker (`ui._runs`), not in this script: a click, a rerun, a
 reload or a second tab draws the thread's finished turns, then follows its live run
 from its first event. Only the Stop button stops a run; a question sent while one
-is going is refused with a message.
+is going is refused with a message. With `MULL_SERVER_URL` the run is the LangGraph server's
+(`ui._app_runs`): a page in any app process follows it, and Stop cancels it there.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import streamlit as st
 
 from agents.reasoner import validate_question
 from agents.router import SPECIALISTS
-from core.errors import InvalidInput
-from graphs import list_graphs, stream_events
+from core.errors import InvalidInput, MullError
+from graphs import list_graphs
 from graphs.threads import thread_config
+from ui._app_runs import rejoin, start_run, stop_button, thread_values
 from ui._live import draw_turn, follow
 from ui._map import shape
-from ui._resources import compiled_graph
+from ui._resources import compiled_graph, server_url
 from ui._runs import Busy, Run
 from ui._session import choices_metadata, new_thread, runs, session_settings, thread_graph
 from ui._state_view import draw_question, draw_turns
 from ui.view import build_turn, conversation
 
 WELCOME = """\
-**Ask mull anything.** Your question runs on the model in the sidebar, on this machine.
+**Ask mull anything.** Your question runs on the {where}.
 The answer comes first; *How it got there* opens below it to show each step as it happens.
 
 Pick a graph above: **supervisor** hands each question to the right specialist,
@@ -36,6 +38,7 @@ tests a solution, **rag** answers from your indexed documents. Each thread keeps
 AUTO = "auto"  # the router picks (a select box shows None as no choice at all)
 
 settings = session_settings()
+url = server_url()
 state = st.session_state
 registry = runs()
 specs = {spec.name: spec for spec in list_graphs()}
@@ -79,11 +82,22 @@ thread_id = state.thread_id
 st.query_params["thread"] = thread_id
 graph = compiled_graph(state.graph, settings)
 graph_shape = shape(graph)
-st.caption(f"Thread `{thread_id}` · model `{settings.model}` on {settings.provider}")
+where = (
+    f"the LangGraph server at {url}" if url else f"model `{settings.model}` on {settings.provider}"
+)
+st.caption(f"Thread `{thread_id}` · {where}")
+if url and not state.server_ok:  # the thread is on the server: nothing to draw without it
+    st.warning(
+        "The LangGraph server does not answer; the sidebar says why and how to fix it.",
+        icon=":material/block:",
+    )
+    st.stop()
 
+# A run on the server that this process does not follow yet (another replica's): follow it.
+rejoin(registry, graph, thread_id, state.graph)
 # The thread so far: what this process ran, after what its checkpoints held before.
 thread_runs = registry.runs(thread_id)
-older = conversation(graph.get_state(thread_config(thread_id)).values.get("messages", []))
+older = conversation(thread_values(graph, thread_id).get("messages", []))
 if thread_runs:
     older = older[: thread_runs[0].prior_turns]
 draw_turns(older)
@@ -115,17 +129,14 @@ def _ask(question: str) -> Run | str:
         return "The model server is not ready; the sidebar says why and how to fix it."
     run_input = {"question": text} | ({"specialist": specialist} if specialist else {})
     config = thread_config(thread_id) | {"metadata": choices_metadata(settings, specialist)}
-    name = state.graph
     try:
-        return registry.start(
-            thread_id,
-            name,
-            text,
-            lambda: stream_events(graph, run_input, config, graph_name=name),
-            prior_turns=len(older),
+        return start_run(
+            registry, graph, state.graph, text, run_input, config, prior_turns=len(older)
         )
     except Busy as exc:
         return str(exc)
+    except MullError as exc:  # the server went away since the sidebar asked
+        return f"{exc.message} {exc.hint or ''}"
 
 
 # No max_chars: the browser would cut a long paste silently; validate_question names the limit.
@@ -139,7 +150,8 @@ if question is not None:
         refusal, live = (started, None) if isinstance(started, str) else (None, started)
 if live is None:
     if not older and not thread_runs:
-        welcome.markdown(WELCOME)
+        on = "LangGraph server in the sidebar" if url else "model in the sidebar, on this machine"
+        welcome.markdown(WELCOME.format(where=on))
     if refusal:
         st.warning(refusal, icon=":material/block:")
     st.stop()
@@ -147,15 +159,9 @@ if live is None:
 draw_question(live.title)
 with st.chat_message("assistant"):
     stop_place = st.empty()
-    stop_place.button(
-        "Stop",
-        key="stop",
-        icon=":material/stop_circle:",
-        on_click=live.stop,
-        help="Stop the run; its checkpoints are kept.",
-    )
-    where = st.container()
+    stop_button(stop_place, live, "stop")
+    drawn = st.container()
 if refusal:
     st.warning(f"{refusal} Not sent: “{question}”", icon=":material/block:")
-follow(live, where, graph_shape if live.graph == state.graph else None)
+follow(live, drawn, graph_shape if live.graph == state.graph else None)
 stop_place.empty()  # the run is over: drawn as finished, and this script run ends

@@ -1,27 +1,22 @@
 """Threads: a thread's checkpoints as a branch tree; open one, see what it changed, replay
 from it or fork it with edits. Replays and forks are runs like any other: they stream
-live, survive clicks and reloads, and only Stop stops them."""
+live, survive clicks and reloads, and only Stop stops them. With `MULL_SERVER_URL` the
+threads, their checkpoints, replays and forks are the LangGraph server's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from typing import Any
 
 import streamlit as st
+from langchain_core.runnables import RunnableConfig
 
-from graphs.events import Event
-from graphs.threads import (
-    ThreadInfo,
-    fork,
-    get_state,
-    list_checkpoints,
-    list_threads,
-    replay,
-    run_from,
-)
+from core.errors import MullError
+from graphs.threads import ThreadInfo, get_state, list_checkpoints, thread_config
+from ui._app_runs import app_threads, fork_branch, start_run, stop_button
 from ui._checkpoints import changes, path_to, tree
 from ui._live import draw_turn, follow
 from ui._map import dot, shape
-from ui._resources import compiled_graph, shared_checkpointer
+from ui._resources import compiled_graph, server_url
 from ui._runs import Busy
 from ui._session import runs, session_settings, thread_graph
 from ui._state_view import draw_values
@@ -36,8 +31,15 @@ show_all = st.toggle(
     help="Off: only the threads this browser session started or opened.",
     key="all_threads",
 )
+if server_url() and not st.session_state.server_ok:
+    st.warning(
+        "The threads are on the LangGraph server, which does not answer; the sidebar says why "
+        "and how to fix it.",
+        icon=":material/block:",
+    )
+    st.stop()
 mine: set[str] = st.session_state.my_threads
-threads = [t for t in list_threads(shared_checkpointer()) if show_all or t.thread_id in mine]
+threads = [t for t in app_threads() if show_all or t.thread_id in mine]
 if not threads:
     st.info("No threads yet: ask something on the Ask page, then come back to travel in time.")
     st.stop()
@@ -88,16 +90,30 @@ with state_col:
     draw_values(snapshot.values)
 
 
-def _start(thread_id: str, title: str, events: Callable[[], Iterator[Event]]) -> None:
+def _start(title: str, config: RunnableConfig) -> None:
+    """Run on from the checkpoint `config` names, or say why not."""
     try:
-        registry.start(thread_id, graph_name, title, events)
+        start_run(registry, graph, graph_name, title, None, config)
     except Busy as exc:
         st.session_state.time_travel_refused = str(exc)
+    except MullError as exc:  # the server went away since the sidebar asked
+        st.session_state.time_travel_refused = f"{exc.message} {exc.hint or ''}"
 
 
 def _replay(thread_id: str, checkpoint_id: str, step: int) -> None:
     """The Replay button's callback: what it replays is bound when the button is drawn."""
-    _start(thread_id, f"Replay from step {step}", lambda: replay(graph, thread_id, checkpoint_id))
+    _start(f"Replay from step {step}", thread_config(thread_id, checkpoint_id))
+
+
+def _fork(thread_id: str, checkpoint_id: str, step: int, edits: dict[str, Any]) -> None:
+    """Fork with the edits and run the new branch, or say why not (an edited record, on a
+    server, is refused there)."""
+    try:
+        config = fork_branch(graph, thread_id, checkpoint_id, edits)
+    except ValueError as exc:
+        st.session_state.time_travel_refused = str(exc)
+        return
+    _start(f"Fork of step {step} ({', '.join(edits)})", config)
 
 
 with action_col:
@@ -151,20 +167,14 @@ with action_col:
             if not edits:
                 st.warning("Nothing was edited: change the question or a step first.")
             else:
-                config = fork(graph, thread.thread_id, chosen.checkpoint_id, edits)
-                title = f"Fork of step {chosen.step} ({', '.join(edits)})"
-                _start(thread.thread_id, title, lambda: run_from(graph, config))
+                _fork(thread.thread_id, chosen.checkpoint_id, chosen.step, edits)
+                if refused := st.session_state.pop("time_travel_refused", None):
+                    st.warning(refused, icon=":material/block:")
                 live = registry.live(thread.thread_id)
 
     if live is not None:
         with st.container(border=True):
             st.markdown(f"**{live.title}**")
-            st.button(
-                "Stop",
-                key="stop_time_travel",
-                icon=":material/stop_circle:",
-                on_click=live.stop,
-                help="Stop the run; its checkpoints are kept.",
-            )
+            stop_button(st.container(), live, "stop_time_travel")
             follow(live, st.container())
         st.rerun()  # the tree gains the run's checkpoints
