@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests import _app_server
-from tests._app_server import CHROMIUM_ARGS, AppServer
+from tests._app_server import AppServer
 from tests._langgraph_server import LanggraphServer, langgraph_server  # noqa: F401
 from tests.chains import step
 from tests.fake_server import FakeModelServer, Reply
@@ -26,7 +26,7 @@ CHROMIUM = Path(_app_server.CHROMIUM)
 
 try:
     from langgraph_sdk import get_sync_client
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
     from tests._browser import (
         TIMEOUT_MS,
@@ -39,6 +39,7 @@ try:
         settled,
         stop_button,
     )
+    from tests.test_browser import browser  # noqa: F401 -- one Chromium, as test_browser starts it
 except ImportError:  # pragma: no cover - depends on the environment
     if os.environ.get("CI", "").lower() == "true":
         raise
@@ -64,18 +65,12 @@ def app(
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def session(browser: Browser, app: AppServer, server: FakeModelServer) -> Iterator[Session]:
+def session(
+    browser: Browser,
+    app: AppServer,
+    server: FakeModelServer,
+) -> Iterator[Session]:
     """A browser session on the app; after the test, it must have logged no error and asked
     no host but 127.0.0.1 (`server` resets the fake model's script)."""
     opened = Session(browser, app, "client")
