@@ -8,6 +8,7 @@ fields only) and stopping its runs are here.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -68,11 +69,21 @@ def active_run(url: str, thread_id: str) -> dict[str, Any] | None:
     return None
 
 
-def list_server_threads(url: str, limit: int = 100) -> list[ThreadInfo]:
-    """The server's threads, the most recently updated first (the newest `limit`)."""
+def list_server_threads(
+    url: str, limit: int = 100, ids: Collection[str] | None = None
+) -> list[ThreadInfo]:
+    """The server's threads, the most recently updated first (the newest `limit`); only
+    those named in `ids` when given (each is read with its whole history)."""
     client = get_sync_client(url=url)
+    if ids is not None and not ids:
+        return []
     with as_mull_errors(url):
-        threads = client.threads.search(limit=limit, sort_by="updated_at", sort_order="desc")
+        threads = client.threads.search(
+            ids=list(ids) if ids is not None else None,
+            limit=limit,
+            sort_by="updated_at",
+            sort_order="desc",
+        )
     infos = []
     for thread in threads:
         history = list(server_history(client, url, thread["thread_id"]))

@@ -198,6 +198,24 @@ def test_a_fork_of_an_edited_step_is_refused_on_the_server_with_why(client_app, 
     assert len(get_sync_client(url=url).runs.list(at.session_state.thread_id)) == 1
 
 
+def test_the_threads_page_lists_the_session_s_server_threads_or_all(client_app, url, server):  # noqa: F811
+    server.script(*chain("Elsewhere", answer="not mine"))
+    someone = get_sync_client(url=url)
+    someone.runs.wait(
+        new_thread_id(), "reasoning", input={"question": "Someone else's?"}, if_not_exists="create"
+    )
+    server.reset()
+    server.script(*chain("Mine", answer="mine"))
+    at = ask(client_app(), QUESTION).switch_page("app_pages/threads.py").run()
+
+    assert not at.exception
+    (only,) = at.selectbox(key="thread_choice").options
+    assert only.startswith(f"{QUESTION} · reasoning · ")
+    at = at.toggle(key="all_threads").set_value(True).run()
+    every = at.selectbox(key="thread_choice").options
+    assert any(o.startswith("Someone else's? · reasoning · ") for o in every)
+
+
 def test_a_server_that_does_not_answer_is_said_with_its_fix(app, free_port):  # noqa: F811
     dead = f"http://127.0.0.1:{free_port}"
     at = app(graph=None, server_url=dead)

@@ -14,7 +14,7 @@ which keeps the checkpoints it reached. Either way the pages draw the same event
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -147,10 +147,13 @@ def fork_branch(
     return fork(graph, thread_id, checkpoint_id, edits)
 
 
-def app_threads() -> list[ThreadInfo]:
-    """Every thread the app's runs keep: the server's, or the shared checkpointer's."""
-    url = server_url()
-    return list_server_threads(url) if url else list_threads(shared_checkpointer())
+def app_threads(only: Collection[str] | None = None) -> list[ThreadInfo]:
+    """The threads the app's runs keep, the server's or the shared checkpointer's: every one,
+    or those in `only`."""
+    if url := server_url():  # asked for those alone: the server reads each one's history
+        return list_server_threads(url, ids=only)
+    threads = list_threads(shared_checkpointer())
+    return threads if only is None else [t for t in threads if t.thread_id in only]
 
 
 def stop_button(place: DeltaGenerator, run: Run, key: str) -> None:

@@ -27,7 +27,7 @@ registry = runs()
 st.title("Threads")
 
 show_all = st.toggle(
-    "Every thread in the checkpointer",
+    "Every thread on the LangGraph server" if server_url() else "Every thread in the checkpointer",
     help="Off: only the threads this browser session started or opened.",
     key="all_threads",
 )
@@ -38,8 +38,7 @@ if server_url() and not st.session_state.server_ok:
         icon=":material/block:",
     )
     st.stop()
-mine: set[str] = st.session_state.my_threads
-threads = [t for t in app_threads() if show_all or t.thread_id in mine]
+threads = app_threads(None if show_all else st.session_state.my_threads)
 if not threads:
     st.info("No threads yet: ask something on the Ask page, then come back to travel in time.")
     st.stop()
