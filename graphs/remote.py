@@ -15,7 +15,9 @@ run in the process, and `graphs.threads` reads its history and replays from it.
 
 Every run is created with LangGraph's `multitask_strategy` (`reject` unless told
 otherwise): a second run on a busy thread is refused with `ServerThreadBusy`
-instead of both writing the same turn.
+instead of both writing the same turn. A face whose runs outlive their reader (the
+app) `submit`s a run, which the server keeps streaming, and reads it through
+`following(run_id)`: from any process, from its first event.
 """
 
 from __future__ import annotations
@@ -277,7 +279,8 @@ class ServerGraph(RemoteGraph):
         durability: str | None,
         extra: dict[str, Any],
     ) -> dict[str, Any]:
-        """The arguments of the SDK's `runs.stream` for a run `stream_events` asks for."""
+        """The arguments of the SDK's `runs.stream` (or `runs.create`) for a run
+        `stream_events` asks for."""
         configurable = dict((config or {}).get("configurable") or {})
         self.run_id = self.followed
         return {

@@ -50,6 +50,7 @@ if not CHROMIUM.exists():  # pragma: no cover - depends on the environment
     pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
 
 QUESTION = "Which is larger, 0.9 or 0.11?"
+STOPPED = "Stopped. The thread keeps the checkpoints it reached."
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,26 @@ def test_a_question_runs_on_the_server_and_a_reload_mid_run_follows_it(
     expect(markdown(page, QUESTION)).to_have_count(1)  # the turn once, not twice
     values = get_sync_client(url=langgraph_server.url).threads.get_state(thread_id)["values"]
     assert values["answer"] == late.strip()
+
+
+def test_stop_cancels_the_run_on_the_server(
+    session: Session,
+    server: FakeModelServer,
+    langgraph_server: LanggraphServer,  # noqa: F811
+) -> None:
+    server.script(
+        step("Compare digits", "0.9 has 9 tenths", "final_answer"),
+        Reply(content="0.9 " * 300, token_delay_s=0.2),  # a minute: only Stop ends it
+    )
+    page = open_on_server(session, langgraph_server.url)
+    ask(page, QUESTION)
+    expect(stop_button(page)).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("0.9 0.9").first).to_be_visible(timeout=TIMEOUT_MS)  # answering
+
+    stop_button(page).click()
+
+    expect(page.get_by_text(STOPPED)).to_be_visible(timeout=TIMEOUT_MS)
+    settled(page)
+    thread_id = page.url.split("thread=")[1]
+    (run,) = get_sync_client(url=langgraph_server.url).runs.list(thread_id)
+    assert run["status"] == "interrupted"
