@@ -202,24 +202,19 @@ class ServerGraph(RemoteGraph):
         """Run the graph on the server: `input`, or None to go on from the checkpoint
         `config` names; a new thread is made for an id the server does not have. A
         graph made by `following` reads its run instead, from its first event."""
-        request = self._request(input, config, stream_mode, subgraphs, durability, kwargs)
+        options = {"stream_mode": stream_mode, "subgraphs": subgraphs, "durability": durability}
+        request = self._request(input, config, **options, **kwargs)
         with self._reading(request["thread_id"]):
             for part in self._parts(self._validate_sync_client(), request):
                 if (item := self._item(part)) is not None:
                     yield item
 
     async def astream(  # the async twin of `stream`
-        self,
-        input: Any,
-        config: RunnableConfig | None = None,
-        *,
-        stream_mode: list[str],
-        subgraphs: bool = False,
-        durability: Literal["sync", "async", "exit"] | None = None,
-        **kwargs: Any,
+        self, input: Any, config: RunnableConfig | None = None, **options: Any
     ) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
-        """`stream`, for `astream_events`: the same parts, read with the async client."""
-        request = self._request(input, config, stream_mode, subgraphs, durability, kwargs)
+        """`stream`, for `astream_events`: the same parts, read with the async client;
+        `options` are `stream`'s."""
+        request = self._request(input, config, **options)
         with self._reading(request["thread_id"]):
             async for part in self._parts(self._validate_client(), request):
                 if (item := self._item(part)) is not None:
@@ -250,7 +245,9 @@ class ServerGraph(RemoteGraph):
             ServerThreadBusy: The thread has a run going (`multitask_strategy`).
             ServerUnreachable: The server does not answer.
         """
-        request = self._request(input, config, STREAM_MODES, True, DURABILITY, {})
+        request = self._request(
+            input, config, stream_mode=STREAM_MODES, subgraphs=True, durability=DURABILITY
+        )
         with as_mull_errors(self.url, request["thread_id"]):
             run = self._validate_sync_client().runs.create(**request, stream_resumable=True)
         return str(run["run_id"])
@@ -274,10 +271,11 @@ class ServerGraph(RemoteGraph):
         self,
         input: Any,
         config: RunnableConfig | None,
+        *,
         stream_mode: list[str],
-        subgraphs: bool,
-        durability: str | None,
-        extra: dict[str, Any],
+        subgraphs: bool = False,
+        durability: str | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """The arguments of the SDK's `runs.stream` (or `runs.create`) for a run
         `stream_events` asks for."""
