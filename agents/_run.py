@@ -11,9 +11,11 @@ from agents._stream import current_node, emit
 from core.errors import MullError
 from core.questions import validate_question
 from core.settings import Settings
-from schema import RunError
+from schema import Citation, RunError
+from schema.records import CITATIONS_KEY
 
 __all__ = [
+    "answer_message",
     "answered_turns",
     "finish_run",
     "record_error",
@@ -74,12 +76,15 @@ def finish_run(answer: str, *, ok: bool = True, **fields: Any) -> dict[str, Any]
     """
     if not answer:
         return {"answer": "", **fields}
-    emit("final_answer", answer=answer, ok=ok, citations=fields.get("citations", []))
-    return {
-        "answer": answer,
-        "messages": [AIMessage(content=answer, name="final_answer")],
-        **fields,
-    }
+    citations = fields.get("citations", [])
+    emit("final_answer", answer=answer, ok=ok, citations=citations)
+    return {"answer": answer, "messages": [answer_message(answer, citations)], **fields}
+
+
+def answer_message(answer: str, citations: list[Citation] | None = None) -> AIMessage:
+    """A turn's answer as the conversation keeps it, with the passages it cites."""
+    kept = {CITATIONS_KEY: [c.model_dump() for c in citations]} if citations else {}
+    return AIMessage(content=answer, name="final_answer", additional_kwargs=kept)
 
 
 def record_error(exc: MullError) -> RunError:

@@ -21,7 +21,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
-from agents._run import answered_turns, record_error, start_run
+from agents._run import answer_message, answered_turns, record_error, start_run
 from agents._stream import call_options, emit
 from agents.answerer import RagOutput
 from agents.coder import CodeOutput
@@ -125,7 +125,10 @@ async def finish_turn(state: SupervisorState) -> dict[str, Any]:
     """Add the turn's answer to the conversation (its `final_answer` event was already sent)."""
     if not (answer := state.get("answer")):
         return {}
-    return {"messages": [AIMessage(content=answer, name="final_answer")]}
+    output = state.get("specialist_output") or {}
+    # The passages a document answer cites, when the answer is still the specialist's own.
+    cited = output.get("citations") if output.get("answer") == answer else None
+    return {"messages": [answer_message(answer, cited)]}
 
 
 def _earlier_turns(messages: list[AnyMessage]) -> list[BaseMessage]:

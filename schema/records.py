@@ -12,6 +12,7 @@ from schema.names import SpecialistName
 from schema.results import TestRun
 
 __all__ = [
+    "CITATIONS_KEY",
     "Citation",
     "ClaimCheck",
     "CodeAttempt",
@@ -174,6 +175,11 @@ class GroundingVerdict(BaseModel):
     """What is wrong, each a sentence the answerer can act on."""
     claims: list[ClaimCheck] = Field(default_factory=list)
     """The checker model's claim-by-claim judgement, when it was asked."""
+
+
+CITATIONS_KEY = "citations"
+"""Where an answer's `final_answer` message keeps its citations (in `additional_kwargs`), so a
+thread's checkpoints can open them as its run's events did. Never sent to a model."""
 
 
 class Citation(BaseModel):

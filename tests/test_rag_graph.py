@@ -12,6 +12,7 @@ from graphs.events import DraftEvent, ErrorEvent, FinalAnswer, GroundingEvent, R
 from tests._corpus import make_corpus
 from tests.fake_server import Reply
 from tools.retrieval import SearchHit, index_paths, remove_paths
+from ui.view import conversation
 
 REFUSAL = "The documents do not contain the answer to this question."
 INJECTION = (
@@ -88,6 +89,33 @@ def test_the_result_and_checkpoints_keep_their_types(server, settings):
     assert (citation.start, citation.end) == (cited.start, cited.end)
     assert citation.end - citation.start == len(cited.text)
     assert all(isinstance(hit, SearchHit) for hit in graph.get_state(config).values["sources"])
+
+
+def test_a_thread_keeps_its_answers_citations_where_its_run_reported_them(server, settings):
+    # The Threads page and a reloaded Ask draw old turns from checkpoints, not events.
+    graph = build_graph("rag", settings=settings)
+    config = {"configurable": {"thread_id": "kept"}}
+    server.script("Seven years [2].", verdict(("seven years", [2], True)))
+    events = list(stream_events(graph, {"question": "How long is the Zephyr warranty?"}, config))
+    server.reset()
+    server.script("Twenty-eight days [1].", verdict(("28 days", [1], True)))
+    list(stream_events(graph, {"question": "How many days of paid leave?"}, config))
+
+    messages = graph.get_state(config).values["messages"]
+    first, second = conversation(messages)
+    assert first.answer is not None and second.answer is not None
+    (reported,) = final(events).citations
+    (kept,) = first.answer.citations
+    assert (kept.number, kept.source, kept.page, kept.start, kept.end) == (
+        reported.number,
+        reported.source,
+        reported.page,
+        reported.start,
+        reported.end,
+    )
+    assert [c.number for c in second.answer.citations] == [1]
+    # Never sent back to a model: the next turn's request holds the answer's text alone.
+    assert all(set(m) <= {"role", "content"} for m in server.chat_requests[0]["messages"])
 
 
 def test_a_question_the_documents_cannot_answer_gets_the_refusal(server, settings):

@@ -25,6 +25,7 @@ from tests.chains import chain
 from tests.fake_server import Reply
 from tools.retrieval import index_paths
 from ui.cli import app
+from ui.view import conversation
 
 QUESTION = "Which is larger, 0.9 or 0.11?"
 
@@ -176,11 +177,19 @@ def test_rag_is_offered_only_when_documents_are_indexed(
         "grounded": True,
     }
     server.script(route("rag"), "Twenty-eight days [1].", json.dumps(verdict))
-    events = run(supervisor(review=False), "How many days of paid leave?", thread="u")
+    graph = supervisor(review=False)
+    events = run(graph, "How many days of paid leave?", thread="u")
     assert "- rag:" in system_prompt(server.chat_requests[0])
     assert specialists_offered(server.chat_requests[0]) == ["reasoning", "code", "rag", "direct"]
     assert {e.namespace for e in events if e.namespace} == {("rag",)}
     assert [e.type for e in events if e.type == "retrieval"] == ["retrieval"]
+    # The thread keeps the specialist's citations with the answer, for the Threads page.
+    state = graph.get_state(thread_config("u")).values
+    (turn,) = conversation(state["messages"])
+    assert turn.answer is not None
+    assert [(c.number, c.start, c.end) for c in turn.answer.citations] == [
+        (c.number, c.start, c.end) for c in state["specialist_output"]["citations"]
+    ]
 
 
 def test_the_second_turn_hands_the_conversation_to_the_specialist(server, supervisor):

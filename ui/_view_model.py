@@ -12,6 +12,8 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic_core import from_json
 
+from schema.records import CITATIONS_KEY, Citation
+
 __all__ = [
     "Answer",
     "Block",
@@ -282,5 +284,13 @@ def conversation(messages: Iterable[BaseMessage]) -> list[Turn]:
             title = f"Step {number} · {step.title or 'step'}"
             turns[-1].blocks.append(Block(next(ids), "", "step", title, "done", step.content))
         elif message.text:
-            turns[-1].answer = Answer(message.text)
+            kept = message.additional_kwargs.get(CITATIONS_KEY) or []
+            turns[-1].answer = Answer(message.text, citations=[_cited(c) for c in kept])
     return turns
+
+
+def _cited(kept: dict[str, Any]) -> Cited:
+    """A citation as a checkpointed answer keeps it (`schema.Citation`, dumped): its
+    chunk's text is not kept, so an opened passage is shown where it was, unchecked."""
+    citation = Citation.model_validate(kept)
+    return Cited(citation.number, citation.source, citation.page, citation.start, citation.end)
