@@ -14,6 +14,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 from streamlit.testing.v1 import AppTest
 
+import ui._sidebar
 from graphs import build_graph
 from graphs.events import FinalAnswer, NodeStarted, RunFinished
 from graphs.remote import ServerGraph, new_thread_id
@@ -241,3 +242,17 @@ def test_typed_snapshots_match_the_graph_built_here(url, server):  # noqa: F811
 
     assert type(values["steps"][0]).__name__ == "StepRecord"
     assert type(values["messages"][0]).__name__ == "HumanMessage"
+
+
+def test_a_server_gone_since_the_sidebar_asked_is_said_not_a_traceback(
+    app,  # noqa: F811
+    free_port,
+    monkeypatch,
+):
+    monkeypatch.setattr(ui._sidebar, "server_problem", lambda _: None)  # it answered then
+    at = app(graph=None, server_url=f"http://127.0.0.1:{free_port}")
+
+    assert not at.exception
+    assert "does not answer" in at.error[0].value and "**Fix:**" in at.error[0].value
+    at = at.switch_page("app_pages/threads.py").run()
+    assert not at.exception and "does not answer" in at.error[0].value

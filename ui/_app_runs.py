@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import streamlit as st
 from langchain_core.runnables import RunnableConfig
 from streamlit.delta_generator import DeltaGenerator
 
@@ -30,7 +32,15 @@ from ui._resources import AppGraph, server_url, shared_checkpointer
 from ui._runs import Busy, Run, Runs
 from ui.view import conversation
 
-__all__ = ["app_threads", "fork_branch", "rejoin", "start_run", "stop_button", "thread_values"]
+__all__ = [
+    "app_threads",
+    "fork_branch",
+    "rejoin",
+    "server_gone",
+    "start_run",
+    "stop_button",
+    "thread_values",
+]
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +175,14 @@ def stop_button(place: DeltaGenerator, run: Run, key: str) -> None:
         on_click=run.stop,
         help="Stop the run; its checkpoints are kept.",
     )
+
+
+@contextmanager
+def server_gone() -> Iterator[None]:
+    """Reads of the server's threads: should it have gone away since the sidebar asked, say
+    so with the fix and end the script run, rather than show a traceback."""
+    try:
+        yield
+    except MullError as exc:
+        st.error(f"{exc.message}\n\n**Fix:** {exc.hint}", icon=":material/error:")
+        st.stop()

@@ -16,7 +16,7 @@ from agents.router import SPECIALISTS
 from core.errors import InvalidInput, MullError
 from graphs import list_graphs
 from graphs.threads import thread_config
-from ui._app_runs import rejoin, start_run, stop_button, thread_values
+from ui._app_runs import rejoin, server_gone, start_run, stop_button, thread_values
 from ui._live import draw_turn, follow
 from ui._map import shape
 from ui._resources import compiled_graph, server_url
@@ -93,11 +93,12 @@ if url and not state.server_ok:  # the thread is on the server: nothing to draw 
     )
     st.stop()
 
-# A run on the server that this process does not follow yet (another replica's): follow it.
-rejoin(registry, graph, thread_id, state.graph)
-# The thread so far: what this process ran, after what its checkpoints held before.
-thread_runs = registry.runs(thread_id)
-older = conversation(thread_values(graph, thread_id).get("messages", []))
+with server_gone():
+    # A run on the server that this process does not follow yet (another replica's): follow it.
+    rejoin(registry, graph, thread_id, state.graph)
+    # The thread so far: what this process ran, after what its checkpoints held before.
+    thread_runs = registry.runs(thread_id)
+    older = conversation(thread_values(graph, thread_id).get("messages", []))
 if thread_runs:
     older = older[: thread_runs[0].prior_turns]
 draw_turns(older)

@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableConfig
 
 from core.errors import MullError
 from graphs.threads import ThreadInfo, get_state, list_checkpoints, thread_config
-from ui._app_runs import app_threads, fork_branch, start_run, stop_button
+from ui._app_runs import app_threads, fork_branch, server_gone, start_run, stop_button
 from ui._checkpoints import changes, path_to, tree
 from ui._live import draw_turn, follow
 from ui._map import dot, shape
@@ -38,7 +38,8 @@ if server_url() and not st.session_state.server_ok:
         icon=":material/block:",
     )
     st.stop()
-threads = app_threads(None if show_all else st.session_state.my_threads)
+with server_gone():
+    threads = app_threads(None if show_all else st.session_state.my_threads)
 if not threads:
     st.info("No threads yet: ask something on the Ask page, then come back to travel in time.")
     st.stop()
