@@ -52,8 +52,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests._app_server import CHROMIUM, CHROMIUM_ARGS, MODEL, AppServer
-from tests._browser import choose_graph, stop_button
+from tests.app_browser import choose_graph, script_done, stop_button
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, MODEL, AppServer
 from tests.chains import step
 from tests.fake_server import FakeModelServer, Reply
 
@@ -204,7 +204,7 @@ def run_app(
             page.add_init_script(OBSERVER_JS)
             page.goto(app.url)
             expect(page.get_by_text("is up and has")).to_be_visible(timeout=30_000)
-            expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+            script_done(page, timeout_ms=30_000)
             choose_graph(page, "reasoning")  # the replies below are a reasoning run's
             offset, uncertainty = clock_offset(page)
 
@@ -227,7 +227,7 @@ def run_app(
             expect(summary).to_have_count(1, timeout=timeout_ms)
             expect(stop_button(page)).to_have_count(0, timeout=timeout_ms)
             expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=timeout_ms)
-            expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
+            script_done(page, timeout_ms=timeout_ms)
             settled = time.time()
             offset_after, _ = clock_offset(page)
         except Exception:

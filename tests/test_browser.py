@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests import _app_server
-from tests._app_server import CHROMIUM_ARGS, AppServer
+from tests import app_server
+from tests.app_server import AppServer
 from tests.chains import step
 from tests.fake_server import ChatRequest, FakeModelServer, Reply
 
-CHROMIUM = Path(_app_server.CHROMIUM)
+CHROMIUM = Path(app_server.CHROMIUM)
 _IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -35,15 +35,16 @@ def _unavailable(reason: str) -> None:
 
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
-    from tests._browser import (
+    from tests.app_browser import (
         RAW_JSON_WATCH,
         SHOTS,
         TIMEOUT_MS,
         Session,
         answer,
         ask,
+        browser,  # noqa: F401 -- the module's Chromium, a fixture
         main,
         markdown,
         open_app,
@@ -91,16 +92,6 @@ def app(
     """One app process for the module, run from an empty folder (no `.env`)."""
     with _app(model_server, tmp_path_factory.mktemp("app")) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

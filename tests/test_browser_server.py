@@ -16,30 +16,30 @@ from pathlib import Path
 
 import pytest
 
-from tests import _app_server
-from tests._app_server import AppServer
+from tests import app_server
 from tests._langgraph_server import LanggraphServer, langgraph_server  # noqa: F401
+from tests.app_server import AppServer
 from tests.chains import step
 from tests.fake_server import FakeModelServer, Reply
 
-CHROMIUM = Path(_app_server.CHROMIUM)
+CHROMIUM = Path(app_server.CHROMIUM)
 
 try:
     from langgraph_sdk import get_sync_client
     from playwright.sync_api import Browser, Page, expect
 
-    from tests._browser import (
+    from tests.app_browser import (
         TIMEOUT_MS,
         Session,
         answer,
         ask,
+        browser,  # noqa: F401 -- one Chromium, as test_browser starts it
         choose_graph,
         markdown,
         script_done,
         settled,
         stop_button,
     )
-    from tests.test_browser import browser  # noqa: F401 -- one Chromium, as test_browser starts it
 except ImportError:  # pragma: no cover - depends on the environment
     if os.environ.get("CI", "").lower() == "true":
         raise

@@ -1,6 +1,7 @@
 """Driving the app in a real browser: a session per browser context, what it saw, and helpers.
 
-Used by `tests/test_browser.py`. Each `Session` records what its page logged and
+Used by `tests/test_browser.py`, `tests/test_browser_server.py` and
+`benchmarks/app_streaming.py`. Each `Session` records what its page logged and
 every request it made, so a test can say that the page stayed on 127.0.0.1.
 Screenshots land in ``artifacts/screenshots/`` (git-ignored; CI keeps the folder).
 """
@@ -9,12 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Response, expect
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
-from tests._app_server import ROOT, AppServer
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer
 
 __all__ = [
     "RAW_JSON_WATCH",
@@ -23,6 +34,7 @@ __all__ = [
     "Session",
     "answer",
     "ask",
+    "browser",
     "choose_graph",
     "main",
     "markdown",
@@ -50,6 +62,17 @@ new MutationObserver((mutations) => {
   }
 }).observe(document, {subtree: true, childList: true, characterData: true});
 """
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, for a test module's sessions."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
 
 
 class Session:
