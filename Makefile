@@ -9,11 +9,18 @@ UV_VERSION := 0.13.9
 # uv's cache and the venv may sit on different filesystems, where hard links cannot reach.
 export UV_LINK_MODE := copy
 
-.PHONY: install run test test-latest test-openai2 test-real lint lock bench fake-server local-model llama-server clean
+.PHONY: install venv-locked run test test-latest test-openai2 test-real lint lock bench fake-server local-model llama-server clean
 
 install: $(STAMP)
 
+# Two makes at once (the app in one terminal, the fake server in another) must not both build
+# .venv: the second waits for the first under a file lock (Python's: macOS has no flock).
 $(STAMP): pyproject.toml uv.lock
+	@$(PYTHON) -c 'import fcntl, subprocess, sys; lock = open(".venv.lock", "w"); \
+		fcntl.flock(lock, fcntl.LOCK_EX); sys.exit(subprocess.call(sys.argv[1:]))' \
+		$(MAKE) --no-print-directory venv-locked
+
+venv-locked:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	$(BIN)/uv sync --quiet --frozen --extra dev
