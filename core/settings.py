@@ -11,6 +11,7 @@ import ipaddress
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -195,6 +196,9 @@ class Settings(BaseSettings):
 
     langgraph_server_url: str = Field(default="", validation_alias=AliasChoices("MULL_SERVER_URL"))
     """A LangGraph server (`langgraph dev`, a deployment) that mull's faces run graphs and keep threads on, e.g. `http://127.0.0.1:2024`; empty runs them in this process."""
+
+    multitask: Literal["reject", "enqueue", "interrupt", "rollback"] = "reject"
+    """What a question asked while its thread is busy does, as LangGraph's `multitask_strategy`: `reject`, `enqueue` (run after), `interrupt` (stop the running run, go on from where it got) or `rollback` (stop it, discard its turn)."""
 
     @field_validator("ollama_host")
     @classmethod
