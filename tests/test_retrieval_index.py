@@ -328,7 +328,7 @@ def test_hnsw_explores_more_candidates_as_it_grows_even_in_older_files(tmp_path:
 
     from tools.retrieval._dense import DenseIndex, ef_search_for
 
-    assert (ef_search_for(100_000), ef_search_for(1_000_000)) == (256, 809)
+    assert (ef_search_for(100_000), ef_search_for(1_000_000)) == (192, 607)
     assert ef_search_for(10) == 64 and ef_search_for(100_000_000) == 1024
     vectors = np.random.default_rng(0).standard_normal((40, 8))
     exact = DenseIndex.new(8, hnsw_threshold=100)

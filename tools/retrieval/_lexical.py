@@ -16,7 +16,7 @@ import numpy as np
 
 from tools.retrieval._tokenize import tokenize
 
-__all__ = ["LexicalIndex"]
+__all__ = ["LexicalIndex", "top_k"]
 
 _IDS_FILE = "chunk_ids.npy"
 
@@ -72,7 +72,35 @@ class LexicalIndex:
         # get_scores, not retrieve: retrieve starts a thread pool on every call, which costs
         # more than scoring a query against 100k chunks.
         scores = self._retriever.get_scores(terms)
-        k = min(k, self.size)
-        top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top_k(scores, min(k, self.size))
         return [(int(self._chunk_ids[p]), float(scores[p])) for p in top if scores[p] > 0]
+
+
+_GROUPS = 16_384
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` highest scores, highest first; equal scores by position.
+
+    `argpartition` over a million scores takes 15-20 ms. Instead the scores are
+    split into `_GROUPS` interleaved groups: at least k scores reach the k-th
+    highest group maximum, so the top k (and all that tie with the k-th) are
+    among the scores that reach it, usually a few dozen.
+    """
+    size = scores.size
+    if size >= 8 * _GROUPS and k <= _GROUPS // 4:
+        maxima = scores[: size - size % _GROUPS].reshape(-1, _GROUPS).max(axis=0)
+        floor = np.partition(maxima, _GROUPS - k)[_GROUPS - k]
+        candidates = np.flatnonzero(scores >= floor)
+    else:
+        candidates = np.arange(size)
+    values = scores[candidates]
+    if k < candidates.size:
+        kth = np.partition(values, values.size - k)[values.size - k]
+        above = np.flatnonzero(values > kth)
+        # Of the scores tied with the k-th, the first by position, so that ties never depend
+        # on how the partition happened to fall.
+        tied = np.flatnonzero(values == kth)[: k - above.size]
+        chosen = np.sort(np.concatenate([above, tied]))
+        candidates, values = candidates[chosen], values[chosen]
+    return candidates[np.argsort(-values, kind="stable")]

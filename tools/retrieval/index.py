@@ -8,8 +8,13 @@ again only when a writer has committed a newer generation.
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -36,6 +41,8 @@ __all__ = [
 ]
 
 _LOAD_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 class IndexNotFound(MullError):
@@ -202,6 +209,11 @@ class Index:
         depth = candidates or max(4 * k, 20)
         note = None
         dense_hits: list[tuple[int, float]] = []
+        # BM25 runs on another thread meanwhile: FAISS and numpy release the GIL, so a hybrid
+        # search takes about as long as the slower half (or the query's embedding), not the sum.
+        lexical = (
+            _in_background(lambda: self.lexical.search(query, depth)) if mode == "hybrid" else None
+        )
         if mode != "bm25":
             try:
                 dense_hits = self._dense_search(query, depth, query_vector)
@@ -210,7 +222,10 @@ class Index:
                     raise
                 fix = f" {exc.hint}" if exc.hint else ""
                 note = f"{exc.message} Ranked by BM25 alone.{fix}"
-        lexical_hits = self.lexical.search(query, depth) if mode != "dense" else []
+        if lexical is not None:
+            lexical_hits = lexical.result()
+        else:
+            lexical_hits = self.lexical.search(query, depth) if mode == "bm25" else []
         effective: SearchMode = mode if note is None else "bm25"
         if effective == "hybrid":
             ranked = fuse_rankings(lexical_hits, dense_hits)
@@ -269,6 +284,38 @@ class Index:
         if self._embeddings is None:
             self._embeddings = embedding_model(self.settings, model=self.embedding_model)
         return self._embeddings
+
+
+_SEARCHES: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+_SEARCHERS: list[threading.Thread] = []
+_SEARCHERS_LOCK = threading.Lock()
+
+
+def _serve_searches() -> None:
+    while True:
+        future, work = _SEARCHES.get()
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # handed to the caller, who raises it
+                future.set_exception(exc)
+
+
+def _in_background(work: Callable[[], T]) -> Future[T]:
+    """Run `work` on one of a few threads started at the first call (never at import).
+
+    They are daemon threads, unlike a `ThreadPoolExecutor`'s, so that they never keep a
+    process from exiting; one per core, so that searches from several threads at once
+    each get one.
+    """
+    with _SEARCHERS_LOCK:
+        while len(_SEARCHERS) < (os.cpu_count() or 1):
+            thread = threading.Thread(target=_serve_searches, name="mull-search", daemon=True)
+            thread.start()
+            _SEARCHERS.append(thread)
+    future: Future[T] = Future()
+    _SEARCHES.put((future, work))
+    return future
 
 
 _OPEN: dict[tuple[str, str, str], Index] = {}
