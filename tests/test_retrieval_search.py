@@ -115,8 +115,12 @@ Search = Callable[..., list[tuple[int, float]]]
 QUERIES = ["Zephyr warranty", "tomato soup", "paid leave days", "明长城有多长", "moons of Mars"]
 
 
+@pytest.mark.parametrize("beside_from", [1, 10**9])  # BM25 on another thread, and not
 @pytest.mark.parametrize("query", QUERIES)
-def test_hybrid_hits_are_the_fusion_of_the_two_searches_made_one_after_the_other(index, query):
+def test_hybrid_hits_are_the_fusion_of_the_two_searches_made_one_after_the_other(
+    index, monkeypatch, query, beside_from
+):
+    monkeypatch.setattr("tools.retrieval.index._BM25_BESIDE_FROM", beside_from)
     vector = unit_vectors(1, index.dense.dimension, seed=len(query))[0]
     lexical, dense = index.lexical.search(query, 20), index.dense.search(vector, 20)
     expected = [(i, score) for i, score, _ in fuse_rankings(lexical, dense)[:5]]
@@ -129,6 +133,7 @@ def test_hybrid_hits_are_the_fusion_of_the_two_searches_made_one_after_the_other
 def test_hybrid_runs_bm25_while_the_dense_search_runs(index, monkeypatch):
     # Each half waits until the other has started: run one after the other, the first waits
     # in vain and the search fails.
+    monkeypatch.setattr("tools.retrieval.index._BM25_BESIDE_FROM", 1)  # as in a big index
     started = {"bm25": threading.Event(), "dense": threading.Event()}
     search_lexical, search_dense = index.lexical.search, index.dense.search
 

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 _LOAD_ATTEMPTS = 3
+_BM25_BESIDE_FROM = 50_000
+"""From this many chunks on, a hybrid search runs BM25 on another thread beside the dense search."""
 
 T = TypeVar("T")
 
@@ -209,11 +211,11 @@ class Index:
         depth = candidates or max(4 * k, 20)
         note = None
         dense_hits: list[tuple[int, float]] = []
-        # BM25 runs on another thread meanwhile: FAISS and numpy release the GIL, so a hybrid
-        # search takes about as long as the slower half (or the query's embedding), not the sum.
-        lexical = (
-            _in_background(lambda: self.lexical.search(query, depth)) if mode == "hybrid" else None
-        )
+        # In a big index BM25 runs on another thread meanwhile: FAISS and numpy release the GIL,
+        # so a hybrid search takes about as long as the slower half (or the query's embedding),
+        # not the sum. In a small one it takes less than handing it to a thread.
+        beside = mode == "hybrid" and self.lexical.size >= _BM25_BESIDE_FROM
+        lexical = _in_background(lambda: self.lexical.search(query, depth)) if beside else None
         if mode != "bm25":
             try:
                 dense_hits = self._dense_search(query, depth, query_vector)
@@ -225,7 +227,7 @@ class Index:
         if lexical is not None:
             lexical_hits = lexical.result()
         else:
-            lexical_hits = self.lexical.search(query, depth) if mode == "bm25" else []
+            lexical_hits = self.lexical.search(query, depth) if mode != "dense" else []
         effective: SearchMode = mode if note is None else "bm25"
         if effective == "hybrid":
             ranked = fuse_rankings(lexical_hits, dense_hits)
