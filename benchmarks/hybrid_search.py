@@ -30,10 +30,13 @@ and searches it with `open_index(...).search`, measuring in one run:
 
 The default run takes about 2 minutes 15 seconds on 2 cores, 110 seconds of
 it building the 100k index; 10k alone (`--sizes 10000`) takes about 6 seconds.
-`--sizes 1000000` takes about 45 minutes, 35 of them building HNSW, and 5 GB of memory.
+`--sizes 1000000` takes about 27 minutes, 24 of them building (19 adding to
+HNSW), on a busy machine. `--keep DIR` keeps each index in DIR, and a later run
+with the same DIR times the searches again without building: about 2 minutes at 1M.
 
     python -m benchmarks.hybrid_search [--sizes 10000,100000] [--queries 200] [--dim 384] [--k 5]
-                                       [--latent-dim 64] [--seed 0] [--ef-search 64,128,256,512]
+                                       [--latent-dim 64] [--seed 0] [--ef-search 64,128,256,512,1024]
+                                       [--keep DIR]
 """
 
 from __future__ import annotations
@@ -43,13 +46,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-import faiss
 import numpy as np
 
+from benchmarks._hybrid_report import QUERY_WORDS, SizeResult, SweepPoint, report
 from benchmarks._memory import disk_bytes, loaded_bytes
 from benchmarks._synthetic_corpus import (
     CHUNK_SIZE,
@@ -60,9 +63,8 @@ from benchmarks._synthetic_corpus import (
     write_corpus,
 )
 from core.settings import Settings
-from tools.retrieval import SearchResults, index_paths, open_index
+from tools.retrieval import DenseIndex, SearchResults, index_exists, index_paths, open_index
 
-QUERY_WORDS = 3
 WARMUP_QUERIES = 20
 
 
@@ -107,29 +109,29 @@ def latencies(
     return samples
 
 
-@dataclass
-class SweepPoint:
-    """Dense recall and latencies of an HNSW index at one `efSearch`."""
+@contextmanager
+def timed_dense_adds() -> Iterator[list[float]]:
+    """Add up the seconds spent in `DenseIndex.add` (FAISS, the HNSW graph included) meanwhile."""
+    spent = [0.0]
+    add = DenseIndex.add
 
-    ef_search: int
-    recall: float
-    latency: dict[str, np.ndarray]
+    def timed(self: DenseIndex, ids: Sequence[int], vectors: np.ndarray) -> None:
+        started = time.perf_counter()
+        try:
+            add(self, ids, vectors)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    DenseIndex.add = timed  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        DenseIndex.add = add  # type: ignore[method-assign]
 
 
-@dataclass
-class SizeResult:
-    """What was measured at one corpus size."""
-
-    chunks: int
-    approximate: bool
-    build_s: float
-    embed_s: float
-    latency: dict[str, np.ndarray]
-    recall: float
-    ef_search: int | None = None
-    sweep: list[SweepPoint] = field(default_factory=list)
-    disk: dict[str, int] = field(default_factory=dict)
-    loaded_bytes: int = 0
+def load_average() -> float:
+    """The machine's 1-minute load average: other work competes with the timings when above 0."""
+    return os.getloadavg()[0]
 
 
 def recall_at_k(search: Callable[[int], SearchResults], exact: Sequence[set[int]], k: int) -> float:
@@ -148,6 +150,7 @@ def measure(
     latent_dim: int,
     seed: int,
     ef_values: Sequence[int] = (),
+    keep: Path | None = None,
 ) -> SizeResult:
     """Build an index of `size` chunks and time searching it; see the module docstring.
 
@@ -159,6 +162,8 @@ def measure(
         latent_dim: The dimension of the subspace the vectors lie near (see `make_corpus`).
         seed: The random seed of the corpus and queries.
         ef_values: `efSearch` values to sweep when the index is HNSW.
+        keep: A folder to keep the index in, and to take it from when an earlier run left it
+            there (the build is then not timed); by default it is built in a temporary folder.
 
     Returns:
         Build time, latencies by search kind, the dense search's recall, the sweep and memory.
@@ -177,8 +182,12 @@ def measure(
     embedder.misses = 0  # queries are not paragraphs; from here on a miss is a chunking surprise
 
     with tempfile.TemporaryDirectory(prefix="mull-bench-") as tmp:
-        docs, index_dir = Path(tmp) / "docs", Path(tmp) / "index"
-        write_corpus(corpus.paragraphs, docs)
+        docs = Path(tmp) / "docs"
+        index_dir = (
+            keep / f"{size}-chunks-{dim}d-latent{latent_dim}-seed{seed}"
+            if keep
+            else Path(tmp) / "index"
+        )
         settings = Settings(
             _env_file=None,
             index_dir=index_dir,
@@ -191,16 +200,29 @@ def measure(
             f"  {size:,} chunks: corpus ready in {time.perf_counter() - started:.1f} s",
             file=sys.stderr,
         )
-        built = time.perf_counter()
-        report = index_paths([docs], index_dir, settings=settings, embeddings=embedder)
-        build_s = time.perf_counter() - built
-        if report.failures or report.dense_note:
-            raise RuntimeError(f"indexing went wrong: {report.failures} {report.dense_note}")
+        load_at_build = load_average()
+        reused = index_exists(index_dir)
+        build_s = faiss_s = None
+        if reused:
+            print(f"  {size:,} chunks: reusing the index in {index_dir}", file=sys.stderr)
+        else:
+            write_corpus(corpus.paragraphs, docs)
+            built = time.perf_counter()
+            with timed_dense_adds() as added:
+                report = index_paths([docs], index_dir, settings=settings, embeddings=embedder)
+            build_s, faiss_s = time.perf_counter() - built - embedder.seconds, added[0]
+            if report.failures or report.dense_note:
+                raise RuntimeError(f"indexing went wrong: {report.failures} {report.dense_note}")
+            print(
+                f"  {size:,} chunks: built in {build_s:.1f} s (embedding excluded), "
+                f"{faiss_s:.1f} s of it adding to FAISS",
+                file=sys.stderr,
+            )
         index = open_index(index_dir, settings)
         info = index.info()
         if abs(info.chunks - size) > 0.03 * size or info.vectors != info.chunks:
-            raise RuntimeError(f"wanted {size} chunks with vectors, got {info}")
-        print(f"  {size:,} chunks: built in {build_s:.1f} s", file=sys.stderr)
+            kept = f"; delete {index_dir}, which an unfinished run left" if reused else ""
+            raise RuntimeError(f"wanted {size} chunks with vectors, got {info}{kept}")
 
         # The baseline searches the very vectors the index was given, in chunk-id order.
         chunk_ids, texts = zip(*index.store.all_chunks(), strict=True)
@@ -209,6 +231,7 @@ def measure(
         dense, lexical = index.dense, index.lexical
         assert dense is not None
         depth = max(4 * k, 20)  # what `Index.search` reads from each ranking before fusion
+        load_at_timing = load_average()
 
         def hybrid(i: int) -> SearchResults:
             return index.search(query_texts[i], k, mode="hybrid", query_vector=query_vectors[i])
@@ -234,7 +257,8 @@ def measure(
         recall = recall_at_k(dense_search, exact, k)
         default_ef = dense.ef_search
         sweep = []
-        for ef in ef_values if default_ef is not None else ():
+        # The size's own efSearch joins the sweep, so that its row shows what the default gives.
+        for ef in sorted({*ef_values, default_ef}) if default_ef is not None else ():
             dense.ef_search = ef
             timed = latencies(
                 {"hybrid": hybrid, "faiss": lambda i: dense.search(query_vectors[i], depth)},
@@ -243,110 +267,24 @@ def measure(
             sweep.append(SweepPoint(ef, recall_at_k(dense_search, exact, k), timed))
             print(f"  efSearch {ef}: recall@{k} {sweep[-1].recall:.3f}", file=sys.stderr)
         dense.ef_search = None  # back to the size's own value
+        load_at_end = load_average()
         if embedder.misses:
             raise RuntimeError(f"{embedder.misses} chunk texts were not paragraphs of the corpus")
         disk, loaded = disk_bytes(index_dir), loaded_bytes(index_dir)
     return SizeResult(
         chunks=info.chunks,
-        approximate=info.approximate,
-        build_s=build_s - embedder.seconds,
+        build_s=build_s,
         embed_s=embedder.seconds,
+        faiss_s=faiss_s,
         latency=latency,
         recall=recall,
         ef_search=default_ef,
         sweep=sweep,
+        kind=dense.kind,
         disk=disk,
         loaded_bytes=loaded,
+        load=(load_at_build, load_at_timing, load_at_end),
     )
-
-
-def _ms(samples: np.ndarray) -> str:
-    return f"{np.median(samples) * 1000:8.3f} {np.percentile(samples, 99) * 1000:8.3f}"
-
-
-def _ratio(a: np.ndarray, b: np.ndarray) -> str:
-    median = np.median(a) / np.median(b)
-    p99 = np.percentile(a, 99) / np.percentile(b, 99)
-    return f"{median:7.2f}x {p99:7.2f}x"
-
-
-def report(results: Sequence[SizeResult], queries: int, dim: int, k: int, latent_dim: int) -> None:
-    """Print the build and search tables, one column pair per corpus size."""
-    cores = os.cpu_count()
-    near = f"near a {latent_dim}-d subspace" if 0 < latent_dim < dim else "isotropic"
-    print(
-        f"hybrid search, {dim}-d vectors ({near}), k={k}, {queries} queries of {QUERY_WORDS} "
-        f"words, {cores} CPU cores (FAISS threads {faiss.omp_get_max_threads()})"
-    )
-    print()
-    print("index build (embedding excluded)")
-    print(
-        f"  {'chunks':>9}  {'dense index':<13} {'build s':>8} {'chunks/s':>9}  {'embedder s':>10}"
-    )
-    for r in results:
-        kind = "HNSW" if r.approximate else "exact (flat)"
-        print(
-            f"  {r.chunks:>9,}  {kind:<13} {r.build_s:8.2f} {r.chunks / r.build_s:9,.0f}  "
-            f"{r.embed_s:10.2f}"
-        )
-    print()
-    head = "".join(f"  {f'{r.chunks:,} chunks':>17}" for r in results)
-    sub = "".join(f"  {'median':>8} {'p99':>8}" for _ in results)
-    print(f"search latency, ms{'':<22}{head}")
-    print(f"{'':<40}{sub}")
-    rows = [
-        ("hybrid   Index.search(mode=hybrid)", "hybrid"),
-        ("bm25     Index.search(mode=bm25)", "bm25"),
-        ("dense    Index.search(mode=dense)", "dense"),
-        ("  FAISS index alone", "faiss"),
-        ("  BM25 index alone", "bm25s"),
-        ("numpy brute-force cosine", "numpy"),
-    ]
-    for label, key in rows:
-        print(f"  {label:<38}" + "".join(f"  {_ms(r.latency[key])}" for r in results))
-    print()
-    print(f"ratios{'':<34}" + "".join(f"  {'median':>8} {'p99':>8}" for _ in results))
-    for label, a, b in [
-        ("hybrid / numpy", "hybrid", "numpy"),
-        ("dense / numpy", "dense", "numpy"),
-        ("FAISS alone / numpy", "faiss", "numpy"),
-    ]:
-        print(
-            f"  {label:<38}" + "".join(f"  {_ratio(r.latency[a], r.latency[b])}" for r in results)
-        )
-    print()
-    print(
-        f"  {f'dense recall@{k} vs numpy exact':<38}"
-        + "".join(f"  {r.recall:8.3f} {'':>8}" for r in results)
-    )
-    print()
-    print(f"memory, bytes per chunk{'':<17}" + "".join(f"  {'':>17}" for _ in results))
-    for label, value in [
-        ("on disk: FAISS", lambda r: r.disk.get("faiss", 0)),
-        ("on disk: BM25", lambda r: r.disk.get("bm25", 0)),
-        ("on disk: docstore", lambda r: r.disk.get("docstore", 0)),
-        ("resident after loading (fresh process)", lambda r: r.loaded_bytes),
-    ]:
-        print(f"  {label:<38}" + "".join(f"  {value(r) / r.chunks:17,.0f}" for r in results))
-    for r in results:
-        if not r.sweep:
-            continue
-        print()
-        print(
-            f"HNSW at {r.chunks:,} chunks: efSearch against recall@{k} and latency, ms "
-            f"(default efSearch {r.ef_search})"
-        )
-        print(
-            f"  {'efSearch':>8} {f'recall@{k}':>9}  {'FAISS median':>12} {'p99':>8}  "
-            f"{'hybrid median':>13} {'p99':>8}"
-        )
-        for point in r.sweep:
-            faiss_ms, hybrid_ms = point.latency["faiss"] * 1000, point.latency["hybrid"] * 1000
-            print(
-                f"  {point.ef_search:>8} {point.recall:9.3f}  {np.median(faiss_ms):12.3f} "
-                f"{np.percentile(faiss_ms, 99):8.3f}  {np.median(hybrid_ms):13.3f} "
-                f"{np.percentile(hybrid_ms, 99):8.3f}"
-            )
 
 
 def main() -> None:
@@ -365,9 +303,16 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of corpus and queries")
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each size's index in this folder, and reuse one an earlier run left there "
+        "(searches timed again, build not)",
+    )
+    parser.add_argument(
         "--ef-search",
-        default="64,128,256,512",
-        help="HNSW efSearch values to sweep at sizes that use HNSW; empty for none",
+        default="64,128,256,512,1024",
+        help="HNSW efSearch values to sweep at sizes that use HNSW (and the size's own); "
+        "empty for the size's own alone",
     )
     args = parser.parse_args()
 
@@ -375,7 +320,7 @@ def main() -> None:
     ef_values = [int(v) for v in args.ef_search.split(",") if v.strip()]
     started = time.perf_counter()
     results = [
-        measure(n, args.queries, args.dim, args.k, args.latent_dim, args.seed, ef_values)
+        measure(n, args.queries, args.dim, args.k, args.latent_dim, args.seed, ef_values, args.keep)
         for n in sizes
     ]
     report(results, args.queries, args.dim, args.k, args.latent_dim)
