@@ -14,7 +14,7 @@ def test_a_run_goes_on_in_its_worker_one_per_thread_and_only_stop_ends_it():
 
     release = threading.Event()
 
-    def events() -> Iterator[Event]:
+    def events(_held: object) -> Iterator[Event]:
         yield RunStarted(graph="reasoning")
         yield Token(node="reason", text="half")
         release.wait(30)  # a node at work: its model call cannot be cut short
@@ -42,7 +42,7 @@ def test_a_run_goes_on_in_its_worker_one_per_thread_and_only_stop_ends_it():
     release.set()
     runs.join()
     again = runs.start(
-        "t1", "reasoning", "Again?", lambda: iter([RunFinished(ok=True, duration_s=0)])
+        "t1", "reasoning", "Again?", lambda _held: iter([RunFinished(ok=True, duration_s=0)])
     )
     runs.join()
     assert again.done and not again.stopped and runs.runs("t1") == [run, again]

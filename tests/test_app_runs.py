@@ -2,8 +2,9 @@
 
 Two app processes (replicas) sharing a SQLite checkpointer each have their own
 `Runs` registry and their own connection to the file: a second run on a busy
-thread must be refused whichever of them it reaches, or the thread would keep only
-one of two turns that both reported success.
+thread must be refused, queued, or run in place of the first (`MULL_MULTITASK`)
+whichever of them it reaches, and the thread must end with exactly the turns that
+reported success.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from core.checkpoints import close_checkpointer, make_checkpointer
-from graphs.events import RunFinished, stream_events
+from core.thread_runs import MULTITASK_STRATEGIES
+from graphs.events import RunFinished
+from ui._app_runs import start_run
 from ui._runs import Busy, Run, Runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 class Turns(TypedDict):
     turn: str
+    asked: Annotated[list[str], operator.add]
     turns: Annotated[list[str], operator.add]
 
 
@@ -39,20 +43,30 @@ def turns_graph(
     gates: dict[str, threading.Event],
     entered: threading.Event | None = None,
 ) -> CompiledStateGraph:
-    """A one-node graph that records each turn; a turn named in `gates` sets `entered`,
-    then waits for its gate (a model call at work)."""
+    """A graph that records each question, thinks, then records its answer (a turn); a turn
+    named in `gates` sets `entered` as it thinks, then waits for its gate (a model call)."""
 
-    def record(state: Turns) -> dict:
+    def ask(state: Turns) -> dict:
+        return {"asked": [state["turn"]]}
+
+    def think(state: Turns) -> dict:
         if gate := gates.get(state["turn"]):
             if entered is not None:
                 entered.set()
             gate.wait(timeout=30)
+        return {}
+
+    def answer(state: Turns) -> dict:
         return {"turns": [state["turn"]]}
 
     graph = StateGraph(Turns)
-    graph.add_node("record", record)
-    graph.add_edge(START, "record")
-    graph.add_edge("record", END)
+    graph.add_node("ask", ask)
+    graph.add_node("think", think)
+    graph.add_node("answer", answer)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", "think")
+    graph.add_edge("think", "answer")
+    graph.add_edge("answer", END)
     return graph.compile(checkpointer=saver)
 
 
@@ -71,8 +85,13 @@ def replicas(db: str) -> Iterator[list[BaseCheckpointSaver]]:
 
 
 def ask(runs: Runs, graph: CompiledStateGraph, turn: str) -> Run:
+    """Ask as the Ask page does."""
     config = {"configurable": {"thread_id": "t"}}
-    return runs.start("t", "turns", turn, lambda: stream_events(graph, {"turn": turn}, config))
+    return start_run(runs, graph, "turns", turn, {"turn": turn}, config)
+
+
+def thread(graph: CompiledStateGraph) -> dict:
+    return graph.get_state({"configurable": {"thread_id": "t"}}).values
 
 
 def succeeded(run: Run) -> bool:
@@ -97,14 +116,12 @@ def test_a_second_replica_is_refused_a_busy_thread_and_no_turn_is_lost(replicas)
     second.join()
 
     assert succeeded(slow) and succeeded(after)
-    assert graph_a.get_state({"configurable": {"thread_id": "t"}}).values["turns"] == [
-        "slow",
-        "after",
-    ]
+    assert thread(graph_a)["turns"] == ["slow", "after"]
 
 
-def test_replicas_racing_on_one_thread_keep_every_turn_that_succeeded(replicas):
-    registries = [Runs(saver) for saver in replicas]
+@pytest.mark.parametrize("multitask", MULTITASK_STRATEGIES)
+def test_replicas_racing_on_one_thread_keep_every_turn_that_succeeded(replicas, multitask):
+    registries = [Runs(saver, multitask=multitask) for saver in replicas]
     graphs = [turns_graph(saver, {}) for saver in replicas]
     started: list[Run] = []
     refused = 0
@@ -127,17 +144,23 @@ def test_replicas_racing_on_one_thread_keep_every_turn_that_succeeded(replicas):
                 pass
 
     askers = [threading.Thread(target=asker, args=(n,)) for n in range(4)]
-    for thread in askers:
-        thread.start()
-    for thread in askers:
-        thread.join(timeout=60)
+    for thread_ in askers:
+        thread_.start()
+    for thread_ in askers:
+        thread_.join(timeout=60)
     for registry in registries:
         registry.join()
 
     ok = sorted(run.title for run in started if succeeded(run))
-    kept = graphs[0].get_state({"configurable": {"thread_id": "t"}}).values["turns"]
+    kept = thread(graphs[0])
     assert ok and len(started) + refused == 40
-    assert sorted(kept) == ok  # every turn that reported success is in the thread, once
+    assert sorted(kept["turns"]) == ok  # every turn that reported success is in the thread, once
+    if multitask != "reject":
+        assert refused == 0  # every question was taken
+    if multitask == "enqueue":
+        assert len(ok) == 40  # and every one ran, one after another
+    if multitask == "rollback":
+        assert kept["asked"] == kept["turns"]  # no stopped run's question is left behind
 
 
 _HOLDER = textwrap.dedent(
@@ -176,7 +199,7 @@ def test_a_thread_held_by_another_process_is_refused_then_free(db, replicas):
         run = ask(runs, graph, "after")
         runs.join()
         assert succeeded(run)
-        assert graph.get_state({"configurable": {"thread_id": "t"}}).values["turns"] == ["after"]
+        assert thread(graph)["turns"] == ["after"]
     finally:
         holder.kill()
         holder.wait(timeout=30)

@@ -1,10 +1,11 @@
 """Starting, re-joining and stopping the app's runs: in this process, or on a LangGraph server.
 
-A run in the process streams its graph in a `ui._runs` worker. With
-`MULL_SERVER_URL`, a run is created on the server first, in the script run that
-asked for it, with LangGraph's `multitask_strategy="reject"`: a thread busy on
-the server — from this app, another replica or the CLI — is refused there and
-then, as the local guard refuses one, and no turn is lost. The worker then
+A run in the process streams its graph in a `ui._runs` worker, holding its thread as
+`MULL_MULTITASK` says. With `MULL_SERVER_URL`, a run is created on the server first,
+in the script run that asked for it, with that option as LangGraph's
+`multitask_strategy`: on a thread busy on the server — from this app, another replica
+or the CLI — `reject` is refused there and then, as the local guard refuses one, and
+the others queue, interrupt or roll back on the server; no turn is lost. The worker then
 follows the run's stream, which the server keeps: a page in another app process,
 or in this one after a restart, finds the thread's run on the server and follows
 it from its first event too (`rejoin`). Stop cancels the run on the server,
@@ -16,20 +17,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from copy import copy
 from typing import Any
 
 import streamlit as st
 from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph_sdk import get_sync_client
 from streamlit.delta_generator import DeltaGenerator
 
 from core.errors import MullError
+from core.thread_runs import RUN_ID_KEY
 from graphs import stream_events
 from graphs.events import Event
-from graphs.remote import ServerGraph, ServerThreadBusy
-from graphs.remote_threads import active_run, cancel_runs, fork_on_server, list_server_threads
+from graphs.remote import ServerGraph, ServerThreadBusy, as_mull_errors
+from graphs.remote_threads import active_run, fork_on_server, list_server_threads
 from graphs.threads import ThreadInfo, fork, list_threads, thread_config
 from ui._resources import AppGraph, server_url, shared_checkpointer
-from ui._runs import Busy, Run, Runs
+from ui._runs import Busy, Head, Run, Runs
 from ui.view import conversation
 
 __all__ = [
@@ -78,21 +83,47 @@ def start_run(
     thread_id = config["configurable"]["thread_id"]
     if not isinstance(graph, ServerGraph):
 
-        def here() -> Iterator[Event]:
-            return stream_events(graph, run_input, config, graph_name=name)
+        def here(held: RunnableConfig) -> Iterator[Event]:
+            return stream_events(graph, run_input, _merged(config, held), graph_name=name)
 
-        return registry.start(thread_id, name, title, here, prior_turns=prior_turns)
+        return registry.start(
+            thread_id, name, title, here, prior_turns=prior_turns, head=_head(graph, thread_id)
+        )
     if (why := registry.busy(thread_id)) is not None:  # before the server makes a run of it
         raise Busy(why)
+    submitting = copy(graph)  # the app's option, whatever the graph was built with
+    submitting.multitask_strategy = registry.multitask
     try:
-        run_id = graph.submit(run_input, config)
+        run_id = submitting.submit(run_input, config)
     except ServerThreadBusy as exc:
         raise Busy(SERVER_BUSY) from exc
+    if registry.multitask in ("interrupt", "rollback"):
+        for going in (run for run in registry.runs(thread_id) if not run.done):
+            going.interrupt()  # the server stops it for the new run: it ends for its viewers now
     try:
         return _follow(registry, graph, name, title, thread_id, run_id, prior_turns)
     except Busy:  # another session of this process got in first: the server run is not wanted
-        _cancel(graph, thread_id)
+        _cancel(graph, thread_id, run_id)
         raise
+
+
+def _merged(config: RunnableConfig, held: RunnableConfig) -> RunnableConfig:
+    """The run's config with what its hold on the thread adds: the guard's run id in its
+    checkpoints' metadata, and a rollback's checkpoint to go on from."""
+    configurable = {**config.get("configurable", {}), **held.get("configurable", {})}
+    metadata = {**config.get("metadata", {}), **held.get("metadata", {})}
+    return {**config, "configurable": configurable, "metadata": metadata}
+
+
+def _head(graph: CompiledStateGraph, thread_id: str) -> Head:
+    """Read the thread's newest checkpoint: who wrote it, and whether the graph ended there
+    (no task left; `next` leaves out a task that has written, and so would not say)."""
+
+    def head() -> tuple[str | None, bool]:
+        state = graph.get_state(thread_config(thread_id))
+        return (state.metadata or {}).get(RUN_ID_KEY), not state.tasks
+
+    return head
 
 
 def rejoin(registry: Runs, graph: AppGraph, thread_id: str, name: str) -> Run | None:
@@ -131,14 +162,16 @@ def _follow(
         title,
         lambda: stream_events(following, None, config, graph_name=name),
         prior_turns=prior_turns,
-        on_stop=lambda: _cancel(graph, thread_id),
+        on_stop=lambda: _cancel(graph, thread_id, run_id),
         server_run=run_id,
     )
 
 
-def _cancel(graph: ServerGraph, thread_id: str) -> None:
+def _cancel(graph: ServerGraph, thread_id: str, run_id: str) -> None:
+    """Stop one run on the server, running or queued; the runs queued after it stay."""
     try:
-        cancel_runs(graph, thread_id)
+        with as_mull_errors(graph.url, thread_id):
+            get_sync_client(url=graph.url).runs.cancel(thread_id, run_id, wait=True)
     except MullError as exc:  # the run has ended for its viewers; the server's log says more
         log.warning("could not stop the run on thread %s: %s", thread_id, exc.message)
 

@@ -4,15 +4,27 @@ Streamlit stops a script run on any click, rerun or reload, so a run driven by t
 script dies with it. Here a run is a `Run` in a process-wide `Runs` registry (one
 per app process, from `st.cache_resource`), keyed by thread: its worker feeds the
 checkpointer, as any run does, and an event buffer that any number of script runs
-— a rerun, a reload, a second tab — follow from the start. One run at a time per
-thread; only `Run.stop` (the Stop button) ends one early.
+— a rerun, a reload, a second tab — follow from the start.
 
-One run at a time per thread holds across processes too: app replicas sharing one
-SQLite or Postgres checkpointer would otherwise both continue a thread from the same
+One run at a time per thread, across processes too: app replicas sharing one SQLite
+or Postgres checkpointer would otherwise both continue a thread from the same
 checkpoint, and it would keep only one of their turns. So a run holds its thread
 through `core.thread_runs_sync` (a row in the checkpointer's database) from before
-its first event until its worker has closed the graph's stream, and a thread held
-anywhere else — another replica, the CLI, the FastAPI example — is refused with `Busy`.
+its first event until its worker has closed the graph's stream. A question asked
+while the thread is held — here, in another replica, the CLI, the FastAPI example —
+does what the multitask option (`MULL_MULTITASK`, LangGraph's names) says:
+
+- `reject`: refused with `Busy`.
+- `enqueue`: its run waits in its worker for the runs ahead, then runs; Stop removes it.
+- `interrupt`: the running run stops at its next event, keeping its checkpoints, and
+  the new run goes on from there.
+- `rollback`: the running run stops, and the new run goes on from before its turn.
+
+A run whose graph had ended when a newer run asked it to stop keeps its turn and
+reports its answer (its end is in the thread), so the thread always holds exactly
+the turns that reported success. That is why the app rolls back itself, from the
+thread's newest checkpoint, rather than with the guard's own `rollback`, which would
+also discard a run that ended just before it let go of the thread.
 
 Nothing here draws: the pages render a run's events through `ui.view`.
 """
@@ -25,16 +37,22 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from core.thread_runs import RunInterrupted, ThreadBusy
+from core.thread_runs import RUN_ID_KEY, Multitask, RunInterrupted, ThreadBusy
 from core.thread_runs_sync import ThreadRunSync
-from graphs.events import Event
+from graphs.events import Event, RunFinished
+from graphs.threads import thread_config
 from ui.view import kept
 
-__all__ = ["Busy", "Run", "Runs"]
+__all__ = ["Busy", "Head", "Run", "Runs"]
 
 log = logging.getLogger(__name__)
+
+Head = Callable[[], tuple[str | None, bool]]
+"""Who wrote a thread's newest checkpoint (the guard's run id; None for none) and whether
+its graph ended there (nothing left to run)."""
 
 
 class Busy(RuntimeError):
@@ -55,6 +73,10 @@ class Run:
     """Every event so far, tokens too (until a newer run on the thread: then its `log`)."""
     done: bool = False
     stopped: bool = False
+    started: bool = False
+    """Its turn on the thread came and its graph began; False while it waits in the queue."""
+    interrupted: str | None = None
+    """Why a newer run stopped it: `interrupt` (a newer question) or `lost` (its hold ran out)."""
     server_run: str | None = None
     """The id of the LangGraph server's run it follows; None for a run in this process."""
     started_at: float = field(default_factory=time.time)
@@ -84,11 +106,19 @@ class Run:
             return [event for event in self.events if kept(event)]
 
     def stop(self) -> None:
-        """Stop the run now: what comes after is dropped; the checkpoints it reached stay."""
+        """Stop the run now, or take it out of the queue: what comes after is dropped; the
+        checkpoints it reached stay."""
         self._stop.set()
         self._end(stopped=True)
         if self._on_stop is not None:
             self._on_stop()
+
+    def interrupt(self) -> None:
+        """End it for its viewers as stopped by a newer question (which the server, that runs
+        it, stops it for)."""
+        self.interrupted = "interrupt"
+        self._stop.set()
+        self._end(stopped=True)
 
     @property
     def finishing(self) -> bool:
@@ -96,16 +126,23 @@ class Run:
         was at work to return (a model call cannot be cut short)."""
         return self._worker is not None and self._worker.is_alive()
 
-    def _work(self, events: Callable[[], Iterator[Event]]) -> None:
+    def _work(
+        self,
+        events: Callable[[RunnableConfig], Iterator[Event]],
+        head: Head | None,
+        rollback: Callable[[RunnableConfig], RunnableConfig] | None,
+    ) -> None:
         stream: Iterator[Event] | None = None
         try:
             try:
-                stream = events()
+                config = self._turn(rollback)
+                if config is None:  # taken out of the queue before its turn came
+                    return
+                stream = events(config)
+                ended = False  # its graph has ended: a newer run's stop came too late for it
                 for event in stream:
-                    if self._place is not None:
-                        # Another process's run took the thread over (multitask interrupt
-                        # or rollback, or this one's lease ran out): end as a Stop does.
-                        self._place.check()
+                    if not ended and not isinstance(event, RunFinished):
+                        ended = self._ended_before_stop(head)
                     with self._changed:
                         if self.done:  # stopped
                             break
@@ -113,6 +150,7 @@ class Run:
                         self._changed.notify_all()
             except RunInterrupted as exc:
                 log.warning("run on thread %s stopped: %s", self.thread_id, exc.message)
+                self.interrupted = exc.reason
                 self._stop.set()
             except Exception:  # already in the stream as an ErrorEvent and a failed RunFinished
                 log.exception("run on thread %s failed", self.thread_id)
@@ -124,6 +162,43 @@ class Run:
             # Only now is the graph done writing the thread: another process may take it.
             if self._place is not None:
                 self._place.close()
+
+    def _turn(
+        self, rollback: Callable[[RunnableConfig], RunnableConfig] | None
+    ) -> RunnableConfig | None:
+        """Wait in the thread's queue for its turn; the config to run with (None: removed).
+
+        Raises:
+            RunInterrupted: A newer run stopped this one while it waited.
+        """
+        config: RunnableConfig = {}
+        if self._place is not None:
+            config = self._place.turn()
+            if self._stop.is_set():
+                return None
+            if rollback is not None:
+                config = rollback(config)
+        with self._changed:
+            self.started = True
+            self._changed.notify_all()
+        return config
+
+    def _ended_before_stop(self, head: Head | None) -> bool:
+        """Whether the run goes on to its end after all: it was not asked to stop, or its
+        graph had already ended when it was (its end is in the thread, so is its answer).
+
+        Raises:
+            RunInterrupted: A newer run asked it to stop, and its graph had not ended.
+        """
+        if self._place is None:
+            return False
+        try:
+            self._place.check()
+        except RunInterrupted:
+            if head is None or head() != (self._place.run_id, True):
+                raise
+            return True
+        return False
 
     def _end(self, *, stopped: bool) -> None:
         with self._changed:
@@ -139,71 +214,102 @@ class Run:
 
 
 class Runs:
-    """The process's runs, by thread: the live one, and those this process finished."""
+    """The process's runs, by thread: the live one, those queued, and those it finished."""
 
-    def __init__(self, checkpointer: BaseCheckpointSaver | None = None) -> None:
+    def __init__(
+        self, checkpointer: BaseCheckpointSaver | None = None, multitask: Multitask = "reject"
+    ) -> None:
         """Keep the runs of one process.
 
         Args:
             checkpointer: The saver the runs' graphs write their threads to; each run
                 holds its thread in it (`core.thread_runs_sync`), so every process
                 sharing it runs one turn at a time per thread. None keeps the guard
-                within this registry alone.
+                within this registry alone (a LangGraph server's runs: it holds them).
+            multitask: What a run asked for while its thread is busy does (the module).
         """
         self._lock = threading.Lock()
         self._by_thread: dict[str, list[Run]] = {}
         self._checkpointer = checkpointer
+        self.multitask = multitask
 
-    def _hold(self, thread_id: str) -> ThreadRunSync | None:
-        """Hold the thread in the checkpointer's database for a run about to start.
+    def _hold(self, thread_id: str) -> tuple[ThreadRunSync | None, bool]:
+        """Join the thread's queue in the checkpointer's database for a run about to start;
+        and whether the run is to roll back the run it stops.
 
         Raises:
-            Busy: A run elsewhere holds the thread, or waits for it.
+            Busy: `reject`, and a run elsewhere holds the thread or waits for it.
         """
         if self._checkpointer is None:
-            return None
-        place = ThreadRunSync(self._checkpointer, thread_id, multitask="reject")
-        try:
-            place.join()
-        except ThreadBusy as exc:
-            running = next((h for h in exc.holders if h.state == "running"), exc.holders[0])
-            raise Busy(
-                f"A run is still going on this thread elsewhere (process {running.owner}): "
-                "wait for its answer, then ask again."
-            ) from exc
-        try:
-            place.turn()  # `reject` holds the thread as it joins: this returns at once
-        except BaseException:
-            place.close()
-            raise
-        return place
+            return None, False
+        if self.multitask in ("reject", "rollback"):  # a free thread has nothing to roll back
+            place = ThreadRunSync(self._checkpointer, thread_id, multitask="reject")
+            try:
+                place.join()
+                return place, False
+            except ThreadBusy as exc:
+                if self.multitask == "reject":
+                    raise Busy(_elsewhere(exc)) from exc
+        # The app's rollback stops the running run as `interrupt` does, then goes back itself.
+        strategy = "interrupt" if self.multitask == "rollback" else self.multitask
+        place = ThreadRunSync(self._checkpointer, thread_id, multitask=strategy)
+        place.join()
+        return place, self.multitask == "rollback"
+
+    def _rollback(self, thread_id: str, head: Head) -> Callable[[RunnableConfig], RunnableConfig]:
+        """What a rolling-back run does once it holds the thread: go on from before the turn of
+        the run it stopped, if that run left one unfinished (its newest checkpoint)."""
+
+        def back(config: RunnableConfig) -> RunnableConfig:
+            stopped, ended = head()
+            saver = self._checkpointer
+            if stopped is None or ended or saver is None:  # it wrote nothing, or it ended
+                return config
+            first = saver.get_tuple(thread_config(thread_id))
+            while first is not None and first.parent_config is not None:
+                parent = saver.get_tuple(first.parent_config)
+                if parent is None or (parent.metadata or {}).get(RUN_ID_KEY) != stopped:
+                    break
+                first = parent
+            if first is None or first.parent_config is None:  # the thread was that run's alone
+                saver.delete_thread(thread_id)
+                return config
+            before = first.parent_config["configurable"]["checkpoint_id"]
+            configurable = {**config.get("configurable", {}), "checkpoint_id": before}
+            return {**config, "configurable": configurable}
+
+        return back
 
     def start(
         self,
         thread_id: str,
         graph: str,
         title: str,
-        events: Callable[[], Iterator[Event]],
+        events: Callable[[RunnableConfig], Iterator[Event]],
         *,
         prior_turns: int = 0,
+        head: Head | None = None,
         on_stop: Callable[[], None] | None = None,
         server_run: str | None = None,
     ) -> Run:
-        """Start `events()` (a run's event stream) in a worker, unless the thread is busy;
-        `on_stop` is called when the run is stopped. With `server_run`, the events are
-        those of that run on a LangGraph server, which it is recorded as following.
+        """Start `events(config)` (a run's event stream, with what its hold on the thread adds to
+        its config) in a worker, unless `reject` and the thread is busy; `head` reads the
+        thread's newest checkpoint (for `interrupt` and `rollback`); `on_stop` is called when
+        the run is stopped. With `server_run`, the events are those of that run on a LangGraph
+        server, which it is recorded as following.
 
         Raises:
-            Busy: The thread has a run going, here or in another process sharing the
-                checkpointer, or a stopped one still finishing its step.
+            Busy: `reject`, and the thread has a run going, here or in another process
+                sharing the checkpointer, or a stopped one still finishing its step.
         """
         with self._lock:
             runs = self._by_thread.setdefault(thread_id, [])
-            if (why := self._busy(runs)) is not None:
+            if self.multitask == "reject" and (why := self._busy(runs)) is not None:
                 raise Busy(why)
-            place = self._hold(thread_id)
+            place, rolls_back = self._hold(thread_id)
             for earlier in runs:  # a thread's tokens are kept for its latest run alone
-                earlier._compact()
+                if earlier.done:
+                    earlier._compact()
             run = Run(
                 thread_id,
                 graph,
@@ -213,8 +319,12 @@ class Runs:
                 _place=place,
                 _on_stop=on_stop,
             )
+            rollback = self._rollback(thread_id, head) if rolls_back and head else None
             run._worker = threading.Thread(
-                target=run._work, args=(events,), name=f"mull-run-{thread_id[:8]}", daemon=True
+                target=run._work,
+                args=(events, head, rollback),
+                name=f"mull-run-{thread_id[:8]}",
+                daemon=True,
             )
             runs.append(run)
         try:
@@ -227,24 +337,27 @@ class Runs:
         return run
 
     def runs(self, thread_id: str) -> list[Run]:
-        """This process's runs of a thread, oldest first."""
+        """This process's runs of a thread, in the order they were asked for."""
         with self._lock:
             return list(self._by_thread.get(thread_id, []))
 
     def live(self, thread_id: str) -> Run | None:
-        """The thread's run that is still going, if any."""
-        runs = self.runs(thread_id)
-        return runs[-1] if runs and not runs[-1].done else None
+        """The thread's run that is going (or, waiting on another process, next to), if any."""
+        return next((run for run in self.runs(thread_id) if not run.done), None)
+
+    def queued(self, thread_id: str) -> list[Run]:
+        """The thread's runs asked for while its live run goes on, in the order they will run."""
+        return [run for run in self.runs(thread_id) if not run.done][1:]
 
     def busy(self, thread_id: str) -> str | None:
-        """Why the thread cannot take a run now (one going, or a stopped one still
-        finishing its step); None when it can, as far as this process knows."""
-        return self._busy(self.runs(thread_id))
+        """Why the thread cannot take a run now (`reject`, and one going, or a stopped one
+        still finishing its step); None when it can, as far as this process knows."""
+        return self._busy(self.runs(thread_id)) if self.multitask == "reject" else None
 
     @staticmethod
     def _busy(runs: list[Run]) -> str | None:
         if runs and not runs[-1].done:
-            return "A run is still going on this thread: wait for its answer, or Stop it first."
+            return REFUSED
         if runs and runs[-1].finishing:
             return (
                 "The stopped run is still finishing the step it was in (a model call cannot "
@@ -263,3 +376,18 @@ class Runs:
             workers = [r._worker for rs in self._by_thread.values() for r in rs if r._worker]
         for worker in workers:
             worker.join(timeout_s)
+
+
+REFUSED = (
+    "A run is still going on this thread: wait for its answer, or Stop it first. "
+    "(The app refuses a second question while one runs: `MULL_MULTITASK=reject`. "
+    "`enqueue` would queue it, `interrupt` or `rollback` would stop the running run for it.)"
+)
+
+
+def _elsewhere(busy: ThreadBusy) -> str:
+    running = next((h for h in busy.holders if h.state == "running"), busy.holders[0])
+    return (
+        f"A run is still going on this thread elsewhere (process {running.owner}): "
+        "wait for its answer, then ask again (`MULL_MULTITASK=reject`)."
+    )

@@ -52,8 +52,10 @@ _METADATA_KEY = "mull_choices"  # checkpoint metadata holds only flat values: a 
 def runs() -> Runs:
     """The process's runs, which every session follows; each holds its thread in the shared
     checkpointer, so replicas sharing it run one turn at a time per thread (on a LangGraph
-    server, the server holds it)."""
-    return Runs(None if server_url() else shared_checkpointer())
+    server, the server holds it), and a question on a busy thread does what
+    `MULL_MULTITASK` says."""
+    multitask = get_settings().multitask
+    return Runs(None if server_url() else shared_checkpointer(), multitask=multitask)
 
 
 def _thread_metadata(thread_id: str) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 A run executes in a worker (`ui._runs`), not in this script: a click, a rerun, a
 reload or a second tab draws the thread's finished turns, then follows its live run
-from its first event. Only the Stop button stops a run; a question sent while one
-is going is refused with a message. With `MULL_SERVER_URL` the run is the LangGraph server's
+from its first event. A question sent while one is going does what `MULL_MULTITASK`
+says, and the page says which: refused with a message (`reject`), queued under the
+running turn (`enqueue`; its Stop takes it out), or run in place of the running one,
+which stops where it is (`interrupt`) or is discarded (`rollback`). With
+`MULL_SERVER_URL` the run is the LangGraph server's
 (`ui._app_runs`): a page in any app process follows it, and Stop cancels it there.
 """
 
@@ -36,6 +39,25 @@ tests a solution, **rag** answers from your indexed documents. Each thread keeps
 """
 
 AUTO = "auto"  # the router picks (a select box shows None as no choice at all)
+
+ROLLED_BACK = (
+    "Rolled back by a newer question: this turn is not kept in the thread, and the newer "
+    "question went on from before it (`MULL_MULTITASK=rollback`)."
+)
+INTERRUPTED = {
+    "interrupt": "Interrupted by a newer question, which went on from where this one got: "
+    "the thread keeps the checkpoints it reached (`MULL_MULTITASK=interrupt`).",
+    "lost": "Stopped: another process took the thread over after this one stopped renewing "
+    "its hold on it.",
+}
+WAITING = {
+    "enqueue": "Queued: it runs when the run above has answered (`MULL_MULTITASK=enqueue`).",
+    "interrupt": "Next: the run above stops at its next step, and this goes on from where "
+    "it got (`MULL_MULTITASK=interrupt`).",
+    "rollback": "Next: the run above stops and its turn is discarded; this goes on from "
+    "before it (`MULL_MULTITASK=rollback`).",
+}
+ELSEWHERE = "Waiting for the thread: a run in another app process or `mull` holds it."
 
 settings = session_settings()
 url = server_url()
@@ -103,13 +125,18 @@ if thread_runs:
     older = older[: thread_runs[0].prior_turns]
 draw_turns(older)
 for run in thread_runs:
-    if run.done:
+    if run.done and run.started:  # one taken out of the queue never ran: nothing to draw
         draw_question(run.title)
         with st.chat_message("assistant"):
+            if run.interrupted and registry.multitask == "rollback":
+                st.warning(ROLLED_BACK, icon=":material/undo:")
+                continue  # its work is not in the thread: only why it is gone
             turn = build_turn(
                 run.log, question=run.title, stopped=run.stopped, stopped_at=run.ended_at
             )
             draw_turn(turn, graph=graph_shape if run.graph == state.graph else None)
+            if run.interrupted:
+                st.caption(INTERRUPTED.get(run.interrupted, INTERRUPTED["interrupt"]))
 live = registry.live(thread_id)
 welcome = st.empty()
 
@@ -144,11 +171,12 @@ def _ask(question: str) -> Run | str:
 question = st.chat_input("Ask a question")
 refusal = None
 if question is not None:
-    if live is not None:
-        refusal = "A run is still going on this thread: wait for its answer, or Stop it first."
+    if live is not None and (why := registry.busy(thread_id)) is not None:
+        refusal = why
     else:
         started = _ask(question)
-        refusal, live = (started, None) if isinstance(started, str) else (None, started)
+        refusal = started if isinstance(started, str) else None
+        live = registry.live(thread_id)
 if live is None:
     if not older and not thread_runs:
         on = "LangGraph server in the sidebar" if url else "model in the sidebar, on this machine"
@@ -161,8 +189,17 @@ draw_question(live.title)
 with st.chat_message("assistant"):
     stop_place = st.empty()
     stop_button(stop_place, live, "stop")
+    if not live.started:
+        st.caption(f"{ELSEWHERE} {WAITING.get(registry.multitask, '')}")
     drawn = st.container()
+for place, waiting in enumerate(registry.queued(thread_id)):
+    draw_question(waiting.title)
+    with st.chat_message("assistant"):
+        st.caption(WAITING.get(registry.multitask, ""))
+        stop_button(st.empty(), waiting, f"stop-queued-{place}")
 if refusal:
     st.warning(f"{refusal} Not sent: “{question}”", icon=":material/block:")
 follow(live, drawn, graph_shape if live.graph == state.graph else None)
-stop_place.empty()  # the run is over: drawn as finished, and this script run ends
+stop_place.empty()  # the run is over: drawn as finished
+if registry.live(thread_id) is not None:  # a queued question's turn has come: follow it
+    st.rerun()
