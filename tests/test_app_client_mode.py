@@ -256,3 +256,53 @@ def test_a_server_gone_since_the_sidebar_asked_is_said_not_a_traceback(
     assert "does not answer" in at.error[0].value and "**Fix:**" in at.error[0].value
     at = at.switch_page("app_pages/threads.py").run()
     assert not at.exception and "does not answer" in at.error[0].value
+
+
+def test_enqueue_queues_a_question_on_the_server_and_both_answer_in_order(url, server, env_for):  # noqa: F811
+    env_for("ollama", server_url=url)
+    server.script(
+        step("Slowly", "a thought", "final_answer"), Reply(content="0.9 " * 10, token_delay_s=SLOW)
+    )
+    server.script(*chain("Now", answer="Still 0.9."))
+    graph = ServerGraph("reasoning", url)
+    config = thread_config(new_thread_id())
+    registry = Runs(multitask="enqueue")
+
+    first = start_run(registry, graph, "reasoning", QUESTION, {"question": QUESTION}, config)
+    until_answering(first)
+    second = start_run(registry, graph, "reasoning", "Again?", {"question": "Again?"}, config)
+    assert registry.live(first.thread_id) is first and registry.queued(first.thread_id) == [second]
+    registry.join(60)
+
+    for run in (first, second):
+        assert isinstance(run.events[-1], RunFinished) and run.events[-1].ok and not run.stopped
+    client = get_sync_client(url=url)
+    values = client.threads.get_state(first.thread_id)["values"]
+    assert [m["content"] for m in values["messages"] if m["type"] == "human"] == [
+        QUESTION,
+        "Again?",
+    ]
+
+
+@pytest.mark.parametrize("multitask", ["interrupt", "rollback"])
+def test_a_newer_question_stops_the_server_run_it_interrupts(url, server, env_for, multitask):  # noqa: F811
+    env_for("ollama", server_url=url)
+    slow_answer(server)
+    server.script(*chain("Now", answer="Still 0.9."))
+    graph = ServerGraph("reasoning", url)
+    config = thread_config(new_thread_id())
+    registry = Runs(multitask=multitask)
+
+    first = start_run(registry, graph, "reasoning", QUESTION, {"question": QUESTION}, config)
+    until_answering(first)
+    second = start_run(registry, graph, "reasoning", "Again?", {"question": "Again?"}, config)
+    assert first.stopped and first.interrupted == "interrupt"  # ended for its viewers at once
+    assert registry.live(first.thread_id) is second
+    registry.join(60)
+
+    assert isinstance(second.events[-1], RunFinished) and second.events[-1].ok
+    client = get_sync_client(url=url)
+    values = client.threads.get_state(first.thread_id)["values"]
+    asked = [m["content"] for m in values["messages"] if m["type"] == "human"]
+    # interrupt keeps the stopped run's question in the thread; rollback discards its turn.
+    assert asked == ([QUESTION, "Again?"] if multitask == "interrupt" else ["Again?"])

@@ -160,7 +160,7 @@ def _follow(
         thread_id,
         name,
         title,
-        lambda: stream_events(following, None, config, graph_name=name),
+        lambda _held: stream_events(following, None, config, graph_name=name),
         prior_turns=prior_turns,
         on_stop=lambda: _cancel(graph, thread_id, run_id),
         server_run=run_id,
