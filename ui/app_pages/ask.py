@@ -57,7 +57,10 @@ WAITING = {
     "rollback": "Next: the run above stops and its turn is discarded; this goes on from "
     "before it (`MULL_MULTITASK=rollback`).",
 }
-ELSEWHERE = "Waiting for the thread: a run in another app process or `mull` holds it."
+ELSEWHERE = (
+    "Waiting for the thread: the run before this one is finishing its step, or a run in "
+    "another app process or `mull` holds it."
+)
 
 settings = session_settings()
 url = server_url()
