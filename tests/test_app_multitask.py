@@ -1,23 +1,40 @@
 """What the app's run worker does with a question asked while its thread is busy, on two
-replicas sharing one SQLite checkpointer: `enqueue`, `interrupt` and `rollback`
-(`MULL_MULTITASK`; `reject` is in `tests/test_app_runs.py`)."""
+replicas sharing one SQLite file or Postgres database: `enqueue`, `interrupt` and
+`rollback` (`MULL_MULTITASK`; `reject` is in `tests/test_app_runs.py`)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from core.checkpoints import close_checkpointer, make_checkpointer
 from core.thread_runs import RUN_ID_KEY
 from graphs.events import Event, stream_events
-from tests.test_app_runs import ask, db, replicas, succeeded, thread, turns_graph  # noqa: F401
+from tests.test_app_runs import ask, succeeded, thread, turns_graph
 from ui._runs import Run, Runs
 
 
-def test_enqueued_questions_wait_their_turn_in_order_and_stop_takes_one_out(replicas):  # noqa: F811
+@pytest.fixture(params=["sqlite", "postgres"])
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[BaseCheckpointSaver]]:
+    """Two connections to one SQLite file or Postgres database, as two app processes open."""
+    url = (
+        f"sqlite:///{tmp_path / 'threads.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    savers = [make_checkpointer(url), make_checkpointer(url)]
+    yield savers
+    for saver in savers:
+        close_checkpointer(saver)
+
+
+def test_enqueued_questions_wait_their_turn_in_order_and_stop_takes_one_out(replicas):
     gates, entered = {"slow": threading.Event()}, threading.Event()
     first, second = (Runs(saver, multitask="enqueue") for saver in replicas)
     graph_a, graph_b = turns_graph(replicas[0], gates, entered), turns_graph(replicas[1], gates)
@@ -42,7 +59,7 @@ def test_enqueued_questions_wait_their_turn_in_order_and_stop_takes_one_out(repl
 
 @pytest.mark.parametrize("earlier", [["kept"], []])
 @pytest.mark.parametrize("multitask", ["interrupt", "rollback"])
-def test_a_newer_question_stops_the_running_one(replicas, multitask, earlier):  # noqa: F811
+def test_a_newer_question_stops_the_running_one(replicas, multitask, earlier):
     gates, entered = {"slow": threading.Event()}, threading.Event()
     first, second = (Runs(saver, multitask=multitask) for saver in replicas)
     graph_a, graph_b = turns_graph(replicas[0], gates, entered), turns_graph(replicas[1], gates)
@@ -84,7 +101,7 @@ def _held_back(
 
 
 @pytest.mark.parametrize("multitask", ["interrupt", "rollback"])
-def test_a_run_that_ended_before_the_newer_question_keeps_its_answer(replicas, multitask):  # noqa: F811
+def test_a_run_that_ended_before_the_newer_question_keeps_its_answer(replicas, multitask):
     ended, gate = threading.Event(), threading.Event()
     first, second = (Runs(saver, multitask=multitask) for saver in replicas)
     graph_a, graph_b = turns_graph(replicas[0], {}), turns_graph(replicas[1], {})
