@@ -131,7 +131,7 @@ for run in thread_runs:
     if run.done and run.started:  # one taken out of the queue never ran: nothing to draw
         draw_question(run.title)
         with st.chat_message("assistant"):
-            if run.interrupted and registry.multitask == "rollback":
+            if run.interrupted == "interrupt" and registry.multitask == "rollback":
                 st.warning(ROLLED_BACK, icon=":material/undo:")
                 continue  # its work is not in the thread: only why it is gone
             turn = build_turn(
