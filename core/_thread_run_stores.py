@@ -4,7 +4,9 @@ One row per run that is waiting for a thread or running on it: its thread, its
 place in the thread's queue (`seq`), who runs it (`owner`), whether it is
 `waiting` or `running`, whether a newer run asked it to `stop` (`interrupt` or
 `rollback`), and its lease: a row whose lease has passed belongs to a process
-that died, and the next look at the thread removes it.
+that died, and the next look at the thread removes it. A run that finished
+although a newer run had asked it to roll back leaves its row `finished` (it holds
+nothing) until that newer run takes its turn and learns that the turn stays.
 
 Three stores behave alike: `MemoryStore` (a dict, for `MemorySaver` threads that
 live in one process), `SqliteStore` (a table in the checkpointer's own file, so
@@ -25,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "Finished",
     "Holder",
     "Joining",
     "MemoryStore",
@@ -69,6 +72,10 @@ class Stopped(Exception):
         self.reason = reason
 
 
+Finished = frozenset[str]
+"""The runs that finished before letting go although a `rollback` had asked them to stop."""
+
+
 class RunStore(Protocol):
     """The operations `core.thread_runs` needs; each is atomic for its thread."""
 
@@ -81,8 +88,15 @@ class RunStore(Protocol):
         """
         ...
 
-    def try_turn(self, thread_id: str, run_id: str, lease_until: float, now: float) -> bool:
-        """Take the thread if this run is first in its queue and nothing runs; raise `Stopped`."""
+    def try_turn(
+        self, thread_id: str, run_id: str, lease_until: float, now: float
+    ) -> Finished | None:
+        """Take the thread if this run is first in its queue and nothing runs; raise `Stopped`.
+
+        Returns:
+            None while it is not this run's turn; once it is, the thread's `Finished` runs
+            (forgotten now: only the run taking the turn after them needs to know).
+        """
         ...
 
     def beat(self, run_id: str, lease_until: float) -> Stop | None:
@@ -93,8 +107,9 @@ class RunStore(Protocol):
         """Whether a run was asked to stop (or its row is gone), without writing."""
         ...
 
-    def release(self, run_id: str) -> None:
-        """Forget a run: the thread is free for the next one."""
+    def release(self, thread_id: str, run_id: str, *, finished: bool) -> None:
+        """Let go of the thread: the next run may start. A run that `finished` although a
+        `rollback` asked it to stop is kept as finished, atomically with that request."""
         ...
 
     def close(self) -> None:
@@ -108,7 +123,7 @@ class _Row:
     run_id: str
     seq: int
     owner: str
-    state: Literal["waiting", "running"]
+    state: Literal["waiting", "running", "finished"]
     stop: Stop | None
     lease_until: float
 
@@ -116,10 +131,15 @@ class _Row:
         return Holder(self.run_id, self.owner, self.state)
 
 
+def _holding(rows: list[_Row]) -> list[_Row]:
+    """The rows of runs that hold or wait for the thread: not those that have finished."""
+    return [r for r in rows if r.state != "finished"]
+
+
 def _decide_join(
     rows: list[_Row], multitask: str
 ) -> tuple[Literal["waiting", "running"] | None, Holder | None, list[str]]:
-    """What joining does with the live rows of a thread: the new row's state (None: refuse),
+    """What joining does with the holding rows of a thread: the new row's state (None: refuse),
     the running run to be stopped, and the runs to mark stopped."""
     if multitask == "reject":
         return (None if rows else "running"), None, []
@@ -160,7 +180,7 @@ class MemoryStore:
     def join(self, joining: Joining) -> tuple[list[Holder], Holder | None]:
         j = joining
         with self._lock:
-            rows = self._live(j.thread_id, j.now)
+            rows = _holding(self._live(j.thread_id, j.now))
             state, stopping, to_stop = _decide_join(rows, j.multitask)
             for other in to_stop:
                 self._rows[other].stop = j.multitask  # type: ignore[assignment]
@@ -171,14 +191,20 @@ class MemoryStore:
                 )
             return [r.holder() for r in rows], stopping
 
-    def try_turn(self, thread_id: str, run_id: str, lease_until: float, now: float) -> bool:
+    def try_turn(
+        self, thread_id: str, run_id: str, lease_until: float, now: float
+    ) -> Finished | None:
         with self._lock:
-            if not _my_turn(self._live(thread_id, now), run_id):
-                return False
+            rows = self._live(thread_id, now)
+            if not _my_turn(_holding(rows), run_id):
+                return None
             self._rows[run_id] = replace(
                 self._rows[run_id], state="running", lease_until=lease_until
             )
-            return True
+            finished = frozenset(r.run_id for r in rows if r.state == "finished")
+            for done in finished:
+                del self._rows[done]
+            return finished
 
     def beat(self, run_id: str, lease_until: float) -> Stop | None:
         with self._lock:
@@ -193,9 +219,13 @@ class MemoryStore:
             row = self._rows.get(run_id)
             return row.stop if row is not None else "lost"
 
-    def release(self, run_id: str) -> None:
+    def release(self, thread_id: str, run_id: str, *, finished: bool) -> None:
         with self._lock:
-            self._rows.pop(run_id, None)
+            row = self._rows.get(run_id)
+            if row is not None and finished and (row.state, row.stop) == ("running", "rollback"):
+                row.state = "finished"
+            else:
+                self._rows.pop(run_id, None)
 
     def close(self) -> None:
         """Nothing to release: the rows outlive any one run."""
@@ -253,7 +283,7 @@ class _SqlStore:
     def join(self, joining: Joining) -> tuple[list[Holder], Holder | None]:
         j = joining
         with self._transaction(j.thread_id) as run:
-            rows = self._live(run, j.thread_id, j.now)
+            rows = _holding(self._live(run, j.thread_id, j.now))
             state, stopping, to_stop = _decide_join(rows, j.multitask)
             for other in to_stop:
                 run("UPDATE mull_thread_runs SET stop = ? WHERE run_id = ?", j.multitask, other)
@@ -265,16 +295,22 @@ class _SqlStore:
                 )
             return [r.holder() for r in rows], stopping
 
-    def try_turn(self, thread_id: str, run_id: str, lease_until: float, now: float) -> bool:
+    def try_turn(
+        self, thread_id: str, run_id: str, lease_until: float, now: float
+    ) -> Finished | None:
         with self._transaction(thread_id) as run:
-            if not _my_turn(self._live(run, thread_id, now), run_id):
-                return False
+            rows = self._live(run, thread_id, now)
+            if not _my_turn(_holding(rows), run_id):
+                return None
             run(
                 "UPDATE mull_thread_runs SET state = 'running', lease_until = ? WHERE run_id = ?",
                 lease_until,
                 run_id,
             )
-            return True
+            run(
+                "DELETE FROM mull_thread_runs WHERE thread_id = ? AND state = 'finished'", thread_id
+            )
+            return frozenset(r.run_id for r in rows if r.state == "finished")
 
     def beat(self, run_id: str, lease_until: float) -> Stop | None:
         with self._transaction(None) as run:
@@ -287,9 +323,17 @@ class _SqlStore:
             found = run("SELECT stop FROM mull_thread_runs WHERE run_id = ?", run_id)
             return found[0][0] if found else "lost"
 
-    def release(self, run_id: str) -> None:
-        with self._transaction(None) as run:
-            run("DELETE FROM mull_thread_runs WHERE run_id = ?", run_id)
+    def release(self, thread_id: str, run_id: str, *, finished: bool) -> None:
+        # Serialised with `join` on the thread: a rollback's request to stop comes either
+        # before (and then reads that the run finished) or after (and finds no run to stop).
+        with self._transaction(thread_id) as run:
+            if finished:
+                run(
+                    "UPDATE mull_thread_runs SET state = 'finished' "
+                    "WHERE run_id = ? AND state = 'running' AND stop = 'rollback'",
+                    run_id,
+                )
+            run("DELETE FROM mull_thread_runs WHERE run_id = ? AND state != 'finished'", run_id)
 
 
 class SqliteStore(_SqlStore):

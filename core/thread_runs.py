@@ -15,6 +15,12 @@ option, as LangGraph's own server defines it:
   history as a branch nothing continues (LangGraph's savers cannot delete one run's
   checkpoints), or are deleted when the thread had none before it.
 
+A run that has finished (its graph ended and its caller has its outcome: `finish`,
+or its `async with` block ended without an exception) has succeeded: a newer run's
+request to stop no longer applies to it, and a `rollback` that asked too late goes on
+from its turn instead of discarding it. The store settles which came first, so a
+thread keeps exactly the turns of the runs that reported success.
+
 The queue lives beside the threads: in the SQLite file, in the Postgres database
 (table `mull_thread_runs`), or in the process for `MemorySaver`. A running run
 renews a lease every `lease_s / 3` seconds; a process that dies stops renewing
@@ -42,6 +48,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 
 from core._thread_run_stores import (
+    Finished,
     Holder,
     Joining,
     MemoryStore,
@@ -212,6 +219,12 @@ class RunPlace:
         """What to run with, once the turn has come: the thread, and a fork point for `rollback`."""
         self._store: RunStore | None = None
         self._stopping: Holder | None = None
+        self._finished = False
+
+    def finish(self) -> None:
+        """Say the run's graph has ended and its caller has its outcome: the run has
+        succeeded, so a newer run's request to stop no longer applies to it."""
+        self._finished = True
 
     def _held(self, fork: dict[str, Any]) -> RunnableConfig:
         """The config the run runs with once it holds the thread, from a `rollback`'s fork."""
@@ -240,8 +253,14 @@ class RunPlace:
             self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
         )
 
-    def _rolls_back(self) -> bool:
-        return self.multitask == "rollback" and self._stopping is not None
+    def _rolls_back(self, finished: Finished) -> bool:
+        """Whether to discard the stopped run's work: not when it finished before letting go."""
+        stopping = self._stopping
+        return (
+            self.multitask == "rollback"
+            and stopping is not None
+            and stopping.run_id not in finished
+        )
 
 
 class ThreadRun(RunPlace):
@@ -278,15 +297,16 @@ class ThreadRun(RunPlace):
         while True:
             now = self.clock()
             try:
-                if await self._call(
+                finished = await self._call(
                     "try_turn", self.thread_id, self.run_id, now + self.lease_s, now
-                ):
-                    break
+                )
             except Stopped as stopped:
                 raise RunInterrupted(self.thread_id, stopped.reason) from None
+            if finished is not None:
+                break
             await asyncio.sleep(self.poll_s)
         self._body = asyncio.current_task()
-        return self._held(await self._rollback() if self._rolls_back() else {})
+        return self._held(await self._rollback() if self._rolls_back(finished) else {})
 
     async def _rollback(self) -> dict[str, Any]:
         saver = self.checkpointer
@@ -310,7 +330,7 @@ class ThreadRun(RunPlace):
                 stop = await self._call("peek", self.run_id)
             else:
                 continue  # waiting: `turn` reads the row each poll
-            if stop and self._body is not None:
+            if stop and self._body is not None and not self._finished:
                 self._stop = stop
                 self._body.cancel()
                 return
@@ -328,7 +348,7 @@ class ThreadRun(RunPlace):
 
     def _leave(self, store: RunStore) -> None:
         try:
-            store.release(self.run_id)
+            store.release(self.thread_id, self.run_id, finished=self._finished)
         finally:
             store.close()
 
@@ -338,6 +358,8 @@ class ThreadRun(RunPlace):
         return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc_type is None:
+            self.finish()  # before any await: the keeper must not stop a run that has ended
         await self.close()
         if self._stop is not None and isinstance(exc, asyncio.CancelledError):
             # The cancellation was ours, not the caller's: say why the run ended instead.

@@ -76,14 +76,17 @@ class ThreadRunSync(RunPlace):
         while True:
             now = self.clock()
             try:
-                if self._store.try_turn(self.thread_id, self.run_id, now + self.lease_s, now):
-                    break
+                finished = self._store.try_turn(
+                    self.thread_id, self.run_id, now + self.lease_s, now
+                )
             except Stopped as stopped:
                 raise RunInterrupted(self.thread_id, stopped.reason) from None
+            if finished is not None:
+                break
             # Other processes' runs end when they end: there is nothing to wait on but time.
             self._closing.wait(self.poll_s)
         self._holding.set()
-        return self._held(self._rollback() if self._rolls_back() else {})
+        return self._held(self._rollback() if self._rolls_back(finished) else {})
 
     def _rollback(self) -> dict[str, Any]:
         saver = self.checkpointer
@@ -94,8 +97,8 @@ class ThreadRunSync(RunPlace):
         return fork
 
     def check(self) -> None:
-        """Raise `RunInterrupted` if a newer run has asked this one to stop."""
-        if self.stop_reason is not None:
+        """Raise `RunInterrupted` if a newer run has asked this one to stop before it finished."""
+        if self.stop_reason is not None and not self._finished:
             raise RunInterrupted(self.thread_id, self.stop_reason)
 
     def _keep(self) -> None:
@@ -122,7 +125,7 @@ class ThreadRunSync(RunPlace):
         if self._store is not None:
             store, self._store = self._store, None
             try:
-                store.release(self.run_id)
+                store.release(self.thread_id, self.run_id, finished=self._finished)
             finally:
                 store.close()
 
@@ -131,7 +134,9 @@ class ThreadRunSync(RunPlace):
             self.join()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.finish()
         self.close()
 
 

@@ -52,6 +52,7 @@ from graphs import (
     build_graph,
     list_graphs,
 )
+from graphs.run_guard import finish_at_end
 from graphs.threads import thread_config
 
 __all__ = ["RunRequest", "app"]
@@ -128,7 +129,7 @@ async def _frames(
             async for event in astream_events(
                 graph, {"question": body.question}, config, graph_name=body.graph
             ):
-                yield _frame(event)
+                yield _frame(finish_at_end(held, event))
     except RunInterrupted as exc:
         # A newer run stopped this one: say so, as astream_events says any failure.
         yield _frame(ErrorEvent(error=RunError.from_exception(exc)))

@@ -12,6 +12,9 @@ thread (`core.thread_runs`), across every process sharing the graph's checkpoint
 `multitask` says what to do when the thread is busy, as LangGraph's server does:
 `reject` (raise `ThreadBusy`), `enqueue`, `interrupt` or `rollback`.
 `stream_events_guarded` is the blocking twin, for `graph.stream` in a thread.
+
+A run whose graph has ended well (its `RunFinished` says ok) has succeeded: from then
+on a newer run's request to stop no longer applies to it, and its turn stays.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from core.thread_runs import (
     MULTITASK_STRATEGIES,
     Multitask,
     RunInterrupted,
+    RunPlace,
     ThreadBusy,
     thread_run,
 )
 from core.thread_runs_sync import thread_run_sync
-from graphs.events import Event, astream_events, stream_events
+from graphs.events import Event, RunFinished, astream_events, stream_events
 
 __all__ = [
     "MULTITASK_STRATEGIES",
@@ -41,6 +45,7 @@ __all__ = [
     "ThreadBusy",
     "ainvoke_guarded",
     "astream_events_guarded",
+    "finish_at_end",
     "stream_events_guarded",
 ]
 
@@ -54,6 +59,14 @@ def _thread(graph: CompiledStateGraph, config: RunnableConfig | None) -> tuple[A
             '{"configurable": {"thread_id": ...}}.'
         )
     return saver, thread_id
+
+
+def finish_at_end(run: RunPlace, event: Event) -> Event:
+    """Pass a run's event on, first marking the run finished if its graph ended well:
+    its caller is about to have its answer, so no newer run may stop it after that."""
+    if isinstance(event, RunFinished) and event.ok:
+        run.finish()
+    return event
 
 
 def _merged(config: RunnableConfig | None, held: RunnableConfig) -> RunnableConfig:
@@ -84,7 +97,7 @@ async def astream_events_guarded(
         async for event in astream_events(
             graph, input, _merged(config, run.config), graph_name=graph_name
         ):
-            yield event
+            yield finish_at_end(run, event)
 
 
 async def ainvoke_guarded(
@@ -123,5 +136,6 @@ def stream_events_guarded(
         # closing: a run stopped between events ends its graph stream now, not at collection.
         with closing(stream_events(graph, input, merged, graph_name=graph_name)) as events:
             for event in events:
+                finish_at_end(run, event)
                 run.check()
                 yield event

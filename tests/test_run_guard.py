@@ -311,3 +311,55 @@ def test_the_python_api_needs_a_thread_to_guard():
 def test_an_unknown_multitask_option_is_refused():
     with pytest.raises(ValueError, match="reject, enqueue, interrupt, rollback"):
         ThreadRun(InMemorySaver(), "t", multitask="queue")  # type: ignore[arg-type]
+
+
+# A run that has finished has succeeded: a newer run that asks it to stop too late (after
+# its graph ended, before it let go of the thread) must leave its turn in the thread.
+CONFIG = {"configurable": {"thread_id": "t"}}
+
+
+def test_a_rollback_keeps_a_run_that_finished_before_letting_go(saver_url, monkeypatch):
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with opened(saver_url) as saver:
+            graph = turns_graph(saver, asyncio.Event())
+            newer = ThreadRun(saver, "t", multitask="rollback", poll_s=POLL)
+            close, joined = ThreadRun.close, []
+
+            async def asked_to_stop_as_it_lets_go(run: ThreadRun) -> None:
+                if run is not newer and not joined:  # its graph has ended: it is in `close`
+                    joined.append(run)
+                    await newer.join()
+                await close(run)
+
+            monkeypatch.setattr(ThreadRun, "close", asked_to_stop_as_it_lets_go)
+            reported = await ainvoke_guarded(graph, {"turn": "finished"}, CONFIG)
+            async with newer:
+                await graph.ainvoke({"turn": "new"}, await newer.turn())
+            state = await graph.aget_state(CONFIG)
+            return reported["turns"], state.values["turns"]
+
+    reported, turns = asyncio.run(scenario())
+
+    assert reported == ["finished"]  # the caller has its answer: the run succeeded
+    assert turns == ["finished", "new"]
+
+
+def test_a_rollback_keeps_a_stream_that_ended_before_letting_go(saver_url):
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with opened(saver_url) as saver:
+            graph = turns_graph(saver, asyncio.Event())
+            newer = ThreadRun(saver, "t", multitask="rollback", poll_s=POLL)
+            seen = []
+            async for event in astream_events_guarded(graph, {"turn": "finished"}, CONFIG):
+                seen.append(event.type)
+                if event.type == "run_finished":  # the caller has the whole stream
+                    await newer.join()
+            async with newer:
+                await graph.ainvoke({"turn": "new"}, await newer.turn())
+            state = await graph.aget_state(CONFIG)
+            return seen, state.values["turns"]
+
+    seen, turns = asyncio.run(scenario())
+
+    assert seen[-1] == "run_finished"
+    assert turns == ["finished", "new"]

@@ -15,6 +15,7 @@ from langgraph.graph import END, START, StateGraph
 from core.checkpoints import close_checkpointer, make_checkpointer
 from core.thread_runs import RunInterrupted, ThreadBusy, thread_run
 from core.thread_runs_sync import ThreadRunSync, thread_run_sync
+from graphs import run_guard
 from graphs.run_guard import stream_events_guarded
 
 POLL = 0.02
@@ -131,3 +132,60 @@ def test_the_guarded_sync_stream_refuses_or_queues_a_second_run(saver):
 
     assert slow[-1] == queued[-1] == "run_finished"
     assert graph.get_state(config).values["turns"] == ["slow", "queued"]
+
+
+# A run that has finished has succeeded: a newer run that asks it to stop too late (after
+# its graph ended) must neither make it report failure nor discard its turn.
+CONFIG = {"configurable": {"thread_id": "t"}}
+
+
+def run_newer(graph, newer: ThreadRunSync) -> None:
+    with newer:
+        for _ in graph.stream({"turn": "new"}, newer.turn()):
+            pass
+
+
+def test_a_rollback_keeps_a_sync_run_that_finished_before_letting_go(saver, monkeypatch):
+    graph = turns_graph(saver, threading.Event(), threading.Event())
+    newer = ThreadRunSync(saver, "t", multitask="rollback", poll_s=POLL)
+    close, joined = ThreadRunSync.close, []
+
+    def asked_to_stop_as_it_lets_go(run: ThreadRunSync) -> None:
+        if run is not newer and not joined:  # its stream has ended: it is in `close`
+            joined.append(run)
+            newer.join()
+        close(run)
+
+    monkeypatch.setattr(ThreadRunSync, "close", asked_to_stop_as_it_lets_go)
+    seen = [e.type for e in stream_events_guarded(graph, {"turn": "finished"}, CONFIG)]
+    run_newer(graph, newer)
+
+    assert seen[-1] == "run_finished"
+    assert graph.get_state(CONFIG).values["turns"] == ["finished", "new"]
+
+
+@pytest.mark.parametrize("multitask", ["interrupt", "rollback"])
+def test_a_stop_after_the_graph_ended_does_not_fail_the_run(saver, monkeypatch, multitask):
+    graph = turns_graph(saver, threading.Event(), threading.Event())
+    newer = ThreadRunSync(saver, "t", multitask=multitask, poll_s=POLL)
+    held: list[ThreadRunSync] = []
+    turn, events = ThreadRunSync.turn, run_guard.stream_events
+
+    def noted_turn(run: ThreadRunSync):
+        held.append(run)
+        return turn(run)
+
+    def stopped_after_the_end(*args, **kwargs):
+        for event in events(*args, **kwargs):
+            if event.type == "run_finished":  # the graph's stream has ended
+                newer.join()
+                assert held[0].stopped.wait(timeout=10)  # and the run has seen the request
+            yield event
+
+    monkeypatch.setattr(ThreadRunSync, "turn", noted_turn)
+    monkeypatch.setattr(run_guard, "stream_events", stopped_after_the_end)
+    seen = [e.type for e in stream_events_guarded(graph, {"turn": "finished"}, CONFIG)]
+    run_newer(graph, newer)
+
+    assert seen[-1] == "run_finished"
+    assert graph.get_state(CONFIG).values["turns"] == ["finished", "new"]
