@@ -19,7 +19,7 @@ A run that has finished (its graph ended and its caller has its outcome: `finish
 or its `async with` block ended without an exception) has succeeded: a newer run's
 request to stop no longer applies to it, and a `rollback` that asked too late goes on
 from its turn instead of discarding it. The store settles which came first, so a
-thread keeps exactly the turns of the runs that reported success.
+rollback never discards the turn of a run that reported success.
 
 The queue lives beside the threads: in the SQLite file, in the Postgres database
 (table `mull_thread_runs`), or in the process for `MemorySaver`. A running run
