@@ -16,6 +16,7 @@ from core.checkpoints import close_checkpointer, make_checkpointer
 from core.thread_runs import RunInterrupted, ThreadBusy, thread_run
 from core.thread_runs_sync import ThreadRunSync, thread_run_sync
 from graphs import run_guard
+from graphs.events import RunFinished
 from graphs.run_guard import stream_events_guarded
 
 POLL = 0.02
@@ -189,3 +190,64 @@ def test_a_stop_after_the_graph_ended_does_not_fail_the_run(saver, monkeypatch, 
 
     assert seen[-1] == "run_finished"
     assert graph.get_state(CONFIG).values["turns"] == ["finished", "new"]
+
+
+class Asked(TypedDict):
+    turn: str
+    asked: Annotated[list[str], operator.add]
+    turns: Annotated[list[str], operator.add]
+
+
+def asked_graph(saver: BaseCheckpointSaver):
+    """A turn in three steps: the question is recorded first, its answer last."""
+    graph = StateGraph(Asked)
+    graph.add_node("ask", lambda state: {"asked": [state["turn"]]})
+    graph.add_node("think", lambda state: {})
+    graph.add_node("answer", lambda state: {"turns": [state["turn"]]})
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", "think")
+    graph.add_edge("think", "answer")
+    graph.add_edge("answer", END)
+    return graph.compile(checkpointer=saver)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A checkpointer URL that replicas (each with its own connection) share."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'threads.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.mark.parametrize("multitask", ["reject", "enqueue", "interrupt", "rollback"])
+def test_replicas_racing_on_one_thread_keep_every_turn_that_succeeded(shared_url, multitask):
+    replicas = [make_checkpointer(shared_url) for _ in range(2)]  # two processes' connections
+    graphs = [asked_graph(replica) for replica in replicas]
+    succeeded: list[str] = []
+    go = threading.Barrier(4)
+
+    def asker(n: int) -> None:
+        go.wait(timeout=30)
+        for i in range(10):
+            guarded = stream_events_guarded(
+                graphs[n % 2], {"turn": f"{n}-{i}"}, CONFIG, multitask=multitask
+            )
+            try:
+                last = list(guarded)[-1]
+            except (ThreadBusy, RunInterrupted):
+                continue
+            if isinstance(last, RunFinished) and last.ok:
+                succeeded.append(f"{n}-{i}")
+
+    askers = [threading.Thread(target=asker, args=(n,)) for n in range(4)]
+    for thread in askers:
+        thread.start()
+    for thread in askers:
+        thread.join(timeout=60)
+    kept = graphs[0].get_state(CONFIG).values
+    for replica in replicas:
+        close_checkpointer(replica)
+
+    assert succeeded and set(succeeded) <= set(kept["turns"])  # no turn that succeeded is lost
+    if multitask != "interrupt":  # which keeps the work of the runs it stops, as far as they got
+        assert sorted(kept["turns"]) == sorted(succeeded)
