@@ -19,7 +19,9 @@ A run that has finished (its graph ended and its caller has its outcome: `finish
 or its `async with` block ended without an exception) has succeeded: a newer run's
 request to stop no longer applies to it, and a `rollback` that asked too late goes on
 from its turn instead of discarding it. The store settles which came first, so a
-rollback never discards the turn of a run that reported success.
+rollback never discards the turn of a run that reported success. What a rollback
+discards is recorded in the store, not in the run that asked for it: whichever run
+takes the thread next discards it, even if a newer run stopped the one that asked.
 
 The queue lives beside the threads: in the SQLite file, in the Postgres database
 (table `mull_thread_runs`), or in the process for `MemorySaver`. A running run
@@ -47,16 +49,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 
-from core._thread_run_stores import (
-    Finished,
-    Holder,
-    Joining,
-    MemoryStore,
-    PostgresStore,
-    RunStore,
-    SqliteStore,
-    Stopped,
-)
+from core._thread_run_sql import PostgresStore, SqliteStore
+from core._thread_run_stores import Holder, Joining, MemoryStore, RunStore, Stopped
 from core.errors import MullError
 
 __all__ = [
@@ -218,7 +212,6 @@ class RunPlace:
         self.config: RunnableConfig = {}
         """What to run with, once the turn has come: the thread, and a fork point for `rollback`."""
         self._store: RunStore | None = None
-        self._stopping: Holder | None = None
         self._finished = False
 
     def finish(self) -> None:
@@ -232,17 +225,18 @@ class RunPlace:
         self.config = {"configurable": configurable, "metadata": {RUN_ID_KEY: self.run_id}}
         return self.config
 
-    def _fork(self, saved: Iterable[CheckpointTuple]) -> tuple[dict[str, Any], bool]:
-        """Where a `rollback` starts: before the stopped run's first checkpoint.
+    def _fork(
+        self, saved: Iterable[CheckpointTuple], discard: frozenset[str]
+    ) -> tuple[dict[str, Any], bool]:
+        """Where the run starts after a `rollback`: before the rolled-back runs' first checkpoint.
 
-        Returns the config to fork from (none when the stopped run wrote nothing) and
-        whether to delete the thread, which was the stopped run's alone.
+        Returns the config to fork from (none when those runs wrote nothing) and
+        whether to delete the thread, which was theirs alone.
         """
-        assert self._stopping is not None
         first = None
         for checkpoint in saved:
-            if (checkpoint.metadata or {}).get(RUN_ID_KEY) == self._stopping.run_id:
-                first = checkpoint  # newest first: the last one seen is its first
+            if (checkpoint.metadata or {}).get(RUN_ID_KEY) in discard:
+                first = checkpoint  # newest first: the last one seen is their first
         if first is None or first.parent_config is None:
             return {}, first is not None
         return {"checkpoint_id": first.parent_config["configurable"]["checkpoint_id"]}, False
@@ -253,14 +247,11 @@ class RunPlace:
             self.thread_id, self.run_id, RUN_OWNER, self.multitask, now + self.lease_s, now
         )
 
-    def _rolls_back(self, finished: Finished) -> bool:
-        """Whether to discard the stopped run's work: not when it finished before letting go."""
-        stopping = self._stopping
-        return (
-            self.multitask == "rollback"
-            and stopping is not None
-            and stopping.run_id not in finished
-        )
+    def _saver(self, discard: frozenset[str]) -> BaseCheckpointSaver | None:
+        """The saver to discard rolled-back runs' work with; None when there is none to
+        discard (or only a URL to reach it by, which `rollback` itself refuses)."""
+        saver = self.checkpointer
+        return saver if discard and isinstance(saver, BaseCheckpointSaver) else None
 
 
 class ThreadRun(RunPlace):
@@ -282,7 +273,7 @@ class ThreadRun(RunPlace):
     async def join(self) -> None:
         """Take a place in the thread's queue; `reject` raises `ThreadBusy` on a busy thread."""
         self._store = await _open_store(self.checkpointer)
-        holders, self._stopping = await self._call("join", self._joining())
+        holders = await self._call("join", self._joining())
         if self.multitask == "reject" and holders:
             await self.close()
             raise ThreadBusy(self.thread_id, holders)
@@ -297,23 +288,23 @@ class ThreadRun(RunPlace):
         while True:
             now = self.clock()
             try:
-                finished = await self._call(
+                discard = await self._call(
                     "try_turn", self.thread_id, self.run_id, now + self.lease_s, now
                 )
             except Stopped as stopped:
                 raise RunInterrupted(self.thread_id, stopped.reason) from None
-            if finished is not None:
+            if discard is not None:
                 break
             await asyncio.sleep(self.poll_s)
         self._body = asyncio.current_task()
-        return self._held(await self._rollback() if self._rolls_back(finished) else {})
+        saver = self._saver(discard)
+        return self._held(await self._rollback(saver, discard) if saver else {})
 
-    async def _rollback(self) -> dict[str, Any]:
-        saver = self.checkpointer
-        assert isinstance(saver, BaseCheckpointSaver)
-        fork, delete = self._fork(
-            [saved async for saved in saver.alist({"configurable": {"thread_id": self.thread_id}})]
-        )
+    async def _rollback(
+        self, saver: BaseCheckpointSaver, discard: frozenset[str]
+    ) -> dict[str, Any]:
+        thread = {"configurable": {"thread_id": self.thread_id}}
+        fork, delete = self._fork([saved async for saved in saver.alist(thread)], discard)
         if delete:
             await saver.adelete_thread(self.thread_id)
         return fork

@@ -57,7 +57,7 @@ class ThreadRunSync(RunPlace):
         target = self.checkpointer
         path = _sqlite_path(target.conn) if is_sqlite_saver(target) else ""  # type: ignore[union-attr]
         self._store = open_store(target, path)
-        holders, self._stopping = self._store.join(self._joining())
+        holders = self._store.join(self._joining())
         if self.multitask == "reject" and holders:
             self.close()
             raise ThreadBusy(self.thread_id, holders)
@@ -76,22 +76,20 @@ class ThreadRunSync(RunPlace):
         while True:
             now = self.clock()
             try:
-                finished = self._store.try_turn(
-                    self.thread_id, self.run_id, now + self.lease_s, now
-                )
+                discard = self._store.try_turn(self.thread_id, self.run_id, now + self.lease_s, now)
             except Stopped as stopped:
                 raise RunInterrupted(self.thread_id, stopped.reason) from None
-            if finished is not None:
+            if discard is not None:
                 break
             # Other processes' runs end when they end: there is nothing to wait on but time.
             self._closing.wait(self.poll_s)
         self._holding.set()
-        return self._held(self._rollback() if self._rolls_back(finished) else {})
+        saver = self._saver(discard)
+        return self._held(self._rollback(saver, discard) if saver else {})
 
-    def _rollback(self) -> dict[str, Any]:
-        saver = self.checkpointer
-        assert isinstance(saver, BaseCheckpointSaver)
-        fork, delete = self._fork(saver.list({"configurable": {"thread_id": self.thread_id}}))
+    def _rollback(self, saver: BaseCheckpointSaver, discard: frozenset[str]) -> dict[str, Any]:
+        thread = {"configurable": {"thread_id": self.thread_id}}
+        fork, delete = self._fork(saver.list(thread), discard)
         if delete:
             saver.delete_thread(self.thread_id)
         return fork

@@ -363,3 +363,33 @@ def test_a_rollback_keeps_a_stream_that_ended_before_letting_go(saver_url):
 
     assert seen[-1] == "run_finished"
     assert turns == ["finished", "new"]
+
+
+@pytest.mark.parametrize("newest", ["rollback", "interrupt"])
+def test_a_rollback_holds_when_the_run_that_asked_for_it_is_stopped_before_its_turn(
+    saver_url, newest
+):
+    async def scenario() -> list[str]:
+        async with opened(saver_url) as saver:
+            blocked = asyncio.Event()
+            graph = turns_graph(saver, blocked)
+            await ainvoke_guarded(graph, {"turn": "kept"}, CONFIG)
+
+            async def stuck() -> None:
+                async with thread_run(saver, "t", poll_s=POLL) as run:
+                    await graph.ainvoke({"turn": "stuck"}, run.config)
+
+            task = asyncio.create_task(stuck())
+            await blocked.wait()
+            rolling_back = ThreadRun(saver, "t", multitask="rollback", poll_s=POLL)
+            await rolling_back.join()
+            with pytest.raises(RunInterrupted):
+                await task  # stopped, and it has let go: the thread waits for `rolling_back`
+            async with rolling_back, ThreadRun(saver, "t", multitask=newest, poll_s=POLL) as run:
+                with pytest.raises(RunInterrupted):
+                    await rolling_back.turn()  # a newer run stopped it before its turn came
+                await graph.ainvoke({"turn": "new"}, await run.turn())
+            state = await graph.aget_state(CONFIG)
+            return state.values["turns"]
+
+    assert asyncio.run(scenario()) == ["kept", "new"]

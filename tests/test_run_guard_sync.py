@@ -251,3 +251,5 @@ def test_replicas_racing_on_one_thread_keep_every_turn_that_succeeded(shared_url
     assert succeeded and set(succeeded) <= set(kept["turns"])  # no turn that succeeded is lost
     if multitask != "interrupt":  # which keeps the work of the runs it stops, as far as they got
         assert sorted(kept["turns"]) == sorted(succeeded)
+    if multitask == "rollback":
+        assert kept["asked"] == kept["turns"]  # no stopped run's question is left behind
