@@ -226,10 +226,12 @@ class MemoryStore:
     def release(self, thread_id: str, run_id: str, *, finished: bool) -> None:
         with self._lock:
             row = self._rows.get(run_id)
-            if row is not None and _left(row, finished):
+            if row is None or row.state == "rolled_back":  # its work is still to discard
+                return
+            if _left(row, finished):
                 row.state = "rolled_back"
             else:
-                self._rows.pop(run_id, None)
+                del self._rows[run_id]
 
     def close(self) -> None:
         """Nothing to release: the rows outlive any one run."""
