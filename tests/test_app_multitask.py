@@ -5,7 +5,7 @@ replicas sharing one SQLite file or Postgres database: `enqueue`, `interrupt` an
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from core.checkpoints import close_checkpointer, make_checkpointer
-from core.thread_runs import RUN_ID_KEY
 from graphs.events import Event, stream_events
 from tests.test_app_runs import ask, succeeded, thread, turns_graph
 from ui._runs import Run, Runs
@@ -86,18 +85,16 @@ def test_a_newer_question_stops_the_running_one(replicas, multitask, earlier):
 
 def _held_back(
     graph: CompiledStateGraph, turn: str, ended: threading.Event, gate: threading.Event
-) -> Iterator[Event] | None:
-    """A run whose graph runs to its end before its viewers see its events (held at `gate`):
-    a newer question asked meanwhile reaches it between its end and its last event."""
+) -> Callable[[RunnableConfig], Iterator[Event]]:
+    """A run whose worker has taken its last event (its graph ended well) but that still
+    holds the thread (held at `gate`): a newer question asked meanwhile reaches it there."""
 
     def events(held: RunnableConfig) -> Iterator[Event]:
-        config: RunnableConfig = {**held, "configurable": {**held["configurable"]}}
-        streamed = list(stream_events(graph, {"turn": turn}, config))
+        yield from stream_events(graph, {"turn": turn}, held)
         ended.set()
         gate.wait(timeout=30)
-        yield from streamed
 
-    return events  # type: ignore[return-value]
+    return events
 
 
 @pytest.mark.parametrize("multitask", ["interrupt", "rollback"])
@@ -106,13 +103,7 @@ def test_a_run_that_ended_before_the_newer_question_keeps_its_answer(replicas, m
     first, second = (Runs(saver, multitask=multitask) for saver in replicas)
     graph_a, graph_b = turns_graph(replicas[0], {}), turns_graph(replicas[1], {})
 
-    def head() -> tuple[str | None, bool]:
-        state = graph_a.get_state({"configurable": {"thread_id": "t"}})
-        return (state.metadata or {}).get(RUN_ID_KEY), not state.tasks
-
-    done: Run = first.start(
-        "t", "turns", "done", _held_back(graph_a, "done", ended, gate), head=head
-    )
+    done: Run = first.start("t", "turns", "done", _held_back(graph_a, "done", ended, gate))
     assert ended.wait(timeout=30)
     newer = ask(second, graph_b, "newer")
     assert done._place is not None and done._place.stopped.wait(timeout=30)
@@ -120,6 +111,7 @@ def test_a_run_that_ended_before_the_newer_question_keeps_its_answer(replicas, m
     first.join()
     second.join()
 
-    assert succeeded(done) and done.interrupted is None  # its end was in the thread already
+    assert succeeded(done) and done.interrupted is None  # it had its answer already
     assert succeeded(newer)
-    assert thread(graph_a)["turns"] == ["done", "newer"]
+    values = thread(graph_a)
+    assert values["turns"] == ["done", "newer"] and values["asked"] == ["done", "newer"]

@@ -22,19 +22,17 @@ from typing import Any
 
 import streamlit as st
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph.state import CompiledStateGraph
 from langgraph_sdk import get_sync_client
 from streamlit.delta_generator import DeltaGenerator
 
 from core.errors import MullError
-from core.thread_runs import RUN_ID_KEY
 from graphs import stream_events
 from graphs.events import Event
 from graphs.remote import ServerGraph, ServerThreadBusy, as_mull_errors
 from graphs.remote_threads import active_run, fork_on_server, list_server_threads
 from graphs.threads import ThreadInfo, fork, list_threads, thread_config
 from ui._resources import AppGraph, server_url, shared_checkpointer
-from ui._runs import Busy, Head, Run, Runs
+from ui._runs import Busy, Run, Runs
 from ui.view import conversation
 
 __all__ = [
@@ -86,9 +84,7 @@ def start_run(
         def here(held: RunnableConfig) -> Iterator[Event]:
             return stream_events(graph, run_input, _merged(config, held), graph_name=name)
 
-        return registry.start(
-            thread_id, name, title, here, prior_turns=prior_turns, head=_head(graph, thread_id)
-        )
+        return registry.start(thread_id, name, title, here, prior_turns=prior_turns)
     if (why := registry.busy(thread_id)) is not None:  # before the server makes a run of it
         raise Busy(why)
     submitting = copy(graph)  # the app's option, whatever the graph was built with
@@ -113,17 +109,6 @@ def _merged(config: RunnableConfig, held: RunnableConfig) -> RunnableConfig:
     configurable = {**config.get("configurable", {}), **held.get("configurable", {})}
     metadata = {**config.get("metadata", {}), **held.get("metadata", {})}
     return {**config, "configurable": configurable, "metadata": metadata}
-
-
-def _head(graph: CompiledStateGraph, thread_id: str) -> Head:
-    """Read the thread's newest checkpoint: who wrote it, and whether the graph ended there
-    (no task left; `next` leaves out a task that has written, and so would not say)."""
-
-    def head() -> tuple[str | None, bool]:
-        state = graph.get_state(thread_config(thread_id))
-        return (state.metadata or {}).get(RUN_ID_KEY), not state.tasks
-
-    return head
 
 
 def rejoin(registry: Runs, graph: AppGraph, thread_id: str, name: str) -> Run | None:

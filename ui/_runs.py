@@ -20,11 +20,9 @@ does what the multitask option (`MULL_MULTITASK`, LangGraph's names) says:
   the new run goes on from there.
 - `rollback`: the running run stops, and the new run goes on from before its turn.
 
-A run whose graph had ended when a newer run asked it to stop keeps its turn and
-reports its answer (its end is in the thread), so the thread always holds exactly
-the turns that reported success. That is why the app rolls back itself, from the
-thread's newest checkpoint, rather than with the guard's own `rollback`, which would
-also discard a run that ended just before it let go of the thread.
+A run whose graph ended well before a newer run asked it to stop keeps its turn and
+reports its answer: the guard's rule (`core.thread_runs`), as for the Python API and
+the FastAPI example.
 
 Nothing here draws: the pages render a run's events through `ui.view`.
 """
@@ -40,19 +38,15 @@ from dataclasses import dataclass, field
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from core.thread_runs import RUN_ID_KEY, Multitask, RunInterrupted, ThreadBusy
+from core.thread_runs import Multitask, RunInterrupted, ThreadBusy
 from core.thread_runs_sync import ThreadRunSync
-from graphs.events import Event, RunFinished
-from graphs.threads import thread_config
+from graphs.events import Event
+from graphs.run_guard import finish_at_end
 from ui.view import kept
 
-__all__ = ["Busy", "Head", "Run", "Runs"]
+__all__ = ["Busy", "Run", "Runs"]
 
 log = logging.getLogger(__name__)
-
-Head = Callable[[], tuple[str | None, bool]]
-"""Who wrote a thread's newest checkpoint (the guard's run id; None for none) and whether
-its graph ended there (nothing left to run)."""
 
 
 class Busy(RuntimeError):
@@ -76,7 +70,8 @@ class Run:
     started: bool = False
     """Its turn on the thread came and its graph began; False while it waits in the queue."""
     interrupted: str | None = None
-    """Why a newer run stopped it: `interrupt` (a newer question) or `lost` (its hold ran out)."""
+    """Why it was stopped: `interrupt` (a newer question, which interrupted or rolled it back,
+    as `Runs.multitask` says) or `lost` (its hold ran out)."""
     server_run: str | None = None
     """The id of the LangGraph server's run it follows; None for a run in this process."""
     started_at: float = field(default_factory=time.time)
@@ -126,31 +121,30 @@ class Run:
         was at work to return (a model call cannot be cut short)."""
         return self._worker is not None and self._worker.is_alive()
 
-    def _work(
-        self,
-        events: Callable[[RunnableConfig], Iterator[Event]],
-        head: Head | None,
-        rollback: Callable[[RunnableConfig], RunnableConfig] | None,
-    ) -> None:
-        stream: Iterator[Event] | None = None
+    def _work(self, events: Callable[[RunnableConfig], Iterator[Event]]) -> None:
+        place, stream = self._place, None
         try:
             try:
-                config = self._turn(rollback)
-                if config is None:  # taken out of the queue before its turn came
+                config = place.turn() if place is not None else {}
+                if self._stop.is_set():  # taken out of the queue before its turn came
                     return
+                with self._changed:
+                    self.started = True
+                    self._changed.notify_all()
                 stream = events(config)
-                ended = False  # its graph has ended: a newer run's stop came too late for it
                 for event in stream:
-                    if not ended and not isinstance(event, RunFinished):
-                        ended = self._ended_before_stop(head)
                     with self._changed:
                         if self.done:  # stopped
                             break
+                        if place is not None:  # a graph that ended well takes no stop
+                            finish_at_end(place, event)
+                            place.check()
                         self.events.append(event)
                         self._changed.notify_all()
             except RunInterrupted as exc:
                 log.warning("run on thread %s stopped: %s", self.thread_id, exc.message)
-                self.interrupted = exc.reason
+                # A rollback is an interrupt too: the pages tell the two by `Runs.multitask`.
+                self.interrupted = "lost" if exc.reason == "lost" else "interrupt"
                 self._stop.set()
             except Exception:  # already in the stream as an ErrorEvent and a failed RunFinished
                 log.exception("run on thread %s failed", self.thread_id)
@@ -160,45 +154,8 @@ class Run:
                     stream.close()
         finally:
             # Only now is the graph done writing the thread: another process may take it.
-            if self._place is not None:
-                self._place.close()
-
-    def _turn(
-        self, rollback: Callable[[RunnableConfig], RunnableConfig] | None
-    ) -> RunnableConfig | None:
-        """Wait in the thread's queue for its turn; the config to run with (None: removed).
-
-        Raises:
-            RunInterrupted: A newer run stopped this one while it waited.
-        """
-        config: RunnableConfig = {}
-        if self._place is not None:
-            config = self._place.turn()
-            if self._stop.is_set():
-                return None
-            if rollback is not None:
-                config = rollback(config)
-        with self._changed:
-            self.started = True
-            self._changed.notify_all()
-        return config
-
-    def _ended_before_stop(self, head: Head | None) -> bool:
-        """Whether the run goes on to its end after all: it was not asked to stop, or its
-        graph had already ended when it was (its end is in the thread, so is its answer).
-
-        Raises:
-            RunInterrupted: A newer run asked it to stop, and its graph had not ended.
-        """
-        if self._place is None:
-            return False
-        try:
-            self._place.check()
-        except RunInterrupted:
-            if head is None or head() != (self._place.run_id, True):
-                raise
-            return True
-        return False
+            if place is not None:
+                place.close()
 
     def _end(self, *, stopped: bool) -> None:
         with self._changed:
@@ -233,52 +190,20 @@ class Runs:
         self._checkpointer = checkpointer
         self.multitask = multitask
 
-    def _hold(self, thread_id: str) -> tuple[ThreadRunSync | None, bool]:
-        """Join the thread's queue in the checkpointer's database for a run about to start;
-        and whether the run is to roll back the run it stops.
+    def _hold(self, thread_id: str) -> ThreadRunSync | None:
+        """Join the thread's queue in the checkpointer's database for a run about to start.
 
         Raises:
             Busy: `reject`, and a run elsewhere holds the thread or waits for it.
         """
         if self._checkpointer is None:
-            return None, False
-        if self.multitask in ("reject", "rollback"):  # a free thread has nothing to roll back
-            place = ThreadRunSync(self._checkpointer, thread_id, multitask="reject")
-            try:
-                place.join()
-                return place, False
-            except ThreadBusy as exc:
-                if self.multitask == "reject":
-                    raise Busy(_elsewhere(exc)) from exc
-        # The app's rollback stops the running run as `interrupt` does, then goes back itself.
-        strategy = "interrupt" if self.multitask == "rollback" else self.multitask
-        place = ThreadRunSync(self._checkpointer, thread_id, multitask=strategy)
-        place.join()
-        return place, self.multitask == "rollback"
-
-    def _rollback(self, thread_id: str, head: Head) -> Callable[[RunnableConfig], RunnableConfig]:
-        """What a rolling-back run does once it holds the thread: go on from before the turn of
-        the run it stopped, if that run left one unfinished (its newest checkpoint)."""
-
-        def back(config: RunnableConfig) -> RunnableConfig:
-            stopped, ended = head()
-            saver = self._checkpointer
-            if stopped is None or ended or saver is None:  # it wrote nothing, or it ended
-                return config
-            first = saver.get_tuple(thread_config(thread_id))
-            while first is not None and first.parent_config is not None:
-                parent = saver.get_tuple(first.parent_config)
-                if parent is None or (parent.metadata or {}).get(RUN_ID_KEY) != stopped:
-                    break
-                first = parent
-            if first is None or first.parent_config is None:  # the thread was that run's alone
-                saver.delete_thread(thread_id)
-                return config
-            before = first.parent_config["configurable"]["checkpoint_id"]
-            configurable = {**config.get("configurable", {}), "checkpoint_id": before}
-            return {**config, "configurable": configurable}
-
-        return back
+            return None
+        place = ThreadRunSync(self._checkpointer, thread_id, multitask=self.multitask)
+        try:
+            place.join()
+        except ThreadBusy as exc:
+            raise Busy(_elsewhere(exc)) from exc
+        return place
 
     def start(
         self,
@@ -288,15 +213,13 @@ class Runs:
         events: Callable[[RunnableConfig], Iterator[Event]],
         *,
         prior_turns: int = 0,
-        head: Head | None = None,
         on_stop: Callable[[], None] | None = None,
         server_run: str | None = None,
     ) -> Run:
         """Start `events(config)` (a run's event stream, with what its hold on the thread adds to
-        its config) in a worker, unless `reject` and the thread is busy; `head` reads the
-        thread's newest checkpoint (for `interrupt` and `rollback`); `on_stop` is called when
-        the run is stopped. With `server_run`, the events are those of that run on a LangGraph
-        server, which it is recorded as following.
+        its config) in a worker, unless `reject` and the thread is busy; `on_stop` is called
+        when the run is stopped. With `server_run`, the events are those of that run on a
+        LangGraph server, which it is recorded as following.
 
         Raises:
             Busy: `reject`, and the thread has a run going, here or in another process
@@ -306,7 +229,7 @@ class Runs:
             runs = self._by_thread.setdefault(thread_id, [])
             if self.multitask == "reject" and (why := self._busy(runs)) is not None:
                 raise Busy(why)
-            place, rolls_back = self._hold(thread_id)
+            place = self._hold(thread_id)
             for earlier in runs:  # a thread's tokens are kept for its latest run alone
                 if earlier.done:
                     earlier._compact()
@@ -319,10 +242,9 @@ class Runs:
                 _place=place,
                 _on_stop=on_stop,
             )
-            rollback = self._rollback(thread_id, head) if rolls_back and head else None
             run._worker = threading.Thread(
                 target=run._work,
-                args=(events, head, rollback),
+                args=(events,),
                 name=f"mull-run-{thread_id[:8]}",
                 daemon=True,
             )
