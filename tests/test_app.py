@@ -263,25 +263,7 @@ def test_two_sessions_do_not_see_each_others_runs(server, app):
 
 
 def test_rag_shows_the_retrieved_chunks_beside_the_answer(server, app, tmp_path):
-    import json
-
-    from tests._corpus import make_corpus
-    from tests.conftest import settings_for
-    from tools.retrieval import index_paths
-
-    index_dir = tmp_path / "index"
-    index_paths(
-        [make_corpus(tmp_path / "docs")], settings=settings_for(server, index_dir=index_dir)
-    )
-    at = app(index_dir=index_dir, query_rewrite="none")
-    at.selectbox(key="graph_name").set_value("rag").run()
-    verdict = {
-        "claims": [{"claim": "28 days", "sources": [1], "supported": True}],
-        "grounded": True,
-    }
-    server.script("Twenty-eight days of paid leave [1].", json.dumps(verdict))
-
-    at = ask(at, "How many days of paid leave do employees get?")
+    at, _ = rag_answer(server, app, tmp_path)
 
     assert not at.exception
     shown = labels(at)
