@@ -46,6 +46,7 @@ __all__ = [
     "ainvoke_guarded",
     "astream_events_guarded",
     "finish_at_end",
+    "held_config",
     "stream_events_guarded",
 ]
 
@@ -69,10 +70,11 @@ def finish_at_end(run: RunPlace, event: Event) -> Event:
     return event
 
 
-def _merged(config: RunnableConfig | None, held: RunnableConfig) -> RunnableConfig:
-    """The caller's config with the held run's thread, fork point and metadata."""
+def held_config(config: RunnableConfig | None, held: RunnableConfig) -> RunnableConfig:
+    """The caller's config with what its hold on the thread adds (`RunPlace.config`): the
+    guard's run id in its checkpoints' metadata, and a rollback's checkpoint to go on from."""
     config = dict(config or {})
-    config["configurable"] = {**config.get("configurable", {}), **held["configurable"]}
+    config["configurable"] = {**config.get("configurable", {}), **held.get("configurable", {})}
     config["metadata"] = {**config.get("metadata", {}), **held.get("metadata", {})}
     return config  # type: ignore[return-value]
 
@@ -95,7 +97,7 @@ async def astream_events_guarded(
     saver, thread_id = _thread(graph, config)
     async with thread_run(saver, thread_id, multitask=multitask) as run:
         async for event in astream_events(
-            graph, input, _merged(config, run.config), graph_name=graph_name
+            graph, input, held_config(config, run.config), graph_name=graph_name
         ):
             yield finish_at_end(run, event)
 
@@ -110,7 +112,7 @@ async def ainvoke_guarded(
     """`graph.ainvoke`, holding the run's thread; raises as `astream_events_guarded` does."""
     saver, thread_id = _thread(graph, config)
     async with thread_run(saver, thread_id, multitask=multitask) as run:
-        return await graph.ainvoke(input, _merged(config, run.config))
+        return await graph.ainvoke(input, held_config(config, run.config))
 
 
 def stream_events_guarded(
@@ -132,7 +134,7 @@ def stream_events_guarded(
     """
     saver, thread_id = _thread(graph, config)
     with thread_run_sync(saver, thread_id, multitask=multitask) as run:
-        merged = _merged(config, run.config)
+        merged = held_config(config, run.config)
         # closing: a run stopped between events ends its graph stream now, not at collection.
         with closing(stream_events(graph, input, merged, graph_name=graph_name)) as events:
             for event in events:

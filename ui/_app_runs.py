@@ -30,6 +30,7 @@ from graphs import stream_events
 from graphs.events import Event
 from graphs.remote import ServerGraph, ServerThreadBusy, as_mull_errors
 from graphs.remote_threads import active_run, fork_on_server, list_server_threads
+from graphs.run_guard import held_config
 from graphs.threads import ThreadInfo, fork, list_threads, thread_config
 from ui._resources import AppGraph, server_url, shared_checkpointer
 from ui._runs import Busy, Run, Runs
@@ -82,7 +83,7 @@ def start_run(
     if not isinstance(graph, ServerGraph):
 
         def here(held: RunnableConfig) -> Iterator[Event]:
-            return stream_events(graph, run_input, _merged(config, held), graph_name=name)
+            return stream_events(graph, run_input, held_config(config, held), graph_name=name)
 
         return registry.start(thread_id, name, title, here, prior_turns=prior_turns)
     if (why := registry.busy(thread_id)) is not None:  # before the server makes a run of it
@@ -101,14 +102,6 @@ def start_run(
     except Busy:  # another session of this process got in first: the server run is not wanted
         _cancel(graph, thread_id, run_id)
         raise
-
-
-def _merged(config: RunnableConfig, held: RunnableConfig) -> RunnableConfig:
-    """The run's config with what its hold on the thread adds: the guard's run id in its
-    checkpoints' metadata, and a rollback's checkpoint to go on from."""
-    configurable = {**config.get("configurable", {}), **held.get("configurable", {})}
-    metadata = {**config.get("metadata", {}), **held.get("metadata", {})}
-    return {**config, "configurable": configurable, "metadata": metadata}
 
 
 def rejoin(registry: Runs, graph: AppGraph, thread_id: str, name: str) -> Run | None:
