@@ -10,7 +10,10 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from agents._stream import current_node, emit
 from core.errors import MullError
 from core.questions import validate_question
+from core.repetition import REPETITION
 from core.settings import Settings
+from core.structured import finish_reason, token_usage
+from core.thinking import thinking_of
 from schema import Citation, RunError
 from schema.records import CITATIONS_KEY
 
@@ -19,6 +22,7 @@ __all__ = [
     "answered_turns",
     "finish_run",
     "record_error",
+    "reply_ending",
     "start_run",
     "unless_error",
 ]
@@ -79,6 +83,20 @@ def finish_run(answer: str, *, ok: bool = True, **fields: Any) -> dict[str, Any]
     citations = fields.get("citations", [])
     emit("final_answer", answer=answer, ok=ok, citations=citations)
     return {"answer": answer, "messages": [answer_message(answer, citations)], **fields}
+
+
+def reply_ending(reply: AIMessage) -> dict[str, Any]:
+    """What a `final_answer` event says of the free-text reply it is: the tokens it took,
+    whether it was cut off at its cap or stopped in a loop, and the thinking before it."""
+    input_tokens, output_tokens = token_usage(reply)
+    reason = finish_reason(reply)
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "truncated": reason == "length",
+        "repeated": reason == REPETITION,
+        "thinking": thinking_of(reply),
+    }
 
 
 def answer_message(answer: str, citations: list[Citation] | None = None) -> AIMessage:

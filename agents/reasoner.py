@@ -20,7 +20,7 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
-from agents._run import record_error, start_run
+from agents._run import record_error, reply_ending, start_run
 from agents._steps import ReasoningStep, step_fields
 from agents._stream import call_options, emit, structured_call_options
 from agents.node_io import call_model, call_structured
@@ -29,10 +29,9 @@ from agents.tool_user import ToolUser
 from core.capabilities import refuses_tools
 from core.errors import MullError
 from core.questions import validate_question  # the app still imports it from here
-from core.repetition import REPETITION
 from core.sampling import with_max_tokens
 from core.settings import Settings, get_settings
-from core.structured import StructuredReply, finish_reason, token_usage
+from core.structured import StructuredReply, token_usage
 from core.thinking import thinking_of
 from schema import RunError, StepRecord
 
@@ -292,19 +291,13 @@ class Reasoner:
     def _answered(self, state: ReasoningState, reply: AIMessage, start: float) -> ReasoningState:
         seconds = perf_counter() - start
         answer = reply.text.strip()
-        truncated = finish_reason(reply) == "length"
-        input_tokens, output_tokens = token_usage(reply)
         total = state.get("thinking_seconds", 0.0) + seconds
         emit(
             "final_answer",
             answer=answer,
             seconds=seconds,
             thinking_seconds=total,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            truncated=truncated,
-            repeated=finish_reason(reply) == REPETITION,
-            thinking=thinking_of(reply),
+            **reply_ending(reply),
         )
         return {
             "answer": answer,

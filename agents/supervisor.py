@@ -21,7 +21,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from typing_extensions import TypedDict  # pydantic reads its schema (Studio) on Python < 3.12
 
-from agents._run import answer_message, answered_turns, record_error, start_run
+from agents._run import answer_message, answered_turns, record_error, reply_ending, start_run
 from agents._stream import call_options, emit
 from agents.answerer import RagOutput
 from agents.coder import CodeOutput
@@ -29,10 +29,7 @@ from agents.node_io import call_model, call_runnable
 from agents.reasoner import ReasoningOutput
 from agents.router import SPECIALISTS
 from core.errors import InvalidInput, MullError
-from core.repetition import REPETITION
 from core.settings import Settings
-from core.structured import finish_reason, token_usage
-from core.thinking import thinking_of
 from schema import Critique, RouteDecision, RunError, SpecialistName
 
 __all__ = [
@@ -216,15 +213,5 @@ class DirectResponder:
     @staticmethod
     def _replied(message: AIMessage, start: float) -> dict[str, Any]:
         answer = message.text.strip()
-        input_tokens, output_tokens = token_usage(message)
-        emit(
-            "final_answer",
-            answer=answer,
-            seconds=perf_counter() - start,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            truncated=finish_reason(message) == "length",
-            repeated=finish_reason(message) == REPETITION,
-            thinking=thinking_of(message),
-        )
+        emit("final_answer", answer=answer, seconds=perf_counter() - start, **reply_ending(message))
         return {"answer": answer}
