@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.node_io import as_node
 from core.checkpoints import allow_state_types, make_checkpointer
 from core.settings import Settings
 
-__all__ = ["CheckpointerArg", "compile_graph", "ok_or_failed"]
+__all__ = ["CheckpointerArg", "add_nodes", "compile_graph", "ok_or_failed"]
 
 CheckpointerArg = BaseCheckpointSaver | Literal[False] | None
 """A checkpointer; None for the one the settings name; False for none (LangGraph's server brings its own)."""
+
+
+def add_nodes(
+    graph: StateGraph, nodes: Mapping[str, Callable[[Any], Coroutine[Any, Any, Any]]]
+) -> None:
+    """Add each role's node function to `graph` under its node name, made a node by `as_node`."""
+    for name, node in nodes.items():
+        graph.add_node(name, as_node(node))
 
 
 def compile_graph(

@@ -13,12 +13,11 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agents.coder import CodeAttempt, CodeInput, CodeOutput, Coder, CodeState
 from agents.executor import Executor
-from agents.node_io import as_node
 from agents.reflector import CodeFeedback, Reflector
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
+from graphs._compile import CheckpointerArg, add_nodes, compile_graph, ok_or_failed
 from tools.sandbox import SandboxResult
 from tools.testing import TestResult, TestRun
 
@@ -74,11 +73,16 @@ def build_code_graph(
     executor = Executor(max_attempts=max_attempts, timeout_s=timeout_s, memory_mb=memory_mb)
 
     graph = StateGraph(CodeState, input_schema=CodeInput, output_schema=CodeOutput)
-    graph.add_node(ASK, as_node(coder.ask))
-    graph.add_node(WRITE, as_node(coder.write))
-    graph.add_node(EXECUTE, as_node(executor.execute))
-    graph.add_node(REFLECT, as_node(reflector.review_code))
-    graph.add_node(FINISH, as_node(coder.finish))
+    add_nodes(
+        graph,
+        {
+            ASK: coder.ask,
+            WRITE: coder.write,
+            EXECUTE: executor.execute,
+            REFLECT: reflector.review_code,
+            FINISH: coder.finish,
+        },
+    )
 
     graph.add_edge(START, ASK)
     graph.add_edge(ASK, WRITE)

@@ -23,13 +23,12 @@ from langgraph.graph.state import CompiledStateGraph
 from agents.answerer import Answerer, Citation, RagInput, RagOutput, RagState
 from agents.generator import Draft
 from agents.grounding import ClaimCheck, GroundingChecker, GroundingVerdict
-from agents.node_io import as_node
 from agents.reranker import Reranker
 from agents.retriever import Retriever
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import QueryRewrite, RerankerKind, Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
+from graphs._compile import CheckpointerArg, add_nodes, compile_graph, ok_or_failed
 from tools.retrieval import SearchHit, SearchMode
 
 __all__ = [
@@ -115,19 +114,24 @@ def build_rag_graph(
     checker = GroundingChecker(judge, settings, max_revisions=max_revisions)
 
     graph = StateGraph(RagState, input_schema=RagInput, output_schema=RagOutput)
-    graph.add_node(ASK, as_node(answerer.ask))
-    graph.add_node(RETRIEVE, as_node(retriever.retrieve))
-    graph.add_node(ANSWER, as_node(answerer.answer))
-    graph.add_node(CHECK, as_node(checker.check))
-    graph.add_node(FINISH, as_node(answerer.finish))
-    graph.add_node(REFUSE, as_node(answerer.refuse))
+    add_nodes(
+        graph,
+        {
+            ASK: answerer.ask,
+            RETRIEVE: retriever.retrieve,
+            ANSWER: answerer.answer,
+            CHECK: checker.check,
+            FINISH: answerer.finish,
+            REFUSE: answerer.refuse,
+        },
+    )
 
     graph.add_edge(START, ASK)
     graph.add_conditional_edges(ASK, ok_or_failed, {"ok": RETRIEVE, "failed": FINISH})
     after_retrieve = {"found": ANSWER, "nothing": REFUSE, "failed": FINISH}
     if rerank_with != "none":
         ranker = Reranker(writer, settings, rerank_with, keep, rewrite, strict=strict_rerank)
-        graph.add_node(RERANK, as_node(ranker.rerank))
+        add_nodes(graph, {RERANK: ranker.rerank})
         graph.add_conditional_edges(RERANK, ok_or_failed, {"ok": ANSWER, "failed": FINISH})
         after_retrieve["found"] = RERANK
     graph.add_conditional_edges(RETRIEVE, answerer.after_retrieve, after_retrieve)

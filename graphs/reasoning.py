@@ -16,13 +16,12 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.node_io import as_node
 from agents.reasoner import Reasoner, ReasoningInput, ReasoningOutput, ReasoningState, StepRecord
 from agents.tool_user import ToolUser
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import Settings, ToolCalling, get_settings
-from graphs._compile import CheckpointerArg, compile_graph
+from graphs._compile import CheckpointerArg, add_nodes, compile_graph
 from tools.agent_tools import reasoning_tools
 
 __all__ = ["ANSWER", "ASK", "REASON", "STATE_TYPES", "USE_TOOL", "build_reasoning_graph"]
@@ -82,15 +81,13 @@ def build_reasoning_graph(
     )
 
     graph = StateGraph(ReasoningState, input_schema=ReasoningInput, output_schema=ReasoningOutput)
-    graph.add_node(ASK, as_node(reasoner.ask))
-    graph.add_node(REASON, as_node(reasoner.reason))
-    graph.add_node(ANSWER, as_node(reasoner.final_answer))
+    add_nodes(graph, {ASK: reasoner.ask, REASON: reasoner.reason, ANSWER: reasoner.final_answer})
 
     graph.add_edge(START, ASK)
     graph.add_edge(ASK, REASON)
     after_step = {"next": REASON, "answer": ANSWER, "failed": END}
     if tool_user:
-        graph.add_node(USE_TOOL, as_node(tool_user.use_tool))
+        add_nodes(graph, {USE_TOOL: tool_user.use_tool})
         graph.add_edge(USE_TOOL, REASON)
         after_step["tool"] = USE_TOOL
     graph.add_conditional_edges(REASON, reasoner.after_step, after_step)

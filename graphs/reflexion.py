@@ -11,12 +11,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.generator import Draft, Generator, ReflexionInput, ReflexionOutput, ReflexionState
-from agents.node_io import as_node
 from agents.reflector import Critique, Reflector
 from core.errors import RunError
 from core.models import chat_model
 from core.settings import Settings, get_settings
-from graphs._compile import CheckpointerArg, compile_graph, ok_or_failed
+from graphs._compile import CheckpointerArg, add_nodes, compile_graph, ok_or_failed
 
 __all__ = ["ASK", "FINISH", "GENERATE", "REFLECT", "STATE_TYPES", "build_reflexion_graph"]
 
@@ -59,10 +58,15 @@ def build_reflexion_graph(
     reflector = Reflector(judge_model, settings, task=task, max_revisions=max_revisions)
 
     graph = StateGraph(ReflexionState, input_schema=ReflexionInput, output_schema=ReflexionOutput)
-    graph.add_node(ASK, as_node(generator.ask))
-    graph.add_node(GENERATE, as_node(generator.generate))
-    graph.add_node(REFLECT, as_node(reflector.critique))
-    graph.add_node(FINISH, as_node(generator.finish))
+    add_nodes(
+        graph,
+        {
+            ASK: generator.ask,
+            GENERATE: generator.generate,
+            REFLECT: reflector.critique,
+            FINISH: generator.finish,
+        },
+    )
 
     graph.add_edge(START, ASK)
     graph.add_edge(ASK, GENERATE)

@@ -22,7 +22,6 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.node_io import as_node
 from agents.reflector import Critique, Reflector
 from agents.router import RouteDecision, Router
 from agents.supervisor import (
@@ -37,7 +36,7 @@ from agents.supervisor import (
 from core.models import chat_model
 from core.settings import Settings, get_settings
 from graphs import code, rag, reasoning
-from graphs._compile import CheckpointerArg, compile_graph
+from graphs._compile import CheckpointerArg, add_nodes, compile_graph
 from schema import SpecialistName
 from tools.retrieval import index_exists
 
@@ -123,13 +122,20 @@ def build_supervisor_graph(
     graph = StateGraph(
         SupervisorState, input_schema=SupervisorInput, output_schema=SupervisorOutput
     )
-    graph.add_node(ASK, as_node(start_turn(settings)))
-    graph.add_node(ROUTE, as_node(router.route))
-    for name, specialist in specialists.items():
-        graph.add_node(SPECIALIST_NODES[name], as_node(delegate_to(specialist)))
-    graph.add_node(DIRECT, as_node(responder.reply))
-    graph.add_node(REVIEW, as_node(reviewer.review_answer))
-    graph.add_node(FINISH, as_node(finish_turn))
+    add_nodes(
+        graph,
+        {
+            ASK: start_turn(settings),
+            ROUTE: router.route,
+            **{
+                SPECIALIST_NODES[name]: delegate_to(subgraph)
+                for name, subgraph in specialists.items()
+            },
+            DIRECT: responder.reply,
+            REVIEW: reviewer.review_answer,
+            FINISH: finish_turn,
+        },
+    )
 
     graph.add_edge(START, ASK)
     graph.add_edge(ASK, ROUTE)
