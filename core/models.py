@@ -58,6 +58,12 @@ def chat_model(
     name = model or settings.model_for(role)
     limit = max_tokens or settings.step_tokens
     think = settings.think_for(role)
+    # The sampling both clients take under the same names.
+    sampling = {
+        "temperature": settings.temperature,
+        "frequency_penalty": settings.frequency_penalty,
+        "presence_penalty": settings.presence_penalty,
+    }
     if (provider or settings.provider) == "ollama":
         from core._ollama_chat import OllamaChat
 
@@ -66,13 +72,11 @@ def chat_model(
             reasoning=_OLLAMA_THINK.get(think, think),
             think_auto=think == "auto",
             base_url=settings.ollama_host,
-            temperature=settings.temperature,
             num_predict=limit,
             num_ctx=settings.context_tokens,
             repeat_penalty=settings.repeat_penalty,
-            frequency_penalty=settings.frequency_penalty,
-            presence_penalty=settings.presence_penalty,
             client_kwargs={"timeout": settings.request_timeout_s},
+            **sampling,
         )
     import openai
 
@@ -88,10 +92,7 @@ def chat_model(
         model=name,
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
-        temperature=settings.temperature,
         max_tokens=limit,
-        frequency_penalty=settings.frequency_penalty,
-        presence_penalty=settings.presence_penalty,
         extra_body=extra_body,
         # The client's own Timeout (httpx's in openai 2, httpx2's in openai 3), being unhashable,
         # keeps langchain-openai from handing every model one process-wide async client, which
@@ -99,6 +100,7 @@ def chat_model(
         timeout=openai.Timeout(settings.request_timeout_s),
         max_retries=0,
         stream_usage=True,
+        **sampling,
     )
 
 
