@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,25 +90,23 @@ def _no_index(index_dir: Path) -> IndexNotFound:
     )
 
 
+@dataclass(eq=False)  # an index is one loaded generation: equal only to itself
 class Index:
     """A loaded index: BM25, dense vectors and the docstore, ready to search."""
 
-    def __init__(
-        self,
-        index_dir: Path,
-        store: Docstore,
-        lexical: LexicalIndex,
-        dense: DenseIndex | None,
-        generation: int,
-        settings: Settings,
-    ) -> None:
-        self.index_dir = index_dir
-        self.store = store
-        self.lexical = lexical
-        self.dense = dense
-        self.generation = generation
-        self.settings = settings
-        self._embeddings: Embeddings | None = None
+    index_dir: Path
+    """Its folder."""
+    store: Docstore
+    """The docstore: files, chunks, and the committed generation."""
+    lexical: LexicalIndex
+    """The BM25 index of the loaded generation."""
+    dense: DenseIndex | None
+    """The vectors of the loaded generation; None when none were indexed."""
+    generation: int
+    """The generation loaded."""
+    settings: Settings
+    """The settings its searches read."""
+    _embeddings: Embeddings | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def load(cls, index_dir: Path, settings: Settings | None = None) -> Index:
@@ -233,9 +232,9 @@ class Index:
             ranked = fuse_rankings(lexical_hits, dense_hits)
         else:
             one = dense_hits if effective == "dense" else lexical_hits
-            field = "dense" if effective == "dense" else "bm25"
+            ranking = "dense" if effective == "dense" else "bm25"
             ranked = [
-                (i, s, {f"{field}_rank": rank, f"{field}_score": s})
+                (i, s, {f"{ranking}_rank": rank, f"{ranking}_score": s})
                 for rank, (i, s) in enumerate(one, start=1)
             ]
         top = ranked[: k * 2]  # a few spare, in case a writer removed some chunks since loading
