@@ -19,18 +19,16 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 
+from tools.retrieval._unreadable import DocumentError
+
 __all__ = ["NotWord", "docx_text"]
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADING_RE = re.compile(r"^heading (\d)$", re.IGNORECASE)
 
 
-class NotWord(Exception):
+class NotWord(DocumentError):
     """The bytes are not a readable Word document; `reason` says why in a few words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:

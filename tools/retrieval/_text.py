@@ -18,6 +18,8 @@ from collections.abc import Callable
 from charset_normalizer.cd import coherence_ratio
 from charset_normalizer.md import mess_ratio
 
+from tools.retrieval._unreadable import DocumentError
+
 __all__ = ["NotText", "decode_bytes"]
 
 SNIFF_BYTES = 8192
@@ -54,12 +56,8 @@ CANDIDATES = (
 )
 
 
-class NotText(Exception):
+class NotText(DocumentError):
     """The bytes are not text in any encoding mull knows; `reason` says why in a few words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def bom_encoding(data: bytes) -> str | None:

@@ -23,8 +23,9 @@ from bs4.dammit import EncodingDetector
 from pydantic import BaseModel, ConfigDict
 from pypdf import PasswordType, PdfReader
 
-from tools.retrieval._docx import NotWord, docx_text
-from tools.retrieval._text import NotText, decode_bytes
+from tools.retrieval._docx import docx_text
+from tools.retrieval._text import decode_bytes
+from tools.retrieval._unreadable import DocumentError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -85,14 +86,6 @@ class LoadFailure(BaseModel):
     """The path as the user gave it, or as found by walking a folder."""
     reason: str
     """Short, human reason, e.g. "encrypted PDF" or "unsupported file type .docx"."""
-
-
-class DocumentError(Exception):
-    """A file cannot be read into text; `reason` says why in a few words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _is_supported(path: Path) -> bool:
@@ -243,25 +236,15 @@ def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _decode(data: bytes, declared: str | None = None) -> tuple[str, str]:
-    try:
-        return decode_bytes(data, declared)
-    except NotText as error:
-        raise DocumentError(error.reason) from None
-
-
 def _load_text(path: Path, source: str) -> list[DocumentPage]:
-    text, encoding = _decode(path.read_bytes())
+    text, encoding = decode_bytes(path.read_bytes())
     return [
         DocumentPage(source=source, page=None, text=_normalise_newlines(text), encoding=encoding)
     ]
 
 
 def _load_docx(path: Path, source: str) -> list[DocumentPage]:
-    try:
-        text = docx_text(path.read_bytes())
-    except NotWord as error:
-        raise DocumentError(error.reason) from None
+    text = docx_text(path.read_bytes())
     return [DocumentPage(source=source, page=None, text=_normalise_newlines(text))]
 
 
@@ -316,7 +299,7 @@ def _load_html(path: Path, source: str) -> list[DocumentPage]:
     # Decoded here rather than by BeautifulSoup, so that a page in GBK without a <meta charset>
     # is read as text people have, and the index knows the encoding used.
     declared = EncodingDetector.find_declared_encoding(data, is_html=True)
-    markup, encoding = _decode(data, declared)
+    markup, encoding = decode_bytes(data, declared)
     soup = BeautifulSoup(markup, "html.parser")
     for tag in [*soup.find_all(_DROPPED_HTML_TAGS), *soup.find_all(hidden=True)]:
         tag.decompose()
