@@ -7,16 +7,29 @@ the same unit of text, several times in a row, over a span no real sentence,
 table or program repeats. Checked as the reply streams, such a reply is stopped
 within a couple of hundred characters of the loop starting, and cut back to its
 first copy of the repeated unit.
+
+A reply can also make no progress without repeating itself to the letter:
+SmolLM2 answered "The answer is 0.99. The answer is 1.00. The answer is 1.01. ..."
+for 4,096 tokens. That is a count: the same text again and again but for its
+numbers, each of which steps by the same amount every copy. Numbered lists,
+tables and tests are alike but for their numbers too, so a count must go on for
+many more copies (`count_repeats`) than a loop before it is stopped, and any
+number that does not step evenly (a square, a result) shows real work.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 __all__ = ["REPETITION", "RepetitionGuard", "cut_loop"]
 
 REPETITION = "repetition"
 """The finish reason a reply stopped by the guard carries, beside the servers' `stop` and `length`."""
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass
@@ -29,6 +42,10 @@ class RepetitionGuard:
     """Copies of a repeated unit before a reply counts as looping, however long the unit."""
     max_unit: int = 240
     """The longest repeated unit looked for, in characters."""
+    count_repeats: int = 40
+    """Copies of a unit that differs only in numbers stepping evenly before a reply counts as counting."""
+    max_unit_numbers: int = 8
+    """The most numbers one copy of a counted unit may hold."""
     check_every: int = 64
     """Characters between two checks, so that a long reply costs little to watch."""
     text: str = ""
@@ -53,7 +70,7 @@ class RepetitionGuard:
 
     @property
     def repeated(self) -> str:
-        """The unit the reply repeats, "" when it does not."""
+        """The unit the reply repeats (its second copy, for a count), "" when it does not."""
         if self.loop_at is None:
             return ""
         return self.text[self.loop_at : self.loop_at + self._unit]
@@ -74,7 +91,50 @@ class RepetitionGuard:
                 while start and text[start - 1] == text[start - 1 + unit]:
                     start -= 1  # the loop began before the span that showed it
                 return start + unit
+        return self._count_start()
+
+    def _count_start(self) -> int | None:
+        # The last number may still be streaming ("1.0" of "1.05"): only those before it count.
+        numbers = list(_NUMBER.finditer(self.text))
+        gaps = [self.text[a.end() : b.start()] for a, b in itertools.pairwise(numbers)]
+        values = [Decimal(n.group()) for n in numbers[:-1]]
+        for width in range(1, self.max_unit_numbers + 1):  # numbers in one copy
+            first = len(values) - self.count_repeats * width
+            if first < 0:
+                break
+            count = _Count(gaps, values, first, width)
+            if all(count.goes_on_at(i) for i in range(first + width, len(values))):
+                start = first
+                while start >= width and count.goes_on_at(start):
+                    start -= width  # the count began before the copies that showed it
+                return self._cut_after_copy(numbers, start, width)
         return None
+
+    def _cut_after_copy(self, numbers: list[re.Match[str]], start: int, width: int) -> int:
+        # A copy ends after its last number and what closes it ("0.99."), not the next words.
+        def end(copy: int) -> int:
+            number = numbers[start + copy * width + width - 1]
+            closing = re.match(r"\S*", self.text[number.end() :])
+            return number.end() + (closing.end() if closing else 0)
+
+        self._unit = end(1) - end(0)
+        return end(0)
+
+
+@dataclass(frozen=True)
+class _Count:
+    """Copies of `width` numbers each, the copy from `first` on setting how far each number steps."""
+
+    gaps: list[str]
+    values: list[Decimal]
+    first: int
+    width: int
+
+    def goes_on_at(self, i: int) -> bool:
+        """The copy from number `i` on is the one before it, each number a step further on."""
+        j, w = self.first + (i - self.first) % self.width, self.width
+        step = self.values[j + w] - self.values[j]
+        return self.gaps[i - w] == self.gaps[i] and self.values[i] - self.values[i - w] == step
 
 
 def cut_loop(text: str) -> str:

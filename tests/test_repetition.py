@@ -65,6 +65,35 @@ def test_a_loop_is_seen_within_a_few_hundred_characters_and_cut_to_its_first_cop
     assert len(guard.kept) < len(guard.text)
 
 
+# What SmolLM2 answered for 4,096 tokens: no copy is the same, but each counts on from the last.
+COUNT = "".join(f"The answer is {n / 100:.2f}. " for n in range(99, 600))
+
+
+@pytest.mark.parametrize(
+    "counting",
+    [
+        COUNT,
+        "Compare the decimals: " + " ".join(f"{i / 100:.2f}." for i in range(611, 1200)),
+        "Counting up: " + ", ".join(str(i) for i in range(1, 1000)),
+        "".join(f"Row {i}: total {10 * i} of {1000 - 5 * i}.\n" for i in range(200)),
+    ],
+)
+def test_a_count_that_goes_nowhere_is_stopped_and_cut_to_its_first_copy(counting):
+    guard = guarded(counting)
+
+    assert guard.loop_at is not None
+    assert len(guard.text) < 2000 < len(counting)  # stopped within a few hundred tokens
+    assert guard.repeated.strip() and guard.repeated.strip() not in guard.kept
+    assert len(guard.kept) < 100  # only the first copy, after what came before the count
+
+
+def test_a_count_is_cut_where_it_began_not_where_it_was_seen():
+    guard = guarded("0.9 is larger, as its tenths show. " + COUNT)
+
+    assert guard.kept == "0.9 is larger, as its tenths show. The answer is 0.99."
+    assert guard.repeated == " The answer is 1.00."
+
+
 @pytest.mark.parametrize(
     "written",
     [
@@ -72,6 +101,11 @@ def test_a_loop_is_seen_within_a_few_hundred_characters_and_cut_to_its_first_cop
         "\n".join(f"def test_{i}():\n    assert add({i}, 1) == {i + 1}\n" for i in range(30)),
         "| a | b |\n|---|---|\n" + "\n".join(f"| {i} | {i * i} |" for i in range(60)),
         "0.9 is larger than 0.11: compare tenths first, 9 tenths against 1 tenth. " * 3,
+        "Counting to 30: " + ", ".join(str(i) for i in range(1, 31)) + ". Done.",
+        "The primes: "
+        + ", ".join(str(p) for p in range(2, 600) if all(p % d for d in range(2, p))),
+        "\n".join(f"7 x {i} = {7 * i}" for i in range(1, 13)),
+        " ".join(f"In {1990 + i} it rose to {i * i + 3}.{i % 10} units." for i in range(80)),
     ],
 )
 def test_real_text_is_not_taken_for_a_loop(written):
@@ -148,6 +182,20 @@ def test_a_step_that_always_loops_fails_with_the_repetition_hint(server, make_se
 
     assert "repeated itself" in caught.value.hint and "MULL_REPEAT_PENALTY" in caught.value.hint
     assert "larger or instruction-tuned" not in caught.value.hint
+
+
+def test_a_counting_answer_is_stopped_within_seconds_and_says_why(server, make_settings):
+    server.script(*chain("Compare")[:-1], Reply(COUNT, token_delay_s=SLOW))
+    graph = build_graph("reasoning", settings=make_settings(reasoning_tools=False))
+    started = time.perf_counter()
+
+    events = list(stream_events(graph, {"question": "0.9 or 0.11?"}, thread_config("t")))
+
+    assert time.perf_counter() - started < 5  # not the 25 s the whole count would stream for
+    answer = next(e for e in events if e.type == "final_answer")
+    assert events[-1].ok and answer.repeated and not answer.truncated
+    assert answer.answer == "The answer is 0.99."
+    assert "repeating itself" in answer.note
 
 
 def test_a_looping_answer_keeps_its_first_copy_and_the_run_ends(server, make_settings):
