@@ -63,10 +63,16 @@ def settings_for(
     server: FakeModelServer, provider: Provider = "ollama", **overrides: object
 ) -> Settings:
     """Settings aimed at the fake server, ignoring the developer's own `.env` and environment."""
+    return settings_at(server.url, provider, **overrides)
+
+
+def settings_at(url: str, provider: Provider = "ollama", **overrides: object) -> Settings:
+    """Settings aimed at a model server at `url` (either protocol), ignoring the developer's own
+    `.env` and environment."""
     values: dict[str, object] = {
         "provider": provider,
-        "ollama_host": server.url,
-        "openai_base_url": server.openai_url,
+        "ollama_host": url,
+        "openai_base_url": url + "/v1",
         "model": MODEL,
         "request_timeout_s": 10.0,
         **overrides,

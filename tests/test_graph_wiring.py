@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from core.models import chat_model
-from core.settings import Settings
 from graphs import build_graph, list_graphs, reasoning, stream_events, supervisor
 from graphs.events import (
     CritiqueEvent,
@@ -26,7 +25,7 @@ from graphs.events import (
 )
 from graphs.threads import thread_config
 from tests.chains import chain, step
-from tests.conftest import MODEL
+from tests.conftest import settings_at
 
 
 @pytest.fixture
@@ -55,12 +54,9 @@ def connections_made(listener: socket.socket) -> int:
 @pytest.mark.parametrize("model_given", [True, False])
 def test_building_every_graph_touches_no_network(silent_server, tmp_path, provider, model_given):
     url = f"http://127.0.0.1:{silent_server.getsockname()[1]}"
-    settings = Settings(
-        _env_file=None,
-        provider=provider,
-        ollama_host=url,
-        openai_base_url=url + "/v1",
-        model=MODEL,
+    settings = settings_at(
+        url,
+        provider,
         request_timeout_s=1.0,
         index_dir=tmp_path / "index",
         tool_calling="auto",  # decided at a run's first step, never at build
