@@ -46,8 +46,13 @@ __all__ = [
     "real_settings",
 ]
 
-REAL_OVERRIDES: dict[str, object] = {"max_steps": 4}
-"""What the real group changes from mull's defaults: a step cap a tiny model gets through."""
+REAL_OVERRIDES: dict[str, object] = {"max_steps": 4, "answer_tokens": 1024}
+"""What the real group changes from mull's defaults: caps that bound a run's time on two cores.
+
+A tiny model gets through four steps; an answer of 1,024 tokens streams in under a minute
+there, where the default 4,096 can take three (SmolLM2 slows as its context fills), and the
+group checks the machinery, not the answers.
+"""
 
 
 def real_settings(server: LlamaServer, **overrides: object) -> Settings:

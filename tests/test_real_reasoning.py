@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from graphs import build_graph, stream_events
 from graphs.events import FinalAnswer, ReasoningStepEvent, parse_event
 from tests._real import (
@@ -61,9 +62,11 @@ def test_reasoning_chain_with_tools(llama_server, tool_calling):
 
 
 def test_mull_run_reasoning_exits_0_in_time(llama_server, tmp_path):
-    # The issue's own command on the server: defaults but for MULL_MAX_STEPS=4.
+    # The issue's own command on the server: defaults but for MULL_MAX_STEPS=4, so
+    # the answer keeps its default cap, which the rest of the group lowers.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MULL_", "OPENAI_"))}
-    env.update(real_env(llama_server), PYTHONPATH=str(ROOT))
+    default_cap = Settings.model_fields["answer_tokens"].default
+    env.update(real_env(llama_server, answer_tokens=default_cap), PYTHONPATH=str(ROOT))
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "ui.cli", "run", "reasoning", QUESTION, "--json"],
