@@ -29,6 +29,8 @@ __all__ = ["REPETITION", "RepetitionGuard", "cut_loop"]
 REPETITION = "repetition"
 """The finish reason a reply stopped by the guard carries, beside the servers' `stop` and `length`."""
 
+_PROBE = 16
+"""Characters at the end compared first, so that most units are ruled out cheaply."""
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -40,8 +42,8 @@ class RepetitionGuard:
     """Characters of repetition before a reply counts as looping."""
     min_repeats: int = 4
     """Copies of a repeated unit before a reply counts as looping, however long the unit."""
-    max_unit: int = 240
-    """The longest repeated unit looked for, in characters."""
+    max_unit: int = 800
+    """The longest repeated unit looked for, in characters: a paragraph, a short list."""
     count_repeats: int = 40
     """Copies of a unit that differs only in numbers stepping evenly before a reply counts as counting."""
     max_unit_numbers: int = 8
@@ -84,6 +86,8 @@ class RepetitionGuard:
             span = unit * max(self.min_repeats, -(-self.min_span // unit))
             if span > len(text):
                 continue
+            if text[-_PROBE:] != text[-_PROBE - unit : -unit]:
+                continue  # the end is not periodic at this unit: no need to compare the whole span
             block = text[-span:]
             if block[unit:] == block[:-unit]:  # periodic: each character equals the one a unit on
                 self._unit = unit

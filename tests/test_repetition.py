@@ -65,6 +65,26 @@ def test_a_loop_is_seen_within_a_few_hundred_characters_and_cut_to_its_first_cop
     assert len(guard.kept) < len(guard.text)
 
 
+# What SmolLM2 wrote, asked natively for a tool call, until its 1,024-token cap: a loop
+# longer than a sentence.
+PARAGRAPH = (
+    "You can use the following steps to break the problem down:\n"
+    "1. Break the problem into smaller steps.\n"
+    '2. Use the "continue" statement to skip the next step.\n'
+    '3. Use the "print" function to output the result.\n'
+    '4. Use the "print(2**10)" to print the result of 2**10.\n\n'
+)
+
+
+def test_a_looping_paragraph_is_stopped_within_a_few_copies():
+    guard = guarded("Set it up first.\n" + PARAGRAPH * 12)
+
+    # (The loop may be seen to start a newline early: the text before it ends as a copy does.)
+    assert guard.kept.rstrip() == ("Set it up first.\n" + PARAGRAPH).rstrip()
+    assert guard.repeated.strip() == PARAGRAPH.strip()
+    assert len(guard.text) < 5 * len(PARAGRAPH)
+
+
 # What SmolLM2 answered for 4,096 tokens: no copy is the same, but each counts on from the last.
 COUNT = "".join(f"The answer is {n / 100:.2f}. " for n in range(99, 600))
 
