@@ -13,8 +13,9 @@ SmolLM2 answered "The answer is 0.99. The answer is 1.00. The answer is 1.01. ..
 for 4,096 tokens. That is a count: the same text again and again but for its
 numbers, each of which steps by the same amount every copy. Numbered lists,
 tables and tests are alike but for their numbers too, so a count must go on for
-many more copies (`count_repeats`) than a loop before it is stopped, and any
-number that does not step evenly (a square, a result) shows real work.
+many more copies and characters (`count_repeats`, `count_span`) than a loop
+before it is stopped, and any number that does not step evenly (a square, a
+result) shows real work.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class RepetitionGuard:
     """The longest repeated unit looked for, in characters: a paragraph, a short list."""
     count_repeats: int = 40
     """Copies of a unit that differs only in numbers stepping evenly before a reply counts as counting."""
+    count_span: int = 600
+    """Characters a count must cover before a reply counts as counting, however many copies."""
     max_unit_numbers: int = 8
     """The most numbers one copy of a counted unit may hold."""
     check_every: int = 64
@@ -104,8 +107,10 @@ class RepetitionGuard:
         values = [Decimal(n.group()) for n in numbers[:-1]]
         for width in range(1, self.max_unit_numbers + 1):  # numbers in one copy
             first = len(values) - self.count_repeats * width
-            if first < 0:
-                break
+            while first >= width and len(self.text) - numbers[first].start() < self.count_span:
+                first -= width  # short copies: more of them, to cover the span
+            if first < 0 or len(self.text) - numbers[first].start() < self.count_span:
+                continue
             count = _Count(gaps, values, first, width)
             if all(count.goes_on_at(i) for i in range(first + width, len(values))):
                 start = first

@@ -121,7 +121,7 @@ def test_a_count_is_cut_where_it_began_not_where_it_was_seen():
         "\n".join(f"def test_{i}():\n    assert add({i}, 1) == {i + 1}\n" for i in range(30)),
         "| a | b |\n|---|---|\n" + "\n".join(f"| {i} | {i * i} |" for i in range(60)),
         "0.9 is larger than 0.11: compare tenths first, 9 tenths against 1 tenth. " * 3,
-        "Counting to 30: " + ", ".join(str(i) for i in range(1, 31)) + ". Done.",
+        "Counting to 100: " + ", ".join(str(i) for i in range(1, 101)) + ". Done.",
         "The primes: "
         + ", ".join(str(p) for p in range(2, 600) if all(p % d for d in range(2, p))),
         "\n".join(f"7 x {i} = {7 * i}" for i in range(1, 13)),
