@@ -62,7 +62,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 # The `real` group: every graph end to end on llama.cpp's llama-server with a tiny real model
-# (SmolLM2-135M). The server is built first, once, into ~/.cache/mull (~15 min on 2 cores).
+# (SmolLM2-135M). The server is built first, once, into ~/.cache/mull (4-17 min on 2 cores).
 test-real: llama-server
 	$(BIN)/python -m pytest -m real
 

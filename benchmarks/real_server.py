@@ -1,7 +1,7 @@
 """A reasoning step on a real model: through mull against the bare client, on the same prompts.
 
 Against llama.cpp's `llama-server` serving SmolLM2-135M-Instruct (`tests.llama_server`; built
-once, ~15 min on 2 cores), each prompt is asked for one step:
+once, 4-17 min on 2 cores), each prompt is asked for one step:
 
 - through mull: the `ask → reason` graph (state, checkpointer, structured-output layer with
   its repairs and loop detection, the event stream with tokens), timed from `stream_events`'

@@ -209,7 +209,7 @@ def missing_build_tools() -> list[str]:
 
 
 def ensure_server_binary(progress: Callable[[str], None] = _say) -> Path:
-    """The `llama-server` binary: from the cache, or built there first (~15 min on 2 cores).
+    """The `llama-server` binary: from the cache, or built there first (4-17 min on 2 cores).
 
     Raises:
         BuildToolsMissing: cmake, ninja or g++ is not installed.
@@ -255,7 +255,7 @@ def _build(sdist: Path, work: Path, progress: Callable[[str], None]) -> None:
     progress(f"configuring llama.cpp with {' '.join(CMAKE_FLAGS)}")
     _run(["cmake", "-S", str(source), "-B", str(build), "-G", "Ninja", *CMAKE_FLAGS], None)
     jobs = str(os.cpu_count() or 2)
-    progress(f"compiling llama-server with {jobs} jobs (about 15 min on 2 cores)")
+    progress(f"compiling llama-server with {jobs} jobs (4-17 min on 2 cores, by how busy they are)")
     _run(
         ["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs],
         lambda line: _ninja_progress(line, started, progress),
