@@ -107,6 +107,15 @@ def test_a_count_that_goes_nowhere_is_stopped_and_cut_to_its_first_copy(counting
     assert len(guard.kept) < 100  # only the first copy, after what came before the count
 
 
+def test_a_count_that_skips_a_number_is_stopped_all_the_same():
+    # SmolLM2 inside a step's content, to its token cap: a count that went 77, 78, 80.
+    start = "The difference lies in the decimal point. 0.9 is 9. 0.11 is 1. 1.1 is 2. 2. 2. 3. "
+    guard = guarded(start + " ".join(f"{i}." for i in range(4, 204) if i != 79))
+
+    assert guard.loop_at is not None and len(guard.text) < 800  # not the 1,000 it ran to
+    assert guard.kept.startswith(start[:40]) and "78. 80." not in guard.kept
+
+
 def test_a_count_is_cut_where_it_began_not_where_it_was_seen():
     guard = guarded("0.9 is larger, as its tenths show. " + COUNT)
 
