@@ -18,9 +18,9 @@ content keeps its first copy (valid at once, where the bare reply runs on and th
 validation), a loop anywhere else is repaired. The tiny model's words mean nothing here; the
 pipeline's cost and the grammar's hold do.
 
-Measured on 2026-12-07 (2 shared cores, other work running; 8 prompts): mull 2.44 s/step warm
-against 2.76 s bare (0.88x), valid on the first attempt 8/8 against 6/8 bare, whose 2 failures
-were replies that looped.
+Measured on 2026-12-07 (2 cores, 8 prompts): mull 0.85 s/step warm against 0.92 s bare
+(0.92x; 2.44 against 2.76 s, 0.88x, earlier with other work running), valid on the first
+attempt 8/8 against 6/8 bare, whose 2 failures were replies that looped.
 
     python -m benchmarks.real_server [--prompts 8] [--url http://127.0.0.1:PORT/v1]
 """
