@@ -42,6 +42,7 @@ from tests._real_build import (
 
 __all__ = [
     "CONTEXT_TOKENS",
+    "EMBEDDING_BATCH",
     "MODEL_NAME",
     "LlamaServer",
     "llama_server",
@@ -51,6 +52,8 @@ __all__ = [
 
 MODEL_NAME = "smollm2-135m-instruct"
 """The name the server answers to (`--alias`): what `MULL_MODEL` and `MULL_EMBEDDING_MODEL` say."""
+EMBEDDING_BATCH = 2048
+"""Tokens one embedding input may have (`-b`, `-ub`)."""
 CONTEXT_TOKENS = 16384
 """The context window it is started with (`-c`), as the issue's trials were."""
 
@@ -116,7 +119,11 @@ class LlamaServer:
         ]
         if self.embeddings:
             # Mean pooling: a chat model's GGUF names no pooling, and /v1/embeddings needs one.
+            # An input is embedded in one micro-batch, whose default (512 tokens) refused a
+            # 619-token chunk of the sample documents: 2048 holds any chunk of MULL_CHUNK_SIZE's
+            # default many times over.
             args += ["--embeddings", "--pooling", "mean"]
+            args += ["--batch-size", str(EMBEDDING_BATCH), "--ubatch-size", str(EMBEDDING_BATCH)]
         args += list(self.extra_args)
         if shutil.which("setpriv"):
             # The server dies with whoever started it, even one killed with SIGKILL.

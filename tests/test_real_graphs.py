@@ -8,6 +8,7 @@ point at real sources, a route to a real specialist — never on what the tiny m
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,7 @@ from tools.retrieval import index_paths
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(420)]
 
+SAMPLE_DOCUMENTS = Path(__file__).resolve().parents[1] / "evals" / "suites" / "rag_corpus"
 TESTS = "from solution import *\n\ndef test_add():\n    assert add(2, 3) == 5\n"
 MANUAL = (
     "# Zephyr blender manual\n\n"
@@ -118,6 +120,17 @@ def _index(tmp_path, settings):
     assert report.failures == [] and report.dense_note is None
     assert report.chunks_total >= 2 and report.vectors_total == report.chunks_total
     return docs
+
+
+def test_the_sample_documents_are_embedded_whole(llama_server, tmp_path):
+    # What README's "Try it without a GPU" indexes: chunks of up to MULL_CHUNK_SIZE characters,
+    # some over 600 tokens, each embedded in one piece.
+    settings = real_settings(llama_server, index_dir=tmp_path / "index")
+
+    report = index_paths([SAMPLE_DOCUMENTS], settings=settings)
+
+    assert report.failures == [] and report.dense_note is None, report.dense_note
+    assert report.chunks_total > 7 and report.vectors_total == report.chunks_total
 
 
 def test_rag_answers_from_an_index_the_real_server_embedded(llama_server, tmp_path):
