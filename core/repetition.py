@@ -34,8 +34,9 @@ REPETITION = "repetition"
 _PROBE = 16
 """Characters at the end compared first, so that most units are ruled out cheaply."""
 _SKIPS_PER = 8
-"""A count may miss its step once in this many numbers, as a model counting does, and go on."""
+"""A count may miss its step in one copy of this many, as a model counting does, and go on."""
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CLOSING = re.compile(r"\S*")
 
 
 @dataclass
@@ -106,6 +107,8 @@ class RepetitionGuard:
     def _count_start(self) -> int | None:
         # The last number may still be streaming ("1.0" of "1.05"): only those before it count.
         numbers = list(_NUMBER.finditer(self.text))
+        if len(numbers) <= self.count_repeats:
+            return None  # most replies: too few numbers to be a count
         gaps = [self.text[a.end() : b.start()] for a, b in itertools.pairwise(numbers)]
         values = [Decimal(n.group()) for n in numbers[:-1]]
         for width in range(1, self.max_unit_numbers + 1):  # numbers in one copy
@@ -130,8 +133,9 @@ class RepetitionGuard:
         # A copy ends after its last number and what closes it ("0.99."), not the next words.
         def end(copy: int) -> int:
             number = numbers[start + copy * width + width - 1]
-            closing = re.match(r"\S*", self.text[number.end() :])
-            return number.end() + (closing.end() if closing else 0)
+            closing = _CLOSING.match(self.text, number.end())
+            assert closing  # `\S*` matches anywhere, if only the empty string
+            return closing.end()
 
         self._unit = end(1) - end(0)
         return end(0)

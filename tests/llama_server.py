@@ -226,7 +226,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     """A real `llama-server` serving SmolLM2-135M on loopback for the whole session."""
     binary = cached_server_binary()
     if binary is None:
-        # Building takes minutes (4-17 on 2 cores), far past a test's time limit: `make test-real` builds first.
+        # Building takes minutes (4-17 on 2 cores), far past a test's time limit:
+        # `make test-real` builds first.
         reason = (
             f"llama-server is not built ({server_binary_path()}); `make test-real` builds it "
             "(minutes, once), or `python -m tests.llama_server --build`"
