@@ -22,6 +22,7 @@ from core._thread_run_stores import (
     _rolled_back,
     _Row,
 )
+from core.checkpoints import SQLITE_BUSY_TIMEOUT_S
 
 __all__ = ["PostgresStore", "SqliteStore"]
 
@@ -150,7 +151,7 @@ class SqliteStore(_SqlStore):
         # Its own connection: the checkpointer's is busy with the run's own writes.
         # isolation_level=None: transactions are the explicit BEGIN IMMEDIATE below.
         self._conn = sqlite3.connect(
-            path, timeout=30, isolation_level=None, check_same_thread=False
+            path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.Lock()
         with self._transaction(None) as run:

@@ -32,6 +32,7 @@ from core.errors import MullError, RunErrorKind
 from core.settings import get_settings
 
 __all__ = [
+    "SQLITE_BUSY_TIMEOUT_S",
     "CheckpointerUnavailable",
     "aclose_checkpointer",
     "allow_state_types",
@@ -40,6 +41,12 @@ __all__ = [
     "is_ephemeral",
     "make_checkpointer",
 ]
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""Seconds a SQLite connection waits for another's write to end before it fails with
+"database is locked": every connection mull opens on the file waits as long, so runs
+racing on one thread (replicas, the run store) queue rather than fail after their turn
+is saved."""
 
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
@@ -221,7 +228,9 @@ def make_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
             from langgraph.checkpoint.sqlite import SqliteSaver
         except ImportError:
             raise _missing("SQLite", "langgraph-checkpoint-sqlite") from None
-        conn = sqlite3.connect(_sqlite_path(url), check_same_thread=False)
+        conn = sqlite3.connect(
+            _sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False
+        )
         saver = SqliteSaver(conn, serde=_strict_serde())
         # Set up now: done lazily, the first statements of runs racing in threads would each
         # set up (WAL mode, the tables) at once and fail with "database is locked".
@@ -279,7 +288,10 @@ async def amake_checkpointer(url: str | None = None) -> BaseCheckpointSaver:
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         except ImportError:
             raise _missing("async SQLite", "langgraph-checkpoint-sqlite aiosqlite") from None
-        saver = AsyncSqliteSaver(await aiosqlite.connect(_sqlite_path(url)), serde=_strict_serde())
+        saver = AsyncSqliteSaver(
+            await aiosqlite.connect(_sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_S),
+            serde=_strict_serde(),
+        )
         # Set up before `allow_state_types` copies it, so the copies do not each set up again.
         await saver.setup()
         return saver

@@ -20,7 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.reasoner import StepRecord
+from core._thread_run_sql import SqliteStore
 from core.checkpoints import (
+    SQLITE_BUSY_TIMEOUT_S,
     CheckpointerUnavailable,
     aclose_checkpointer,
     amake_checkpointer,
@@ -353,6 +355,25 @@ def test_close_checkpointer_releases_a_sqlite_file(tmp_path):
         await aclose_checkpointer(saver)
 
     asyncio.run(an_async_one())
+
+
+def test_every_sqlite_connection_on_the_file_waits_as_long_for_a_write(tmp_path):
+    # One that gave up sooner failed its run's last writes after its turn was saved.
+    wait_ms = int(SQLITE_BUSY_TIMEOUT_S * 1000)
+    saver = make_checkpointer(f"sqlite:///{tmp_path}/c.db")
+    store = SqliteStore(str(tmp_path / "c.db"))
+    assert saver.conn.execute("PRAGMA busy_timeout").fetchone() == (wait_ms,)
+    assert store._conn.execute("PRAGMA busy_timeout").fetchone() == (wait_ms,)
+    close_checkpointer(saver)
+
+    async def the_async_one() -> tuple[int, ...]:
+        saver = await amake_checkpointer(f"sqlite:///{tmp_path}/a.db")
+        async with saver.conn.execute("PRAGMA busy_timeout") as cursor:
+            row = await cursor.fetchone()
+        await aclose_checkpointer(saver)
+        return tuple(row)
+
+    assert asyncio.run(the_async_one()) == (wait_ms,)
 
 
 def test_postgres_connections_are_set_up_as_langgraph_asks(postgres_url):
