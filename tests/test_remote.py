@@ -245,3 +245,15 @@ def test_options_a_server_cannot_honour_are_usage_errors(args, free_port, env_fo
     result = CliRunner().invoke(app, args)
 
     assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["replay", "t1"], ["fork", "t1", "--checkpoint", "c1", "--set", "question=Q?"]]
+)
+def test_replay_and_fork_name_every_option_a_server_cannot_honour_at_once(args, free_port, env_for):
+    env_for(server_url=f"http://127.0.0.1:{free_port}")  # refused before it is asked
+
+    result = CliRunner().invoke(app, [*args, "--model", "other", "--max-steps", "3"])
+
+    assert result.exit_code == 2, result.output
+    assert "--model, --max-steps cannot apply" in " ".join(result.output.split())

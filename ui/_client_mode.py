@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from ui.cli_common import ExitCode, err, stream_run, usage_error
+from ui.cli_common import ExitCode, err, settings_from, stream_run, usage_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from langgraph.graph.state import CompiledStateGraph
 
+    from core.choices import Provider
     from core.errors import MullError
     from core.settings import Settings
     from graphs.remote import ServerGraph
@@ -30,27 +31,37 @@ if TYPE_CHECKING:
 __all__ = [
     "check_langgraph_server",
     "open_server_thread",
-    "refuse_local_options",
     "run_on_server",
+    "run_settings",
     "server_threads",
     "typing_graph",
 ]
 
 
-def refuse_local_options(settings: Settings, *, thread: str | None = None, **given: object) -> None:
-    """Exit 2 in client mode for what the server cannot take: an option that only a run in
-    this process honours, or a thread id that is not a UUID.
+def run_settings(
+    model: str | None = None,
+    provider: Provider | None = None,
+    *,
+    max_steps: int | None = None,
+    thread: str | None = None,
+) -> Settings:
+    """The settings a run takes from the command line (`settings_from`); in client mode,
+    exit 2 first, naming at once every option that only a run in this process honours,
+    and a thread id that is not a UUID.
 
     Args:
-        settings: The settings; nothing is refused unless they name a server.
+        model: `--model`, when given.
+        provider: `--provider`, when given.
+        max_steps: `--max-steps`, when given; the caller applies it to a local graph.
         thread: The thread a run is to continue, if one was given.
-        **given: Each option by its flag's name (`model`, `max_steps`), None when not given.
     """
     from graphs.remote import is_thread_id
 
+    settings = settings_from(model, provider)
     if not settings.langgraph_server_url:
-        return
-    if named := [f"--{name.replace('_', '-')}" for name, value in given.items() if value]:
+        return settings
+    given = {"--model": model, "--provider": provider, "--max-steps": max_steps}
+    if named := [flag for flag, value in given.items() if value]:
         raise usage_error(
             f"{', '.join(named)} cannot apply: the LangGraph server at "
             f"{settings.langgraph_server_url} (MULL_SERVER_URL) runs its graphs with its own "
@@ -63,6 +74,7 @@ def refuse_local_options(settings: Settings, *, thread: str | None = None, **giv
             f"A LangGraph server names its threads by UUID, and {thread!r} is not one.",
             "`mull threads` lists them; leave out --thread to start one.",
         )
+    return settings
 
 
 def check_langgraph_server(

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from ui._client_mode import (
     open_server_thread,
-    refuse_local_options,
+    run_settings,
     server_threads,
     typing_graph,
 )
@@ -74,9 +74,9 @@ def _open_thread(
     thread_id: str, settings: Settings, max_steps: int | None = None
 ) -> CompiledStateGraph:
     """The graph that ran `thread_id`, on the configured checkpointer (in client mode, as the
-    LangGraph server serves it); exit 2 if there is no such thread."""
+    LangGraph server serves it, where `run_settings` has refused `max_steps`); exit 2 if
+    there is no such thread."""
     if settings.langgraph_server_url:  # client mode: the server's thread (ui/_client_mode.py)
-        refuse_local_options(settings, max_steps=max_steps)
         return open_server_thread(settings, thread_id)
     from core.checkpoints import is_ephemeral
     from graphs import build_graph, get_graph_spec
@@ -236,8 +236,7 @@ def replay_command(
     """Re-run THREAD from a checkpoint as a new branch, streaming it like `mull run`."""
     from graphs.threads import list_checkpoints, replay
 
-    settings = settings_from(model, provider)
-    refuse_local_options(settings, model=model, provider=provider)
+    settings = run_settings(model, provider, max_steps=max_steps)
     graph = _open_thread(thread, settings, max_steps)
     start = None
     if checkpoint:
@@ -293,8 +292,7 @@ def fork_command(
     if not set_values:
         raise usage_error("Say what to change with --set key=value.", "e.g. --set 'question=...'")
     raw = _parse_sets(set_values)
-    settings = settings_from(model, provider)
-    refuse_local_options(settings, model=model, provider=provider)
+    settings = run_settings(model, provider, max_steps=max_steps)
     if "question" in raw:  # checked as every face checks one, before the branch is saved
         raw["question"] = read_question(raw["question"], settings)
     graph = _open_thread(thread, settings, max_steps)

@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from graphs.catalog import DEFAULT_GRAPH, GRAPHS
 from schema.names import SpecialistName
-from ui._client_mode import refuse_local_options, run_on_server
+from ui._client_mode import run_on_server, run_settings
 from ui._settings_errors import masked, settings_problem, settings_problem_behind
 from ui.cli_common import (
     SERVER_ERRORS,
@@ -102,10 +102,7 @@ def run(
             f'word itself: mull run {DEFAULT_GRAPH} "{words[0]}"',
         )
     graph, question = (DEFAULT_GRAPH, words[0]) if len(words) == 1 else words
-    settings = settings_from(model, provider)
-    refuse_local_options(
-        settings, thread=thread, model=model, provider=provider, max_steps=max_steps
-    )
+    settings = run_settings(model, provider, max_steps=max_steps, thread=thread)
     from core.checkpoints import is_ephemeral
     from graphs import build_graph, get_graph_spec, stream_events
     from graphs.threads import bound_graph
