@@ -15,6 +15,7 @@ from langgraph.graph.state import CompiledStateGraph
 from core.checkpoints import allow_state_types, amake_checkpointer, make_checkpointer
 from graphs import code, rag, reasoning, reflexion, supervisor
 from graphs._compile import CheckpointerArg
+from graphs.catalog import DEFAULT_GRAPH, GRAPHS
 
 __all__ = [
     "DEFAULT_GRAPH",
@@ -45,40 +46,17 @@ class GraphSpec:
         return set(options) <= set(inspect.signature(self.builder).parameters)
 
 
-def _spec(module: ModuleType, description: str) -> GraphSpec:
+def _spec(module: ModuleType) -> GraphSpec:
     # A graph module is named after its graph and offers `build_<name>_graph` and `STATE_TYPES`.
     name = module.__name__.rpartition(".")[2]
-    return GraphSpec(name, description, getattr(module, f"build_{name}_graph"), module.STATE_TYPES)
+    builder = getattr(module, f"build_{name}_graph")
+    return GraphSpec(name, GRAPHS[name], builder, module.STATE_TYPES)
 
 
+# The catalog's order, the default first; the catalog names and describes each graph.
 _GRAPHS: dict[str, GraphSpec] = {
-    spec.name: spec
-    for spec in [
-        _spec(
-            supervisor,
-            "Routes each request to the right specialist below, then reviews its answer.",
-        ),
-        _spec(
-            reasoning,
-            "Step-by-step JSON reasoning chain, then a final answer (logic, math, puzzles).",
-        ),
-        _spec(
-            reflexion,
-            "Draft, critique, revise until a demanding reviewer is satisfied (essays, answers, plans).",
-        ),
-        _spec(
-            code, "Write Python with tests, run them in a sandbox, repair from the real failures."
-        ),
-        _spec(
-            rag,
-            "Answer from your indexed documents with [n] citations, or say they do not hold the answer.",
-        ),
-    ]
+    spec.name: spec for spec in map(_spec, (supervisor, reasoning, reflexion, code, rag))
 }
-
-
-DEFAULT_GRAPH = "supervisor"
-"""The graph the app and `mull run` use unless told otherwise."""
 
 
 def list_graphs() -> list[GraphSpec]:

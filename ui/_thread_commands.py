@@ -272,8 +272,8 @@ def fork_command(
         list[str] | None,
         typer.Option(
             "--set",
-            help="key=value to change in the state; the value is read as JSON when it parses, "
-            "else as text. Repeatable.",
+            help="key=value to change in the state; the value is read as JSON where that fits "
+            "the field, else as text (question=42 is the text '42'). Repeatable.",
         ),
     ] = None,
     json_output: JsonOption = False,
