@@ -39,11 +39,7 @@ __all__ = [
 
 
 def run_settings(
-    model: str | None = None,
-    provider: Provider | None = None,
-    *,
-    max_steps: int | None = None,
-    thread: str | None = None,
+    model: str | None, provider: Provider | None, max_steps: int | None, thread: str | None = None
 ) -> Settings:
     """The settings a run takes from the command line (`settings_from`); in client mode,
     exit 2 first, naming at once every option that only a run in this process honours,

@@ -236,7 +236,7 @@ def replay_command(
     """Re-run THREAD from a checkpoint as a new branch, streaming it like `mull run`."""
     from graphs.threads import list_checkpoints, replay
 
-    settings = run_settings(model, provider, max_steps=max_steps)
+    settings = run_settings(model, provider, max_steps)
     graph = _open_thread(thread, settings, max_steps)
     start = None
     if checkpoint:
@@ -292,7 +292,7 @@ def fork_command(
     if not set_values:
         raise usage_error("Say what to change with --set key=value.", "e.g. --set 'question=...'")
     raw = _parse_sets(set_values)
-    settings = run_settings(model, provider, max_steps=max_steps)
+    settings = run_settings(model, provider, max_steps)
     if "question" in raw:  # checked as every face checks one, before the branch is saved
         raw["question"] = read_question(raw["question"], settings)
     graph = _open_thread(thread, settings, max_steps)

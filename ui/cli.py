@@ -102,7 +102,7 @@ def run(
             f'word itself: mull run {DEFAULT_GRAPH} "{words[0]}"',
         )
     graph, question = (DEFAULT_GRAPH, words[0]) if len(words) == 1 else words
-    settings = run_settings(model, provider, max_steps=max_steps, thread=thread)
+    settings = run_settings(model, provider, max_steps, thread)
     from core.checkpoints import is_ephemeral
     from graphs import build_graph, get_graph_spec, stream_events
     from graphs.threads import bound_graph
