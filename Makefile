@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.concurrent_threads
 	$(BIN)/python -m benchmarks.eval_throughput
 	$(BIN)/python -m benchmarks.tool_step_overhead
+	$(BIN)/python -m benchmarks.cli_startup
 
 # A model-free server on Ollama's port, so mull can be tried without a model.
 # PORT and TOKEN_DELAY (seconds between streamed tokens) change its defaults.
