@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -126,13 +125,21 @@ class RunInterrupted(MullError):
         self.reason = reason
 
 
-async def _sqlite_path(conn: Any) -> str:
-    """The file behind a sqlite3 or aiosqlite connection ('' for an in-memory database)."""
-    if isinstance(conn, sqlite3.Connection):
-        rows = conn.execute("PRAGMA database_list").fetchall()
-    else:  # aiosqlite: its sqlite3 connection belongs to its own thread
-        rows = await conn.execute_fetchall("PRAGMA database_list")
-    return next((path for _, name, path in rows if name == "main"), "")
+def _main_file(database_list: Iterable[tuple]) -> str:
+    """The main database's file in `PRAGMA database_list`'s rows ('' for one in memory)."""
+    return next((path for _, name, path in database_list if name == "main"), "")
+
+
+def _sqlite_file(saver: Any) -> str:
+    """The file behind a SQLite saver's sqlite3 connection, read under the saver's lock.
+
+    Without the lock, this read could meet a run's write waiting on the connection for
+    the file's write lock: sqlite3 waits for the connection holding the GIL, so every
+    thread of the process, the one that held the write lock too, stopped until the
+    write gave up with "database is locked".
+    """
+    with saver.lock:
+        return _main_file(saver.conn.execute("PRAGMA database_list").fetchall())
 
 
 def _pg_conninfo(conn: Any) -> str:
@@ -150,12 +157,13 @@ def is_sqlite_saver(target: BaseCheckpointSaver | str) -> bool:
     )
 
 
-def open_store(target: BaseCheckpointSaver | str, sqlite_path: str = "") -> RunStore:
+def open_store(target: BaseCheckpointSaver | str, sqlite_path: str | None = None) -> RunStore:
     """The store beside a checkpointer's threads, from the saver or its URL (blocking).
 
     Args:
         target: A saver, or a checkpointer URL.
-        sqlite_path: For a SQLite saver, the file its connection has open.
+        sqlite_path: For a SQLite saver on aiosqlite, the file its connection has open;
+            read here from a saver on sqlite3.
     """
     if isinstance(target, str):
         url = target.strip()
@@ -167,6 +175,8 @@ def open_store(target: BaseCheckpointSaver | str, sqlite_path: str = "") -> RunS
     if isinstance(target, InMemorySaver):
         return _MEMORY_STORES.setdefault(id(target.storage), MemoryStore())
     if is_sqlite_saver(target):
+        if sqlite_path is None:
+            sqlite_path = _sqlite_file(target)
         if not sqlite_path:  # ":memory:": only this connection sees its threads
             return _MEMORY_STORES.setdefault(id(target.conn), MemoryStore())
         return SqliteStore(sqlite_path)
@@ -179,8 +189,11 @@ def open_store(target: BaseCheckpointSaver | str, sqlite_path: str = "") -> RunS
 
 
 async def _open_store(target: BaseCheckpointSaver | str) -> RunStore:
-    path = await _sqlite_path(target.conn) if is_sqlite_saver(target) else ""  # type: ignore[union-attr]
-    return await asyncio.to_thread(open_store, target, path)
+    if type(target).__module__ == "langgraph.checkpoint.sqlite.aio":
+        # aiosqlite: its sqlite3 connection belongs to its own thread, which serialises it
+        rows = await target.conn.execute_fetchall("PRAGMA database_list")  # type: ignore[union-attr]
+        return await asyncio.to_thread(open_store, target, _main_file(rows))
+    return await asyncio.to_thread(open_store, target)
 
 
 class RunPlace:

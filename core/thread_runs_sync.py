@@ -26,16 +26,10 @@ from core.thread_runs import (
     RunOptions,
     RunPlace,
     ThreadBusy,
-    is_sqlite_saver,
     open_store,
 )
 
 __all__ = ["ThreadRunSync", "thread_run_sync"]
-
-
-def _sqlite_path(conn: Any) -> str:
-    rows = conn.execute("PRAGMA database_list").fetchall()
-    return next((path for _, name, path in rows if name == "main"), "")
 
 
 class ThreadRunSync(RunPlace):
@@ -54,9 +48,7 @@ class ThreadRunSync(RunPlace):
 
     def join(self) -> None:
         """Take a place in the thread's queue; `reject` raises `ThreadBusy` on a busy thread."""
-        target = self.checkpointer
-        path = _sqlite_path(target.conn) if is_sqlite_saver(target) else ""  # type: ignore[union-attr]
-        self._store = open_store(target, path)
+        self._store = open_store(self.checkpointer)
         holders = self._store.join(self._joining())
         if self.multitask == "reject" and holders:
             self.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import sqlite3
 import threading
 from pathlib import Path
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -253,3 +254,42 @@ def test_replicas_racing_on_one_thread_keep_every_turn_that_succeeded(shared_url
         assert sorted(kept["turns"]) == sorted(succeeded)
     if multitask == "rollback":
         assert kept["asked"] == kept["turns"]  # no stopped run's question is left behind
+
+
+class WatchedConnection:
+    """A SQLite saver's connection that notes each use made without the saver's lock."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn, self._lock = conn, lock
+        self.unlocked: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if not self._lock.locked():
+            self.unlocked.append(name)
+        return getattr(self._conn, name)
+
+
+@pytest.mark.parametrize("guard", ["sync", "async"])
+def test_a_guarded_run_uses_the_saver_s_connection_only_under_its_lock(tmp_path, guard):
+    # Another thread's use while a write waits on the connection stalls the whole process:
+    # sqlite3 waits for the connection holding the GIL, until the write gives up.
+    saver = make_checkpointer(f"sqlite:///{tmp_path / 'threads.db'}")
+    watched = saver.conn = WatchedConnection(saver.conn, saver.lock)
+    graph = asked_graph(saver)
+    config = {"configurable": {"thread_id": "t"}}
+
+    if guard == "sync":
+        with thread_run_sync(saver, "t", poll_s=POLL) as run:
+            graph.invoke({"turn": "1"}, {**config, **run.turn()})
+    else:
+
+        async def guarded() -> None:
+            async with thread_run(saver, "t", poll_s=POLL):
+                await asyncio.to_thread(graph.invoke, {"turn": "1"}, config)
+
+        asyncio.run(guarded())
+
+    assert graph.get_state(config).values["turns"] == ["1"]
+    assert watched.unlocked == []
+    saver.conn = watched._conn
+    close_checkpointer(saver)
