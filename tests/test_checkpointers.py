@@ -364,6 +364,7 @@ def test_every_sqlite_connection_on_the_file_waits_as_long_for_a_write(tmp_path)
     store = SqliteStore(str(tmp_path / "c.db"))
     assert saver.conn.execute("PRAGMA busy_timeout").fetchone() == (wait_ms,)
     assert store._conn.execute("PRAGMA busy_timeout").fetchone() == (wait_ms,)
+    store.close()
     close_checkpointer(saver)
 
     async def the_async_one() -> tuple[int, ...]:
